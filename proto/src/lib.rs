@@ -1,0 +1,1 @@
+//! Messages between the runvm host monitor and the guest agent.

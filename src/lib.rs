@@ -1,0 +1,1 @@
+//! runvm: a runc-compatible runtime on KVM microVMs.
