@@ -1,1 +1,12 @@
-//! The runvm VMM.
+//! The runvm VMM: a KVM microVM with guest RAM, vCPUs and devices, booted
+//! from a Linux kernel. The runvm CLI is a front end on this library.
+
+pub mod arch;
+pub mod devices;
+pub mod host_check;
+pub mod memory;
+pub mod vcpu;
+pub mod vm;
+
+pub use arch::boot::BootImages;
+pub use vm::{Vm, VmConfig, VmError, VmExit};

@@ -1,0 +1,6 @@
+//! Legacy devices on the port I/O bus, and the bus itself.
+
+pub mod bus;
+pub mod exit_port;
+pub mod i8042;
+pub mod serial;

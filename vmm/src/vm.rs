@@ -1,0 +1,217 @@
+//! A microVM: KVM VM, guest RAM, vCPUs, legacy devices, booted from a
+//! kernel image.
+
+use std::io::Write;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY};
+use kvm_ioctls::{Kvm, VmFd};
+use vm_memory::{GuestMemory as _, GuestMemoryRegion};
+use vmm_sys_util::eventfd::EventFd;
+
+use crate::arch::boot::{load_boot_images, BootError, BootImages};
+use crate::arch::cpuid::filter_cpuid;
+use crate::arch::mptable::MAX_VCPUS;
+use crate::arch::regs::{self, BootEntry, RegsError};
+use crate::devices::bus::{Bus, BusError};
+use crate::devices::exit_port::ExitPort;
+use crate::devices::i8042::{self, I8042};
+use crate::devices::serial::{SerialConsole, COM1_BASE, COM1_IRQ, COM1_LEN};
+use crate::memory::{create_guest_memory, GuestMemory, MemoryError};
+use crate::vcpu::{Vcpu, VcpuError};
+
+/// Where KVM keeps the TSS for real-mode emulation on Intel: three pages
+/// just below the BIOS area, inside the MMIO gap.
+const KVM_TSS_ADDRESS: usize = 0xfffb_d000;
+
+/// How a VM ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmExit {
+    /// The guest init wrote this status to the exit port.
+    PoweredOff(u8),
+    /// The guest reset or triple-faulted (reboot, or a kernel panic with
+    /// `panic=-1`) without reporting a status.
+    Reset,
+    /// A vCPU could not go on running the guest.
+    VcpuFailed { vcpu: u8, error: VcpuError },
+}
+
+/// The shape of the VM.
+pub struct VmConfig<'a> {
+    /// vCPUs, 1 to [`MAX_VCPUS`].
+    pub vcpus: u8,
+    /// Guest RAM in MiB.
+    pub memory_mib: u64,
+    /// Kernel, initrd and command line.
+    pub images: BootImages<'a>,
+}
+
+/// Why a VM could not be built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("a VM needs 1 to {MAX_VCPUS} vCPUs, got {0}")]
+    VcpuCount(u8),
+    #[error("opening /dev/kvm")]
+    OpenKvm(#[source] kvm_ioctls::Error),
+    #[error("creating the KVM VM")]
+    CreateVm(#[source] kvm_ioctls::Error),
+    #[error("setting up the in-kernel interrupt controllers and timer")]
+    Irqchip(#[source] kvm_ioctls::Error),
+    #[error("setting up guest memory")]
+    Memory(#[source] MemoryError),
+    #[error("registering guest memory with KVM")]
+    RegisterMemory(#[source] kvm_ioctls::Error),
+    #[error("loading the guest")]
+    Boot(#[source] BootError),
+    #[error("reading the CPUID KVM supports")]
+    SupportedCpuid(#[source] kvm_ioctls::Error),
+    #[error("creating vCPU {0}")]
+    CreateVcpu(u8, #[source] kvm_ioctls::Error),
+    #[error("setting CPUID of vCPU {0}")]
+    SetCpuid(u8, #[source] kvm_ioctls::Error),
+    #[error("setting the boot state of vCPU {0}")]
+    VcpuState(u8, #[source] RegsError),
+    #[error("creating the serial interrupt")]
+    SerialIrq(#[source] std::io::Error),
+    #[error("binding the serial interrupt")]
+    RegisterIrqfd(#[source] kvm_ioctls::Error),
+    #[error("placing a device")]
+    Bus(#[source] BusError),
+    #[error("starting vCPU thread {0}")]
+    SpawnVcpu(u8, #[source] std::io::Error),
+}
+
+/// A VM ready to run.
+pub struct Vm {
+    // The VM fd must outlive the vCPUs and the memory registration.
+    _vm: VmFd,
+    _memory: GuestMemory,
+    vcpus: Vec<Vcpu>,
+    exits: Receiver<VmExit>,
+}
+
+fn register_memory(vm: &VmFd, mem: &GuestMemory) -> Result<(), VmError> {
+    for (slot, region) in (0u32..).zip(mem.iter()) {
+        let region_desc = kvm_userspace_memory_region {
+            slot,
+            flags: 0,
+            guest_phys_addr: region.start_addr().0,
+            memory_size: region.len(),
+            userspace_addr: region.as_ptr() as u64,
+        };
+        // SAFETY: the region is a live mapping of `len` bytes owned by
+        // `mem`, which the `Vm` keeps alive as long as the VM fd.
+        unsafe { vm.set_user_memory_region(region_desc) }.map_err(VmError::RegisterMemory)?;
+    }
+    Ok(())
+}
+
+fn legacy_devices(
+    vm: &VmFd,
+    console: impl Write + Send + 'static,
+    exits: &Sender<VmExit>,
+) -> Result<Bus, VmError> {
+    let mut pio = Bus::default();
+    let serial_irq = EventFd::new(libc::EFD_NONBLOCK).map_err(VmError::SerialIrq)?;
+    vm.register_irqfd(&serial_irq, COM1_IRQ).map_err(VmError::RegisterIrqfd)?;
+    let serial = SerialConsole::new(serial_irq, console);
+    pio.insert(COM1_BASE, COM1_LEN, Arc::new(Mutex::new(serial)))
+        .map_err(VmError::Bus)?;
+    let i8042 = I8042::new(exits.clone());
+    pio.insert(
+        i8042::DATA_PORT,
+        i8042::COMMAND_PORT - i8042::DATA_PORT + 1,
+        Arc::new(Mutex::new(i8042)),
+    )
+    .map_err(VmError::Bus)?;
+    let exit_port = ExitPort::new(exits.clone());
+    pio.insert(u64::from(proto::EXIT_PORT), 1, Arc::new(Mutex::new(exit_port)))
+        .map_err(VmError::Bus)?;
+    Ok(pio)
+}
+
+impl Vm {
+    /// Creates the VM, loads the guest and sets every vCPU's boot state.
+    /// The guest's serial console is written to `console`.
+    pub fn new(config: &VmConfig, console: impl Write + Send + 'static) -> Result<Self, VmError> {
+        if config.vcpus == 0 || config.vcpus > MAX_VCPUS {
+            return Err(VmError::VcpuCount(config.vcpus));
+        }
+        let kvm = Kvm::new().map_err(VmError::OpenKvm)?;
+        let vm = kvm.create_vm().map_err(VmError::CreateVm)?;
+        vm.set_tss_address(KVM_TSS_ADDRESS).map_err(VmError::Irqchip)?;
+        vm.create_irq_chip().map_err(VmError::Irqchip)?;
+        let pit = kvm_pit_config {
+            flags: KVM_PIT_SPEAKER_DUMMY,
+            ..Default::default()
+        };
+        vm.create_pit2(pit).map_err(VmError::Irqchip)?;
+
+        let memory = create_guest_memory(config.memory_mib).map_err(VmError::Memory)?;
+        register_memory(&vm, &memory)?;
+        let entry = load_boot_images(&memory, &config.images, config.vcpus).map_err(VmError::Boot)?;
+        regs::write_boot_tables(&memory, entry).map_err(|e| VmError::VcpuState(0, e))?;
+
+        let (exit_tx, exits) = channel();
+        let pio = Arc::new(legacy_devices(&vm, console, &exit_tx)?);
+        let mmio = Arc::new(Bus::default());
+        let supported = kvm
+            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+            .map_err(VmError::SupportedCpuid)?;
+
+        let mut vcpus = Vec::with_capacity(usize::from(config.vcpus));
+        for id in 0..config.vcpus {
+            let fd = vm.create_vcpu(u64::from(id)).map_err(|e| VmError::CreateVcpu(id, e))?;
+            let mut cpuid = supported.clone();
+            filter_cpuid(cpuid.as_mut_slice(), id, config.vcpus);
+            fd.set_cpuid2(&cpuid).map_err(|e| VmError::SetCpuid(id, e))?;
+            let state = |e| VmError::VcpuState(id, e);
+            regs::setup_msrs(&fd).map_err(state)?;
+            regs::setup_fpu(&fd).map_err(state)?;
+            regs::setup_lapic(&fd).map_err(state)?;
+            // Application processors wait for the boot processor's
+            // INIT/SIPI; only the boot processor starts at the entry.
+            if id == 0 {
+                regs::setup_sregs(&fd, entry).map_err(state)?;
+                regs::setup_regs(&fd, entry).map_err(state)?;
+            }
+            vcpus.push(Vcpu {
+                id,
+                fd,
+                pio: pio.clone(),
+                mmio: mmio.clone(),
+                exits: exit_tx.clone(),
+            });
+        }
+        Ok(Self {
+            _vm: vm,
+            _memory: memory,
+            vcpus,
+            exits,
+        })
+    }
+
+    /// Where the boot processor enters the guest kernel.
+    pub fn boot_protocol(entry: BootEntry) -> &'static str {
+        match entry {
+            BootEntry::Linux64(_) => "linux 64-bit",
+            BootEntry::Pvh(_) => "pvh",
+        }
+    }
+
+    /// Runs the guest until it powers off, resets or fails. vCPU threads
+    /// still inside the guest then are ended with the process.
+    pub fn run(self) -> Result<VmExit, VmError> {
+        for vcpu in self.vcpus {
+            let id = vcpu.id;
+            std::thread::Builder::new()
+                .name(format!("vcpu{id}"))
+                .spawn(move || vcpu.run())
+                .map_err(|e| VmError::SpawnVcpu(id, e))?;
+        }
+        // Every vCPU and device holds a sender, so this only fails if all
+        // of them are gone, which they report first.
+        Ok(self.exits.recv().unwrap_or(VmExit::Reset))
+    }
+}
