@@ -1,1 +1,6 @@
-//! runvm: a runc-compatible runtime on KVM microVMs.
+//! runvm: a runc-compatible OCI runtime that boots each container in its
+//! own KVM microVM. The verbs live in [`commands`], one file each.
+
+pub mod commands;
+pub mod guest_images;
+pub mod logging;

@@ -96,7 +96,11 @@ mod tests {
         }
     }
 
-    fn host(device: bool, open_error: Option<io::ErrorKind>, modules: &'static [&'static str]) -> FakeHost {
+    fn host(
+        device: bool,
+        open_error: Option<io::ErrorKind>,
+        modules: &'static [&'static str],
+    ) -> FakeHost {
         FakeHost {
             device,
             open_error,
@@ -131,8 +135,12 @@ mod tests {
 
     #[test]
     fn permission_denied_is_reported() {
-        let err =
-            check_kvm(&host(true, Some(io::ErrorKind::PermissionDenied), &["kvm_amd"])).unwrap_err();
+        let err = check_kvm(&host(
+            true,
+            Some(io::ErrorKind::PermissionDenied),
+            &["kvm_amd"],
+        ))
+        .unwrap_err();
         assert!(matches!(err, KvmUnusable::NoAccess(_)));
         assert!(err.to_string().contains("not accessible"));
     }

@@ -87,12 +87,18 @@ mod tests {
     fn large_ram_is_split_around_the_mmio_gap() {
         let ranges = ram_ranges(4 << 30);
         assert_eq!(ranges[0], (GuestAddress(0), MMIO_GAP_START));
-        assert_eq!(ranges[1], (GuestAddress(MMIO_GAP_END), (4 << 30) - MMIO_GAP_START));
+        assert_eq!(
+            ranges[1],
+            (GuestAddress(MMIO_GAP_END), (4 << 30) - MMIO_GAP_START)
+        );
     }
 
     #[test]
     fn rejects_sizes_out_of_range() {
-        assert!(matches!(create_guest_memory(1), Err(MemoryError::TooSmall(1))));
+        assert!(matches!(
+            create_guest_memory(1),
+            Err(MemoryError::TooSmall(1))
+        ));
         assert!(matches!(
             create_guest_memory(MAX_MEMORY_MIB + 1),
             Err(MemoryError::TooLarge(_))

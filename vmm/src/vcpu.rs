@@ -4,7 +4,9 @@
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use kvm_bindings::{KVM_INTERNAL_ERROR_EMULATION, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
+use kvm_bindings::{
+    KVM_INTERNAL_ERROR_EMULATION, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
+};
 use kvm_ioctls::{VcpuExit, VcpuFd};
 
 use crate::devices::bus::Bus;
@@ -116,9 +118,7 @@ impl Vcpu {
                 };
                 failed(error)
             }
-            other => {
-                failed(VcpuError::UnexpectedExit(exit_name(&other)))
-            }
+            other => failed(VcpuError::UnexpectedExit(exit_name(&other))),
         }
     }
 }

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY};
+use kvm_bindings::{
+    kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY,
+};
 use kvm_ioctls::{Kvm, VmFd};
 use vm_memory::{GuestMemory as _, GuestMemoryRegion};
 use vmm_sys_util::eventfd::EventFd;
@@ -114,7 +116,8 @@ fn legacy_devices(
 ) -> Result<Bus, VmError> {
     let mut pio = Bus::default();
     let serial_irq = EventFd::new(libc::EFD_NONBLOCK).map_err(VmError::SerialIrq)?;
-    vm.register_irqfd(&serial_irq, COM1_IRQ).map_err(VmError::RegisterIrqfd)?;
+    vm.register_irqfd(&serial_irq, COM1_IRQ)
+        .map_err(VmError::RegisterIrqfd)?;
     let serial = SerialConsole::new(serial_irq, console);
     pio.insert(COM1_BASE, COM1_LEN, Arc::new(Mutex::new(serial)))
         .map_err(VmError::Bus)?;
@@ -126,8 +129,12 @@ fn legacy_devices(
     )
     .map_err(VmError::Bus)?;
     let exit_port = ExitPort::new(exits.clone());
-    pio.insert(u64::from(proto::EXIT_PORT), 1, Arc::new(Mutex::new(exit_port)))
-        .map_err(VmError::Bus)?;
+    pio.insert(
+        u64::from(proto::EXIT_PORT),
+        1,
+        Arc::new(Mutex::new(exit_port)),
+    )
+    .map_err(VmError::Bus)?;
     Ok(pio)
 }
 
@@ -140,7 +147,8 @@ impl Vm {
         }
         let kvm = Kvm::new().map_err(VmError::OpenKvm)?;
         let vm = kvm.create_vm().map_err(VmError::CreateVm)?;
-        vm.set_tss_address(KVM_TSS_ADDRESS).map_err(VmError::Irqchip)?;
+        vm.set_tss_address(KVM_TSS_ADDRESS)
+            .map_err(VmError::Irqchip)?;
         vm.create_irq_chip().map_err(VmError::Irqchip)?;
         let pit = kvm_pit_config {
             flags: KVM_PIT_SPEAKER_DUMMY,
@@ -150,7 +158,8 @@ impl Vm {
 
         let memory = create_guest_memory(config.memory_mib).map_err(VmError::Memory)?;
         register_memory(&vm, &memory)?;
-        let entry = load_boot_images(&memory, &config.images, config.vcpus).map_err(VmError::Boot)?;
+        let entry =
+            load_boot_images(&memory, &config.images, config.vcpus).map_err(VmError::Boot)?;
         regs::write_boot_tables(&memory, entry).map_err(|e| VmError::VcpuState(0, e))?;
 
         let (exit_tx, exits) = channel();
@@ -162,10 +171,13 @@ impl Vm {
 
         let mut vcpus = Vec::with_capacity(usize::from(config.vcpus));
         for id in 0..config.vcpus {
-            let fd = vm.create_vcpu(u64::from(id)).map_err(|e| VmError::CreateVcpu(id, e))?;
+            let fd = vm
+                .create_vcpu(u64::from(id))
+                .map_err(|e| VmError::CreateVcpu(id, e))?;
             let mut cpuid = supported.clone();
             filter_cpuid(cpuid.as_mut_slice(), id, config.vcpus);
-            fd.set_cpuid2(&cpuid).map_err(|e| VmError::SetCpuid(id, e))?;
+            fd.set_cpuid2(&cpuid)
+                .map_err(|e| VmError::SetCpuid(id, e))?;
             let state = |e| VmError::VcpuState(id, e);
             regs::setup_msrs(&fd).map_err(state)?;
             regs::setup_fpu(&fd).map_err(state)?;

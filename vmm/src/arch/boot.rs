@@ -129,12 +129,21 @@ pub fn load_boot_images(
     vcpu_count: u8,
 ) -> Result<BootEntry, BootError> {
     let kernel = load_kernel(mem, images.kernel)?;
-    let mem_size = mem.iter().map(vm_memory::GuestMemoryRegion::len).sum::<u64>();
+    let mem_size = mem
+        .iter()
+        .map(vm_memory::GuestMemoryRegion::len)
+        .sum::<u64>();
 
     let mut cmdline = Cmdline::new(CMDLINE_MAX_SIZE).map_err(BootError::Cmdline)?;
-    cmdline.insert_str(images.cmdline).map_err(BootError::Cmdline)?;
+    cmdline
+        .insert_str(images.cmdline)
+        .map_err(BootError::Cmdline)?;
     load_cmdline(mem, GuestAddress(CMDLINE_START), &cmdline).map_err(BootError::WriteCmdline)?;
-    let cmdline_size = cmdline.as_cstring().map_err(BootError::Cmdline)?.as_bytes_with_nul().len();
+    let cmdline_size = cmdline
+        .as_cstring()
+        .map_err(BootError::Cmdline)?
+        .as_bytes_with_nul()
+        .len();
 
     let addr_max = kernel
         .setup_header
@@ -145,14 +154,16 @@ pub fn load_boot_images(
     let initrd = match images.initrd {
         Some(initrd) => {
             let addr = initrd_address(mem_size, kernel_end, addr_max, initrd.len())?;
-            mem.write_slice(initrd, GuestAddress(addr)).map_err(BootError::WriteInitrd)?;
+            mem.write_slice(initrd, GuestAddress(addr))
+                .map_err(BootError::WriteInitrd)?;
             Some((addr, initrd.len() as u64))
         }
         None => None,
     };
 
     let mptable = super::mptable::build_mptable(vcpu_count).map_err(BootError::Mptable)?;
-    mem.write_slice(&mptable, GuestAddress(EBDA_START)).map_err(BootError::WriteMptable)?;
+    mem.write_slice(&mptable, GuestAddress(EBDA_START))
+        .map_err(BootError::WriteMptable)?;
 
     let ram = usable_ram(mem_size);
     match kernel.pvh_boot_cap {
@@ -201,7 +212,11 @@ fn write_pvh_start_info(
         memmap_paddr: PVH_MEMMAP_START,
         memmap_entries: memmap.len() as u32,
         nr_modules: modules.len() as u32,
-        modlist_paddr: if modules.is_empty() { 0 } else { PVH_MODLIST_START },
+        modlist_paddr: if modules.is_empty() {
+            0
+        } else {
+            PVH_MODLIST_START
+        },
         ..Default::default()
     };
     let mut params = BootParams::new(&start_info, GuestAddress(PVH_INFO_START));
@@ -314,7 +329,10 @@ mod tests {
     #[test]
     fn usable_ram_skips_the_legacy_hole() {
         let ram = usable_ram(256 << 20);
-        assert_eq!(ram, vec![(0, EBDA_START), (HIMEM_START, (256 << 20) - HIMEM_START)]);
+        assert_eq!(
+            ram,
+            vec![(0, EBDA_START), (HIMEM_START, (256 << 20) - HIMEM_START)]
+        );
         let ram = usable_ram(4 << 30);
         assert_eq!(ram.len(), 3);
         assert_eq!(ram[2].0, 1 << 32);

@@ -144,9 +144,6 @@ mod tests {
 
     #[test]
     fn id_bits_rounds_up() {
-        assert_eq!(
-            [1, 2, 3, 4, 5, 8, 9].map(id_bits),
-            [0, 1, 2, 2, 3, 3, 4]
-        );
+        assert_eq!([1, 2, 3, 4, 5, 8, 9].map(id_bits), [0, 1, 2, 2, 3, 3, 4]);
     }
 }

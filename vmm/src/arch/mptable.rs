@@ -35,7 +35,10 @@ pub enum MptableError {
 }
 
 fn checksum(bytes: &[u8]) -> u8 {
-    bytes.iter().fold(0u8, |sum, b| sum.wrapping_add(*b)).wrapping_neg()
+    bytes
+        .iter()
+        .fold(0u8, |sum, b| sum.wrapping_add(*b))
+        .wrapping_neg()
 }
 
 fn interrupt_entry(kind: u8, irq_type: u8, src_irq: u8, dst_apic: u8, dst_pin: u8) -> [u8; 8] {
@@ -79,7 +82,13 @@ pub fn build_mptable(vcpu_count: u8) -> Result<Vec<u8>, MptableError> {
         ));
         entry_count += 1;
     }
-    entries.extend_from_slice(&interrupt_entry(ENTRY_LOCAL_INTERRUPT, INTERRUPT_EXTINT, 0, 0, 0));
+    entries.extend_from_slice(&interrupt_entry(
+        ENTRY_LOCAL_INTERRUPT,
+        INTERRUPT_EXTINT,
+        0,
+        0,
+        0,
+    ));
     entries.extend_from_slice(&interrupt_entry(
         ENTRY_LOCAL_INTERRUPT,
         INTERRUPT_NMI,

@@ -78,9 +78,11 @@ pub fn write_boot_tables(mem: &GuestMemory, entry: BootEntry) -> Result<(), Regs
     };
     for (i, descriptor) in gdt.iter().enumerate() {
         let addr = GuestAddress(BOOT_GDT_START + (i as u64) * 8);
-        mem.write_obj(*descriptor, addr).map_err(RegsError::GuestMemory)?;
+        mem.write_obj(*descriptor, addr)
+            .map_err(RegsError::GuestMemory)?;
     }
-    mem.write_obj(0u64, GuestAddress(BOOT_IDT_START)).map_err(RegsError::GuestMemory)?;
+    mem.write_obj(0u64, GuestAddress(BOOT_IDT_START))
+        .map_err(RegsError::GuestMemory)?;
     if let BootEntry::Linux64(_) = entry {
         mem.write_obj(PDPTE_START | 0x03, GuestAddress(PML4_START))
             .map_err(RegsError::GuestMemory)?;
@@ -216,9 +218,17 @@ fn with_delivery_mode(reg: u32, mode: u32) -> u32 {
 pub fn setup_lapic(vcpu: &VcpuFd) -> Result<(), RegsError> {
     let mut state = vcpu.get_lapic().map_err(RegsError::GetLapic)?;
     let lvt0 = lapic_reg(&state, APIC_LVT0);
-    set_lapic_reg(&mut state, APIC_LVT0, with_delivery_mode(lvt0, APIC_MODE_EXTINT));
+    set_lapic_reg(
+        &mut state,
+        APIC_LVT0,
+        with_delivery_mode(lvt0, APIC_MODE_EXTINT),
+    );
     let lvt1 = lapic_reg(&state, APIC_LVT1);
-    set_lapic_reg(&mut state, APIC_LVT1, with_delivery_mode(lvt1, APIC_MODE_NMI));
+    set_lapic_reg(
+        &mut state,
+        APIC_LVT1,
+        with_delivery_mode(lvt1, APIC_MODE_NMI),
+    );
     vcpu.set_lapic(&state).map_err(RegsError::SetLapic)
 }
 

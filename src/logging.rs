@@ -1,0 +1,69 @@
+//! runc's logging flags: `--log FILE` (appended, never truncated),
+//! `--log-format text|json`, `--debug`.
+
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::sync::Mutex;
+
+use tracing::Level;
+
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("opening log file {}", .0.display())]
+    Open(std::path::PathBuf, #[source] std::io::Error),
+}
+
+/// Sends tracing output to `log` (or stderr) in `format`, at debug level
+/// with `debug`, else warnings and errors only.
+pub fn init(log: Option<&Path>, json: bool, debug: bool) -> Result<(), LogError> {
+    let level = if debug { Level::DEBUG } else { Level::WARN };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false);
+    let result = match log {
+        Some(path) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| LogError::Open(path.to_path_buf(), e))?;
+            let builder = builder.with_ansi(false).with_writer(Mutex::new(file));
+            if json {
+                builder.json().try_init()
+            } else {
+                builder.try_init()
+            }
+        }
+        None if json => builder.json().with_writer(std::io::stderr).try_init(),
+        None => builder.with_writer(std::io::stderr).try_init(),
+    };
+    // Only fails if a subscriber is already installed, which is harmless.
+    drop(result);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_file_is_appended_not_truncated() {
+        let dir = std::env::temp_dir().join(format!("runvm-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        std::fs::write(&path, "earlier line\n").unwrap();
+        init(Some(&path), true, true).unwrap();
+        tracing::debug!("hello from the test");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("earlier line\n"));
+        assert!(text.contains("hello from the test"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unwritable_log_path_is_named() {
+        let err = init(Some(Path::new("/nonexistent/dir/log")), false, false).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/dir/log"));
+    }
+}
