@@ -1,1 +1,170 @@
-fn main() {}
+//! `cargo test -p integration --test e2e`: every `tests/*.sh` as one test,
+//! run directly where /dev/kvm is hardware KVM, else inside one nested test
+//! host boot shared by all of them. On a kvm_pvm host one more test checks,
+//! on the host itself, that runvm refuses plainly.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use integration::artifacts::Artifacts;
+use integration::kvm::KvmKind;
+use integration::process::run_with_timeout;
+use integration::scripts::{self, Script, ScriptEnv};
+use integration::testhost::{self, Payload, TestHostRun};
+use integration::{crate_dir, pvm_refusal};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// Per test script; a runvm boot takes seconds even nested under TCG.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Kill guard for the host-side refusal test, which must end within 1 s.
+const REFUSAL_HANG_GUARD: Duration = Duration::from_secs(10);
+
+/// Where the scripts run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Direct,
+    TestHost,
+}
+
+impl Place {
+    fn kind(self) -> &'static str {
+        match self {
+            Place::Direct => "direct",
+            Place::TestHost => "testhost",
+        }
+    }
+}
+
+/// State the trials share: the builds and the test host boot happen once,
+/// on first use, whichever trial comes first.
+struct Shared {
+    artifacts: Artifacts,
+    place: Place,
+    /// The scripts the filters selected: what the test host boot carries.
+    selected: Vec<Script>,
+    build: OnceLock<Result<(), String>>,
+    testhost: OnceLock<Result<TestHostRun, String>>,
+}
+
+impl Shared {
+    fn build(&self) -> Result<(), Failed> {
+        let with_testhost = self.place == Place::TestHost;
+        self.build
+            .get_or_init(|| {
+                self.artifacts
+                    .build(with_testhost)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(Failed::from)
+    }
+
+    fn testhost_run(&self) -> Result<&TestHostRun, Failed> {
+        self.build()?;
+        let run = self.testhost.get_or_init(|| {
+            let payload = Payload {
+                scripts: self.selected.clone(),
+                ..Payload::default()
+            };
+            let work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+            let run =
+                testhost::run(&self.artifacts, &payload, &work_dir).map_err(|e| e.to_string())?;
+            print_timings(&run);
+            Ok(run)
+        });
+        run.as_ref()
+            .map_err(|message| Failed::from(message.as_str()))
+    }
+
+    fn run_script(&self, script: &Script) -> Result<(), Failed> {
+        let run = match self.place {
+            Place::TestHost => self.testhost_run()?.script_run(&script.name),
+            Place::Direct => {
+                self.build()?;
+                let env = ScriptEnv::on_this_host(&self.artifacts, Vec::new());
+                scripts::run_direct(script, &env).map_err(|e| e.to_string())?
+            }
+        };
+        run.verdict().map_err(Failed::from)
+    }
+
+    /// On a kvm_pvm host, on the host: `runvm boot` refuses at once, in one
+    /// sentence naming kvm_pvm.
+    fn pvm_host_refuses_boot(&self) -> Result<(), Failed> {
+        self.build()?;
+        let mut command = Command::new(&self.artifacts.runvm);
+        command.arg("boot");
+        let run = run_with_timeout(command, REFUSAL_HANG_GUARD).map_err(|e| e.to_string())?;
+        pvm_refusal::check(&run).map_err(Failed::from)
+    }
+}
+
+/// The test host's timings, for whoever watches the run (on stderr, as the
+/// harness owns stdout).
+fn print_timings(run: &TestHostRun) {
+    let up = run.console.host_up_after.map_or_else(
+        || "never".to_owned(),
+        |after| format!("{:.1} s", after.as_secs_f64()),
+    );
+    let tests: Vec<String> = run
+        .console
+        .records
+        .iter()
+        .map(|(name, record)| format!("{name} {:.1} s", record.elapsed.as_secs_f64()))
+        .collect();
+    eprintln!("test host: up after {up}; {}", tests.join(", "));
+}
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let kvm = KvmKind::detect();
+    let place = if kvm == KvmKind::Hardware {
+        Place::Direct
+    } else {
+        Place::TestHost
+    };
+    let all_scripts = match scripts::discover(&crate_dir().join("tests"), SCRIPT_TIMEOUT) {
+        Ok(all_scripts) => all_scripts,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let trial_for = |name: &str, kind: &str| Trial::test(name, || Ok(())).with_kind(kind);
+    let selected = all_scripts
+        .iter()
+        .filter(|script| {
+            let trial = trial_for(&script.name, place.kind());
+            !args.is_filtered_out(&trial) && !args.is_ignored(&trial)
+        })
+        .cloned()
+        .collect();
+    let shared = Arc::new(Shared {
+        artifacts: Artifacts::in_workspace(),
+        place,
+        selected,
+        build: OnceLock::new(),
+        testhost: OnceLock::new(),
+    });
+
+    let mut trials: Vec<Trial> = all_scripts
+        .into_iter()
+        .map(|script| {
+            let shared = Arc::clone(&shared);
+            Trial::test(script.name.clone(), move || shared.run_script(&script))
+                .with_kind(place.kind())
+        })
+        .collect();
+    if kvm == KvmKind::Pvm {
+        let shared = Arc::clone(&shared);
+        trials.push(
+            Trial::test("pvm_host_refuses_boot", move || {
+                shared.pvm_host_refuses_boot()
+            })
+            .with_kind("host"),
+        );
+    }
+    libtest_mimic::run(&args, trials).exit_code()
+}

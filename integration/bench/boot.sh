@@ -1,0 +1,32 @@
+# Boot time, runvm against QEMU: from process start to the guest init's
+# "runvm-init: ready" line, same guest kernel and initramfs, 256 MiB, one
+# vCPU, several runs each, alternating. Needs BOOT_TIMER and QEMU besides
+# the usual variables. Inside the test host the absolute numbers carry the
+# TCG overhead of the outer layer; only the comparison means something.
+
+runs=5
+ready="runvm-init: ready"
+work=$(mktemp -d)
+
+echo "boot to \"$ready\" in ms ($runs runs each; kernel $GUEST_KERNEL, 256 MiB, 1 vCPU)"
+printf "%-8s %10s %10s\n" run runvm qemu
+run=1
+while [ "$run" -le "$runs" ]; do
+	runvm_ms=$("$BOOT_TIMER" "$ready" "$RUNVM" boot --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRAMFS" \
+		--memory 256 --cpus 1) || exit 1
+	qemu_ms=$("$BOOT_TIMER" "$ready" "$QEMU" -M microvm,x-option-roms=off,isa-serial=on,rtc=off \
+		-enable-kvm -cpu host -m 256 -smp 1 -nodefaults -no-user-config -nographic -serial stdio \
+		-no-reboot -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRAMFS" \
+		-append "console=ttyS0 reboot=t panic=-1") || exit 1
+	printf "%-8s %10s %10s\n" "$run" "$runvm_ms" "$qemu_ms"
+	echo "$runvm_ms" >>"$work/runvm"
+	echo "$qemu_ms" >>"$work/qemu"
+	run=$((run + 1))
+done
+
+# median FILE: the middle value (the lower middle for an even count).
+median() {
+	sort -n "$1" | sed -n "$((($(wc -l <"$1") + 1) / 2))p"
+}
+printf "%-8s %10s %10s\n" median "$(median "$work/runvm")" "$(median "$work/qemu")"
+rm -r "$work"

@@ -1,0 +1,92 @@
+//! The build outputs the tests need, made by `cargo xtask`.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::{workspace_root, Error, Result};
+
+/// Set to skip the `cargo xtask` builds and use `target/runvm/` as it is.
+pub const SKIP_BUILD_VAR: &str = "RUNVM_E2E_SKIP_BUILD";
+
+/// Paths of the artifacts under `target/runvm/`.
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    /// The static runvm binary, guest kernel and initramfs embedded.
+    pub runvm: PathBuf,
+    /// The guest kernel (ELF vmlinux with a PVH note).
+    pub guest_kernel: PathBuf,
+    /// The guest initramfs: its /init reports `runvm-init: ready` and powers off.
+    pub guest_initramfs: PathBuf,
+    /// The nested test host's kernel (the guest's config plus KVM).
+    pub testhost_kernel: PathBuf,
+}
+
+impl Artifacts {
+    pub fn in_workspace() -> Artifacts {
+        let dir = workspace_root().join("target").join("runvm");
+        Artifacts {
+            runvm: dir.join("runvm"),
+            guest_kernel: dir.join("vmlinux"),
+            guest_initramfs: dir.join("initramfs.cpio"),
+            testhost_kernel: dir.join("testhost-vmlinux"),
+        }
+    }
+
+    /// Brings the artifacts up to date with `cargo xtask build` (and, for a
+    /// test host, `cargo xtask kernel --flavor testhost`), so that the tests
+    /// always exercise the current source; then checks that they exist.
+    pub fn build(&self, with_testhost: bool) -> Result<()> {
+        if std::env::var_os(SKIP_BUILD_VAR).is_none() {
+            run_xtask(&["build"])?;
+            if with_testhost {
+                run_xtask(&["kernel", "--flavor", "testhost"])?;
+            }
+        }
+        self.check_present(with_testhost)
+    }
+
+    fn check_present(&self, with_testhost: bool) -> Result<()> {
+        let mut needed = vec![&self.runvm, &self.guest_kernel, &self.guest_initramfs];
+        if with_testhost {
+            needed.push(&self.testhost_kernel);
+        }
+        let missing: Vec<String> = needed
+            .into_iter()
+            .filter(|path| !path.is_file())
+            .map(|path| path.display().to_string())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Setup(format!(
+            "missing build artifacts: {}; build them with `cargo xtask build` and \
+             `cargo xtask kernel --flavor testhost`",
+            missing.join(", ")
+        )))
+    }
+}
+
+fn run_xtask(args: &[&str]) -> Result<()> {
+    // cargo sets $CARGO for the processes it runs; fall back to PATH.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let shown = format!("cargo xtask {}", args.join(" "));
+    eprintln!("integration: running `{shown}`");
+    let status = Command::new(cargo)
+        .arg("xtask")
+        .args(args)
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        // Our stdout belongs to the test harness's report.
+        .stdout(Stdio::from(io::stderr()))
+        .status()
+        .map_err(Error::io(format!("starting `{shown}`")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Setup(format!(
+            "`{shown}` failed ({status}); run it by hand to see why, or set \
+             {SKIP_BUILD_VAR}=1 to use the artifacts already in target/runvm/"
+        )))
+    }
+}

@@ -1,0 +1,214 @@
+//! Test scripts: finding them, their environment, running them directly.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::artifacts::Artifacts;
+use crate::process::run_with_timeout;
+use crate::{Error, Result};
+
+/// One shell script, run with busybox's `sh`.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The file name without `.sh`: the trial's name.
+    pub name: String,
+    pub path: PathBuf,
+    /// Killed after this long.
+    pub timeout: Duration,
+}
+
+impl Script {
+    pub fn new(path: &Path, timeout: Duration) -> Result<Script> {
+        let name = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .filter(|stem| is_plain_name(stem))
+            .ok_or_else(|| {
+                Error::Setup(format!(
+                    "{}: a script's name must be letters, digits, '_' and '-'",
+                    path.display()
+                ))
+            })?;
+        Ok(Script {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            timeout,
+        })
+    }
+}
+
+/// The name goes on the console markers and into the test host's shell
+/// loop: keep it to one word.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The `*.sh` files in `dir`, sorted by name.
+pub fn discover(dir: &Path, timeout: Duration) -> Result<Vec<Script>> {
+    let entries =
+        std::fs::read_dir(dir).map_err(Error::io(format!("reading {}", dir.display())))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(Error::io(format!("reading {}", dir.display())))?
+            .path();
+        if path.extension().is_some_and(|ext| ext == "sh") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| Script::new(path, timeout))
+        .collect()
+}
+
+/// The environment variables a script gets, with paths as seen where it
+/// runs (the host, or inside the test host).
+#[derive(Debug, Clone)]
+pub struct ScriptEnv {
+    pub runvm: PathBuf,
+    pub guest_kernel: PathBuf,
+    pub guest_initramfs: PathBuf,
+    pub busybox: PathBuf,
+    /// More variables for particular scripts, such as the benchmark's tools.
+    pub extra: Vec<(String, PathBuf)>,
+}
+
+impl ScriptEnv {
+    /// For a script run directly on this machine.
+    pub fn on_this_host(artifacts: &Artifacts, extra: Vec<(String, PathBuf)>) -> ScriptEnv {
+        ScriptEnv {
+            runvm: artifacts.runvm.clone(),
+            guest_kernel: artifacts.guest_kernel.clone(),
+            guest_initramfs: artifacts.guest_initramfs.clone(),
+            // Debian's busybox-static.
+            busybox: "/bin/busybox".into(),
+            extra,
+        }
+    }
+
+    pub fn vars(&self) -> Vec<(&str, &Path)> {
+        let mut vars = vec![
+            ("RUNVM", self.runvm.as_path()),
+            ("GUEST_KERNEL", self.guest_kernel.as_path()),
+            ("GUEST_INITRAMFS", self.guest_initramfs.as_path()),
+            ("BUSYBOX", self.busybox.as_path()),
+        ];
+        vars.extend(
+            self.extra
+                .iter()
+                .map(|(name, path)| (name.as_str(), path.as_path())),
+        );
+        vars
+    }
+}
+
+/// How a script ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptExit {
+    Code(i32),
+    /// Killed at its timeout (or by a signal).
+    Killed,
+    /// It never finished: the test host stopped first. Says why.
+    CutShort(String),
+}
+
+impl fmt::Display for ScriptExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScriptExit::Code(code) => write!(f, "exit status {code}"),
+            ScriptExit::Killed => write!(f, "killed (timeout)"),
+            ScriptExit::CutShort(why) => write!(f, "did not finish: {why}"),
+        }
+    }
+}
+
+/// A script's run, wherever it happened.
+#[derive(Debug, Clone)]
+pub struct ScriptRun {
+    pub output: String,
+    pub exit: ScriptExit,
+    pub elapsed: Duration,
+}
+
+impl ScriptRun {
+    /// `Ok` for exit status 0; else the message a failed test shows.
+    pub fn verdict(&self) -> Result<(), String> {
+        if self.exit == ScriptExit::Code(0) {
+            return Ok(());
+        }
+        Err(format!(
+            "{}\n--- {} after {:.1} s",
+            self.output.trim_end(),
+            self.exit,
+            self.elapsed.as_secs_f64()
+        ))
+    }
+}
+
+/// Runs `script` on this machine with busybox's sh, as the test host would.
+pub fn run_direct(script: &Script, env: &ScriptEnv) -> Result<ScriptRun> {
+    let mut command = Command::new(&env.busybox);
+    command.arg("sh").arg(&script.path).envs(env.vars());
+    let finished = run_with_timeout(command, script.timeout)
+        .map_err(Error::io(format!("running {}", script.path.display())))?;
+    let exit = match finished.status.and_then(|status| status.code()) {
+        Some(code) => ScriptExit::Code(code),
+        None => ScriptExit::Killed,
+    };
+    let mut output = String::from_utf8_lossy(&finished.stdout).into_owned();
+    if !finished.stderr.is_empty() {
+        output.push_str("\n--- stderr:\n");
+        output.push_str(&String::from_utf8_lossy(&finished.stderr));
+    }
+    Ok(ScriptRun {
+        output,
+        exit,
+        elapsed: finished.elapsed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_be_one_plain_word() {
+        assert!(is_plain_name("boot_smp-memory2"));
+        assert!(!is_plain_name("two words"));
+        assert!(!is_plain_name("semi;colon"));
+        assert!(!is_plain_name(""));
+    }
+
+    #[test]
+    fn discovers_the_shipped_tests_in_order() {
+        let scripts = discover(&crate::crate_dir().join("tests"), Duration::from_secs(1)).unwrap();
+        let names: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
+        assert!(names.contains(&"boot_banner"));
+        assert!(names.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+
+    #[test]
+    fn verdict_shows_output_and_why() {
+        let run = ScriptRun {
+            output: "expected ready\n".into(),
+            exit: ScriptExit::Code(1),
+            elapsed: Duration::from_millis(1500),
+        };
+        assert_eq!(
+            run.verdict().unwrap_err(),
+            "expected ready\n--- exit status 1 after 1.5 s"
+        );
+        let passed = ScriptRun {
+            exit: ScriptExit::Code(0),
+            ..run
+        };
+        assert!(passed.verdict().is_ok());
+    }
+}

@@ -1,0 +1,343 @@
+//! The nested test host: a Linux under QEMU TCG whose /dev/kvm is real, for
+//! machines whose own /dev/kvm cannot boot runvm's guests. One boot runs a
+//! list of scripts; the results come back over the serial console.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use xtask::cpio::Archive;
+
+use crate::artifacts::Artifacts;
+use crate::console::ConsoleLog;
+use crate::scripts::{Script, ScriptEnv, ScriptExit, ScriptRun};
+use crate::{ldd, Error, Result};
+
+/// Set to copy the test host's console to stderr as it runs.
+pub const SHOW_CONSOLE_VAR: &str = "RUNVM_E2E_CONSOLE";
+
+const INIT_SCRIPT: &str = include_str!("../testhost/init.sh");
+const BUSYBOX: &str = "/bin/busybox";
+const QEMU: &str = "qemu-system-x86_64";
+/// Booting TCG Linux and moving the root onto a tmpfs, before any test.
+const BOOT_ALLOWANCE: Duration = Duration::from_secs(180);
+/// After the last test, for the reboot that ends QEMU.
+const SHUTDOWN_ALLOWANCE: Duration = Duration::from_secs(30);
+
+/// What a test host boot carries besides busybox and its /init.
+#[derive(Debug, Default)]
+pub struct Payload {
+    pub scripts: Vec<Script>,
+    /// Host files copied to the same path inside; executables bring their
+    /// shared libraries along.
+    pub host_files: Vec<PathBuf>,
+    /// More variables for the scripts (paths valid inside, as host_files
+    /// keep their paths).
+    pub extra_env: Vec<(String, PathBuf)>,
+}
+
+/// What one test host boot produced.
+#[derive(Debug)]
+pub struct TestHostRun {
+    pub console: ConsoleLog,
+    /// Why the console ended before every script was done, if it did.
+    pub cut_short: Option<String>,
+    pub qemu_stderr: String,
+    /// Where the whole console was saved.
+    pub console_file: PathBuf,
+}
+
+impl TestHostRun {
+    /// The named script's run as the console reported it.
+    pub fn script_run(&self, name: &str) -> ScriptRun {
+        let why = || {
+            self.cut_short
+                .clone()
+                .unwrap_or_else(|| "the test host skipped it".to_owned())
+        };
+        let context = format!(
+            "--- test host console, last lines (all of it: {}):\n{}{}",
+            self.console_file.display(),
+            self.console.tail(),
+            if self.qemu_stderr.is_empty() {
+                String::new()
+            } else {
+                format!("--- QEMU stderr:\n{}", self.qemu_stderr)
+            }
+        );
+        match self.console.records.get(name) {
+            Some(record) => match record.exit_code {
+                Some(code) => ScriptRun {
+                    output: record.output.clone(),
+                    exit: ScriptExit::Code(code),
+                    elapsed: record.elapsed,
+                },
+                None => ScriptRun {
+                    output: format!("{}\n{context}", record.output),
+                    exit: ScriptExit::CutShort(why()),
+                    elapsed: record.elapsed,
+                },
+            },
+            None => ScriptRun {
+                output: context,
+                exit: ScriptExit::CutShort(why()),
+                elapsed: Duration::ZERO,
+            },
+        }
+    }
+}
+
+/// The paths the scripts see inside the test host.
+fn env_inside(payload: &Payload) -> ScriptEnv {
+    ScriptEnv {
+        runvm: "/runvm/runvm".into(),
+        guest_kernel: "/runvm/vmlinux".into(),
+        guest_initramfs: "/runvm/initramfs.cpio".into(),
+        busybox: BUSYBOX.into(),
+        extra: payload.extra_env.clone(),
+    }
+}
+
+/// Boots a test host that runs `payload`'s scripts and collects what they
+/// print. `work_dir` receives the initramfs and the console log.
+pub fn run(artifacts: &Artifacts, payload: &Payload, work_dir: &Path) -> Result<TestHostRun> {
+    std::fs::create_dir_all(work_dir)
+        .map_err(Error::io(format!("creating {}", work_dir.display())))?;
+    let initramfs = work_dir.join("testhost-initramfs.cpio");
+    let image = build_initramfs(artifacts, payload)?;
+    std::fs::write(&initramfs, image)
+        .map_err(Error::io(format!("writing {}", initramfs.display())))?;
+
+    let script_time: Duration = payload.scripts.iter().map(|script| script.timeout).sum();
+    let timeout = BOOT_ALLOWANCE + script_time + SHUTDOWN_ALLOWANCE;
+    let console_file = work_dir.join("testhost-console.log");
+    let (console, cut_short, qemu_stderr) = boot(&artifacts.testhost_kernel, &initramfs, timeout)?;
+    std::fs::write(&console_file, &console.full_text)
+        .map_err(Error::io(format!("writing {}", console_file.display())))?;
+    Ok(TestHostRun {
+        console,
+        cut_short,
+        qemu_stderr,
+        console_file,
+    })
+}
+
+/// Builds the test host's initramfs: busybox, the init, runvm and the guest
+/// assets, the scripts and their plan, and the payload's host files.
+fn build_initramfs(artifacts: &Artifacts, payload: &Payload) -> Result<Vec<u8>> {
+    let mut image = Image::default();
+    image.add_dir("/dev");
+    image.archive.add_char_dev("/dev/console", 0o600, 5, 1);
+    image.add_dir("/dev/pts");
+    image.add_file("/init", 0o755, INIT_SCRIPT.as_bytes());
+    image.add_host_file(Path::new(BUSYBOX), Path::new(BUSYBOX))?;
+
+    let env = env_inside(payload);
+    image.add_host_file(&artifacts.runvm, &env.runvm)?;
+    image.add_host_file(&artifacts.guest_kernel, &env.guest_kernel)?;
+    image.add_host_file(&artifacts.guest_initramfs, &env.guest_initramfs)?;
+    let exports: String = env
+        .vars()
+        .into_iter()
+        .map(|(name, path)| format!("export {name}={}\n", shell_quote(&path.to_string_lossy())))
+        .collect();
+    image.add_file("/etc/runvm-test.env", 0o644, exports.as_bytes());
+
+    let mut plan = String::new();
+    for script in &payload.scripts {
+        image.add_host_file(
+            &script.path,
+            Path::new(&format!("/tests/{}.sh", script.name)),
+        )?;
+        plan.push_str(&format!(
+            "{} {}\n",
+            script.name,
+            script.timeout.as_secs().max(1)
+        ));
+    }
+    image.add_file("/tests/plan", 0o644, plan.as_bytes());
+
+    for host_file in &payload.host_files {
+        image.add_host_file(host_file, host_file)?;
+        if is_executable(host_file) {
+            for library in ldd::shared_libraries(host_file)? {
+                image.add_host_file(&library, &library)?;
+            }
+        }
+    }
+    Ok(image.archive.finish())
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// A cpio archive that creates each parent directory once and skips
+/// repeated files (libraries shared by several executables).
+#[derive(Default)]
+struct Image {
+    archive: Archive,
+    paths: BTreeSet<String>,
+}
+
+impl Image {
+    fn add_dir(&mut self, path: &str) {
+        if let Some((parent, _)) = path
+            .rsplit_once('/')
+            .filter(|(parent, _)| !parent.is_empty())
+        {
+            self.add_dir(parent);
+        }
+        if self.paths.insert(path.to_owned()) {
+            self.archive.add_dir(path, 0o755);
+        }
+    }
+
+    fn add_file(&mut self, path: &str, mode: u32, contents: &[u8]) {
+        if let Some((parent, _)) = path
+            .rsplit_once('/')
+            .filter(|(parent, _)| !parent.is_empty())
+        {
+            self.add_dir(parent);
+        }
+        if self.paths.insert(path.to_owned()) {
+            self.archive.add_file(path, mode, contents);
+        }
+    }
+
+    /// Copies `host_path` (following symlinks) to `inside`, keeping its mode.
+    fn add_host_file(&mut self, host_path: &Path, inside: &Path) -> Result<()> {
+        let read_error = Error::io(format!("reading {}", host_path.display()));
+        let contents = std::fs::read(host_path).map_err(read_error)?;
+        let mode = std::fs::metadata(host_path)
+            .map_err(Error::io(format!("reading {}", host_path.display())))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        self.add_file(&inside.to_string_lossy(), mode, &contents);
+        Ok(())
+    }
+}
+
+/// Quotes `text` as one word for sh.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Runs QEMU on the test host kernel and `initramfs` until the init says it
+/// is done and QEMU exits, or until `timeout`. Returns the console, why it
+/// was cut short (if it was), and QEMU's stderr.
+fn boot(
+    kernel: &Path,
+    initramfs: &Path,
+    timeout: Duration,
+) -> Result<(ConsoleLog, Option<String>, String)> {
+    let show_console = std::env::var_os(SHOW_CONSOLE_VAR).is_some();
+    let started = Instant::now();
+    let mut qemu = Command::new(QEMU)
+        .args(["-accel", "tcg", "-cpu", "max"])
+        .args(["-M", "microvm,x-option-roms=off,isa-serial=on,rtc=off"])
+        .args(["-m", "4G", "-smp", "2", "-no-reboot", "-nographic"])
+        .arg("-kernel")
+        .arg(kernel)
+        .arg("-initrd")
+        .arg(initramfs)
+        .args(["-append", "console=ttyS0 reboot=t panic=-1 quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(Error::io(format!(
+            "starting {QEMU} (Debian package qemu-system-x86)"
+        )))?;
+
+    let stdout = qemu.stdout.take().expect("stdout is piped");
+    let (line_sender, lines) = mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        while reader
+            .read_until(b'\n', &mut line)
+            .is_ok_and(|read| read > 0)
+        {
+            let text = String::from_utf8_lossy(&line)
+                .trim_end_matches('\n')
+                .to_owned();
+            if line_sender.send((text, Instant::now())).is_err() {
+                break;
+            }
+            line.clear();
+        }
+    });
+    let mut stderr = qemu.stderr.take().expect("stderr is piped");
+    let stderr_reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+
+    let mut console = ConsoleLog::new(started);
+    let mut deadline = started + timeout;
+    let timed_out = loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((line, at)) => {
+                if show_console {
+                    eprintln!("testhost| {line}");
+                }
+                console.feed(&line, at);
+                if console.done {
+                    // Only the reboot is left.
+                    deadline = deadline.min(Instant::now() + SHUTDOWN_ALLOWANCE);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break false,
+            Err(mpsc::RecvTimeoutError::Timeout) => break true,
+        }
+    };
+    console.close(Instant::now());
+    let cut_short = end_qemu(&mut qemu, timed_out, timeout, console.done)?;
+    let qemu_stderr = stderr_reader.join().unwrap_or_default();
+    Ok((console, cut_short, qemu_stderr))
+}
+
+/// Reaps QEMU (killing it at a timeout); says why the tests were cut short
+/// if they were.
+fn end_qemu(
+    qemu: &mut Child,
+    timed_out: bool,
+    timeout: Duration,
+    done: bool,
+) -> Result<Option<String>> {
+    if timed_out {
+        // It may already be gone; the error then is of no interest.
+        let _ = qemu.kill();
+    }
+    let status = qemu.wait().map_err(Error::io("waiting for QEMU"))?;
+    Ok(match (done, timed_out) {
+        (true, _) => None,
+        (false, true) => Some(format!(
+            "the test host hit its {} s timeout",
+            timeout.as_secs()
+        )),
+        (false, false) => Some(format!(
+            "QEMU ended ({status}) before the test host was done"
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_survives_quotes() {
+        assert_eq!(shell_quote("/a b/c"), "'/a b/c'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}

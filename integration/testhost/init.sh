@@ -1,0 +1,53 @@
+#!/bin/busybox sh
+# PID 1 of the nested test host. It runs the test scripts listed in
+# /tests/plan, one at a time, between markers on the serial console that the
+# runner on the outside parses (integration/src/console.rs), then reboots,
+# which with reboot=t and QEMU's -no-reboot ends QEMU.
+
+if [ "$1" != on-tmpfs ]; then
+	# Stage 1, on the initramfs: pivot_root(2), which runvm's monitor jail
+	# uses, fails with EINVAL while / is the initramfs. Copy everything onto
+	# a tmpfs and switch_root there; this script runs again as stage 2.
+	/bin/busybox --install -s /bin
+	export PATH=/bin
+	mkdir -p /newroot
+	mount -t tmpfs -o mode=0755 tmpfs /newroot
+	for entry in /*; do
+		[ "$entry" = /newroot ] || cp -a "$entry" /newroot/
+	done
+	exec switch_root /newroot /init on-tmpfs
+	echo "runvm-testhost: switch_root failed"
+	reboot -f
+fi
+
+export PATH=/bin
+mkdir -p /proc /sys /dev /tmp /run
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+hostname runvm-testhost
+ip link set lo up 2>/dev/null
+
+# RUNVM, GUEST_KERNEL, GUEST_INITRAMFS, BUSYBOX and what else the runner set.
+. /etc/runvm-test.env
+
+echo "@@RUNVM-HOST-UP"
+while read -r name timeout_secs; do
+	echo "@@RUNVM-TEST-BEGIN $name"
+	# Each test from a fresh working directory, stdin closed so it cannot
+	# eat the plan.
+	mkdir -p "/tmp/$name" && cd "/tmp/$name" || exit 1
+	timeout -s KILL "$timeout_secs" sh "/tests/$name.sh" </dev/null 2>&1
+	status=$?
+	[ "$status" = 137 ] && echo "runvm-testhost: $name was killed (its timeout is ${timeout_secs}s)"
+	cd /
+	echo "@@RUNVM-TEST-END $name $status"
+done </tests/plan
+echo "@@RUNVM-DONE"
+reboot -f
