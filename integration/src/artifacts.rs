@@ -4,7 +4,9 @@ use std::io;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::{workspace_root, Error, Result};
+use xtask::workspace_root;
+
+use crate::{Error, Result};
 
 /// Set to skip the `cargo xtask` builds and use `target/runvm/` as it is.
 pub const SKIP_BUILD_VAR: &str = "RUNVM_E2E_SKIP_BUILD";
@@ -24,7 +26,7 @@ pub struct Artifacts {
 
 impl Artifacts {
     pub fn in_workspace() -> Artifacts {
-        let dir = workspace_root().join("target").join("runvm");
+        let dir = xtask::output_dir(&workspace_root());
         Artifacts {
             runvm: dir.join("runvm"),
             guest_kernel: dir.join("vmlinux"),

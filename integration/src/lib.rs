@@ -16,7 +16,7 @@ pub mod pvm_refusal;
 pub mod scripts;
 pub mod testhost;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What went wrong while preparing or running the tests, as opposed to a
 /// test that ran and failed.
@@ -40,14 +40,6 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// The workspace root, where `target/runvm/` and `integration/` live.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the integration crate sits inside the workspace")
-        .to_path_buf()
-}
 
 /// This crate's directory: the test scripts and the benchmark are under it.
 pub fn crate_dir() -> &'static Path {

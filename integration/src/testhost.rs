@@ -131,10 +131,12 @@ pub fn run(artifacts: &Artifacts, payload: &Payload, work_dir: &Path) -> Result<
 /// assets, the scripts and their plan, and the payload's host files.
 fn build_initramfs(artifacts: &Artifacts, payload: &Payload) -> Result<Vec<u8>> {
     let mut image = Image::default();
-    image.add_dir("/dev");
-    image.archive.add_char_dev("/dev/console", 0o600, 5, 1);
-    image.add_dir("/dev/pts");
-    image.add_file("/init", 0o755, INIT_SCRIPT.as_bytes());
+    // The kernel opens it as /init's stdio: the console markers go there.
+    image
+        .archive
+        .add_char_dev("/dev/console", 0o600, 5, 1)
+        .map_err(|e| Error::Setup(format!("packing the test host: {e}")))?;
+    image.add_file("/init", 0o755, INIT_SCRIPT.as_bytes())?;
     image.add_host_file(Path::new(BUSYBOX), Path::new(BUSYBOX))?;
 
     let env = env_inside(payload);
@@ -146,7 +148,7 @@ fn build_initramfs(artifacts: &Artifacts, payload: &Payload) -> Result<Vec<u8>> 
         .into_iter()
         .map(|(name, path)| format!("export {name}={}\n", shell_quote(&path.to_string_lossy())))
         .collect();
-    image.add_file("/etc/runvm-test.env", 0o644, exports.as_bytes());
+    image.add_file("/etc/runvm-test.env", 0o644, exports.as_bytes())?;
 
     let mut plan = String::new();
     for script in &payload.scripts {
@@ -160,7 +162,7 @@ fn build_initramfs(artifacts: &Artifacts, payload: &Payload) -> Result<Vec<u8>> 
             script.timeout.as_secs().max(1)
         ));
     }
-    image.add_file("/tests/plan", 0o644, plan.as_bytes());
+    image.add_file("/tests/plan", 0o644, plan.as_bytes())?;
 
     for host_file in &payload.host_files {
         image.add_host_file(host_file, host_file)?;
@@ -178,8 +180,8 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
-/// A cpio archive that creates each parent directory once and skips
-/// repeated files (libraries shared by several executables).
+/// The cpio archive, skipping files added before (libraries shared by
+/// several executables).
 #[derive(Default)]
 struct Image {
     archive: Archive,
@@ -187,41 +189,24 @@ struct Image {
 }
 
 impl Image {
-    fn add_dir(&mut self, path: &str) {
-        if let Some((parent, _)) = path
-            .rsplit_once('/')
-            .filter(|(parent, _)| !parent.is_empty())
-        {
-            self.add_dir(parent);
-        }
+    fn add_file(&mut self, path: &str, mode: u32, contents: &[u8]) -> Result<()> {
         if self.paths.insert(path.to_owned()) {
-            self.archive.add_dir(path, 0o755);
+            self.archive
+                .add_file(path, mode, contents)
+                .map_err(|e| Error::Setup(format!("packing the test host: {e}")))?;
         }
-    }
-
-    fn add_file(&mut self, path: &str, mode: u32, contents: &[u8]) {
-        if let Some((parent, _)) = path
-            .rsplit_once('/')
-            .filter(|(parent, _)| !parent.is_empty())
-        {
-            self.add_dir(parent);
-        }
-        if self.paths.insert(path.to_owned()) {
-            self.archive.add_file(path, mode, contents);
-        }
+        Ok(())
     }
 
     /// Copies `host_path` (following symlinks) to `inside`, keeping its mode.
     fn add_host_file(&mut self, host_path: &Path, inside: &Path) -> Result<()> {
-        let read_error = Error::io(format!("reading {}", host_path.display()));
-        let contents = std::fs::read(host_path).map_err(read_error)?;
+        let read_error = || Error::io(format!("reading {}", host_path.display()));
+        let contents = std::fs::read(host_path).map_err(read_error())?;
         let mode = std::fs::metadata(host_path)
-            .map_err(Error::io(format!("reading {}", host_path.display())))?
+            .map_err(read_error())?
             .permissions()
-            .mode()
-            & 0o7777;
-        self.add_file(&inside.to_string_lossy(), mode, &contents);
-        Ok(())
+            .mode();
+        self.add_file(&inside.to_string_lossy(), mode & 0o7777, &contents)
     }
 }
 
