@@ -8,3 +8,6 @@
 /// A port write needs no ACPI or reboot driver in the guest kernel and lets the
 /// status travel with the power-off, which a triple-fault or i8042 reset cannot.
 pub const EXIT_PORT: u16 = 0x501;
+
+pub mod agent;
+pub mod frame;

@@ -1,0 +1,144 @@
+//! The agent protocol: what the host monitor asks the guest agent, over
+//! vsock stream connections to [`AGENT_PORT`].
+//!
+//! Every connection starts with one [`Request`]. A control connection
+//! sends [`Request::Hello`] and then any number of requests, each answered
+//! by one [`Response`]. A stdio connection sends [`Request::AttachStream`],
+//! gets [`Response::Ok`], and from then on carries raw bytes: host to
+//! guest for stdin, guest to host for stdout and stderr, both ways for a
+//! pty. The agent closes stdout/stderr/pty streams after the process's
+//! last byte; the host closes stdin at its end of input.
+//!
+//! A process goes: `CreateProcess` (validated, stdio prepared) → its
+//! streams attached → `Start` (spawned) → `Wait` (answered at exit).
+
+use oci_spec::runtime::Process;
+use serde::{Deserialize, Serialize};
+
+/// Version of this protocol; `Hello` carries it both ways and the agent
+/// refuses a host speaking another one.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// vsock port the agent listens on.
+pub const AGENT_PORT: u32 = 1024;
+/// The guest's vsock context id.
+pub const GUEST_CID: u64 = 3;
+
+/// One stdio stream of a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamKind {
+    Stdin,
+    Stdout,
+    Stderr,
+    /// The pty master, both directions, when `process.terminal` is true.
+    Pty,
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal killed it.
+    Signal(i32),
+}
+
+/// A process the agent knows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// The id the host gave it.
+    pub exec_id: String,
+    /// Its pid in the guest.
+    pub pid: i32,
+}
+
+/// What the host asks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// Opens a control connection.
+    Hello { version: u32 },
+    /// Prepares a process from the OCI process spec, under `exec_id`.
+    CreateProcess {
+        exec_id: String,
+        process: Box<Process>,
+    },
+    /// Turns this connection into one stdio stream of `exec_id`.
+    AttachStream { exec_id: String, stream: StreamKind },
+    /// Spawns a created process whose streams are attached.
+    Start { exec_id: String },
+    /// Sends `signal` to the process, or with `all` to its whole process
+    /// group.
+    Signal {
+        exec_id: String,
+        signal: i32,
+        all: bool,
+    },
+    /// Answers when the process has exited.
+    Wait { exec_id: String },
+    /// Sets the pty window size.
+    ResizeTty { exec_id: String, rows: u16, cols: u16 },
+    /// Lists the processes the agent started.
+    ListProcesses,
+    /// Powers the VM off with `status`.
+    Shutdown { status: u8 },
+}
+
+/// What the agent answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum Response {
+    /// The agent's protocol version.
+    Hello { version: u32 },
+    /// Done.
+    Ok,
+    /// The process was spawned with this guest pid.
+    Started { pid: i32 },
+    /// The process ended.
+    Exited { status: ExitStatus },
+    /// The processes the agent started and that still run.
+    Processes { processes: Vec<ProcessInfo> },
+    /// The request failed; `message` says what failed.
+    Error { message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_tagged_json() {
+        let json = serde_json::to_string(&Request::Signal {
+            exec_id: "init".into(),
+            signal: 9,
+            all: false,
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"request":"signal","exec_id":"init","signal":9,"all":false}"#);
+    }
+
+    #[test]
+    fn create_process_carries_the_oci_process() {
+        let process: Process = serde_json::from_str(
+            r#"{"args":["sh","-c","exit 42"],"cwd":"/","user":{"uid":0,"gid":0},"terminal":false}"#,
+        )
+        .unwrap();
+        let request = Request::CreateProcess {
+            exec_id: "init".into(),
+            process: Box::new(process),
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        let back: Request = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, request);
+    }
+
+    #[test]
+    fn exit_status_shape() {
+        let json = serde_json::to_string(&Response::Exited {
+            status: ExitStatus::Signal(9),
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"response":"exited","status":{"signal":9}}"#);
+    }
+}
