@@ -44,25 +44,25 @@ struct Shared {
     place: Place,
     /// The scripts the filters selected: what the test host boot carries.
     selected: Vec<Script>,
-    build: OnceLock<Result<(), String>>,
+    release_build: OnceLock<Result<(), String>>,
+    testhost_kernel_build: OnceLock<Result<(), String>>,
     testhost: OnceLock<Result<TestHostRun, String>>,
 }
 
 impl Shared {
-    fn build(&self) -> Result<(), Failed> {
-        let with_testhost = self.place == Place::TestHost;
-        self.build
-            .get_or_init(|| {
-                self.artifacts
-                    .build(with_testhost)
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(Failed::from)
+    fn build_release(&self) -> Result<(), Failed> {
+        once(&self.release_build, || self.artifacts.build_release())
+    }
+
+    fn build_testhost_kernel(&self) -> Result<(), Failed> {
+        once(&self.testhost_kernel_build, || {
+            self.artifacts.build_testhost_kernel()
+        })
     }
 
     fn testhost_run(&self) -> Result<&TestHostRun, Failed> {
-        self.build()?;
+        self.build_release()?;
+        self.build_testhost_kernel()?;
         let run = self.testhost.get_or_init(|| {
             let payload = Payload {
                 scripts: self.selected.clone(),
@@ -82,7 +82,7 @@ impl Shared {
         let run = match self.place {
             Place::TestHost => self.testhost_run()?.script_run(&script.name),
             Place::Direct => {
-                self.build()?;
+                self.build_release()?;
                 let env = ScriptEnv::on_this_host(&self.artifacts, Vec::new());
                 scripts::run_direct(script, &env).map_err(|e| e.to_string())?
             }
@@ -93,12 +93,22 @@ impl Shared {
     /// On a kvm_pvm host, on the host: `runvm boot` refuses at once, in one
     /// sentence naming kvm_pvm.
     fn pvm_host_refuses_boot(&self) -> Result<(), Failed> {
-        self.build()?;
+        self.build_release()?;
         let mut command = Command::new(&self.artifacts.runvm);
         command.arg("boot");
         let run = run_with_timeout(command, REFUSAL_HANG_GUARD).map_err(|e| e.to_string())?;
         pvm_refusal::check(&run).map_err(Failed::from)
     }
+}
+
+/// Runs `build` the first time; later calls get its first result.
+fn once(
+    cell: &OnceLock<Result<(), String>>,
+    build: impl FnOnce() -> integration::Result<()>,
+) -> Result<(), Failed> {
+    cell.get_or_init(|| build().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(Failed::from)
 }
 
 /// The test host's timings, for whoever watches the run (on stderr, as the
@@ -145,7 +155,8 @@ fn main() -> ExitCode {
         artifacts: Artifacts::in_workspace(),
         place,
         selected,
-        build: OnceLock::new(),
+        release_build: OnceLock::new(),
+        testhost_kernel_build: OnceLock::new(),
         testhost: OnceLock::new(),
     });
 

@@ -33,7 +33,10 @@ fn main() -> Result<()> {
     }
     let in_testhost = KvmKind::detect() != KvmKind::Hardware;
     let artifacts = Artifacts::in_workspace();
-    artifacts.build(in_testhost)?;
+    artifacts.build_release()?;
+    if in_testhost {
+        artifacts.build_testhost_kernel()?;
+    }
     let script = Script::new(&crate_dir().join("bench").join("boot.sh"), BENCH_TIMEOUT)?;
     let boot_timer = PathBuf::from(env!("CARGO_BIN_EXE_boot-timer"));
     let extra_env = vec![

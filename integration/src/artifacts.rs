@@ -35,38 +35,45 @@ impl Artifacts {
         }
     }
 
-    /// Brings the artifacts up to date with `cargo xtask build` (and, for a
-    /// test host, `cargo xtask kernel --flavor testhost`), so that the tests
-    /// always exercise the current source; then checks that they exist.
-    pub fn build(&self, with_testhost: bool) -> Result<()> {
-        if std::env::var_os(SKIP_BUILD_VAR).is_none() {
-            run_xtask(&["build"])?;
-            if with_testhost {
-                run_xtask(&["kernel", "--flavor", "testhost"])?;
-            }
-        }
-        self.check_present(with_testhost)
+    /// Brings runvm and the guest kernel and initramfs up to date with
+    /// `cargo xtask build`, so that the tests exercise the current source;
+    /// then checks that they exist.
+    pub fn build_release(&self) -> Result<()> {
+        build_with_xtask(
+            &["build"],
+            &[&self.runvm, &self.guest_kernel, &self.guest_initramfs],
+        )
     }
 
-    fn check_present(&self, with_testhost: bool) -> Result<()> {
-        let mut needed = vec![&self.runvm, &self.guest_kernel, &self.guest_initramfs];
-        if with_testhost {
-            needed.push(&self.testhost_kernel);
-        }
-        let missing: Vec<String> = needed
-            .into_iter()
-            .filter(|path| !path.is_file())
-            .map(|path| path.display().to_string())
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        Err(Error::Setup(format!(
-            "missing build artifacts: {}; build them with `cargo xtask build` and \
-             `cargo xtask kernel --flavor testhost`",
-            missing.join(", ")
-        )))
+    /// The same for the test host's kernel: `cargo xtask kernel --flavor
+    /// testhost` (cached, so usually quick).
+    pub fn build_testhost_kernel(&self) -> Result<()> {
+        build_with_xtask(
+            &["kernel", "--flavor", "testhost"],
+            &[&self.testhost_kernel],
+        )
     }
+}
+
+/// Runs `cargo xtask <args>` (unless SKIP_BUILD_VAR is set), then checks
+/// that `outputs` exist.
+fn build_with_xtask(args: &[&str], outputs: &[&PathBuf]) -> Result<()> {
+    if std::env::var_os(SKIP_BUILD_VAR).is_none() {
+        run_xtask(args)?;
+    }
+    let missing: Vec<String> = outputs
+        .iter()
+        .filter(|path| !path.is_file())
+        .map(|path| path.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Setup(format!(
+        "missing build artifacts: {}; build them with `cargo xtask {}`",
+        missing.join(", "),
+        args.join(" ")
+    )))
 }
 
 fn run_xtask(args: &[&str]) -> Result<()> {
