@@ -2,7 +2,11 @@
 //!
 //! For now it brings up the basic filesystems, reports that the guest is
 //! ready along with the CPUs and memory it sees, and powers the VM off with
-//! its exit status through [`proto::EXIT_PORT`].
+//! its exit status through [`proto::EXIT_PORT`]. If the VM has a vsock
+//! device, it serves the host's agent requests instead until the host ends
+//! the VM (see [`agent`]).
+
+mod agent;
 
 use std::fs;
 use std::io::{self, Write};
@@ -38,6 +42,10 @@ enum InitError {
     },
     #[error("no MemTotal in /proc/meminfo")]
     NoMemTotal,
+    #[error("linking /dev/ptmx to pts/ptmx")]
+    Ptmx(#[source] io::Error),
+    #[error("listening on vsock port {}", proto::agent::AGENT_PORT)]
+    Agent(#[source] Errno),
 }
 
 fn main() {
@@ -56,6 +64,7 @@ fn run() -> Result<(), InitError> {
     attach_console_if_missing()?;
     mount("proc", "/proc", "proc")?;
     mount("sysfs", "/sys", "sysfs")?;
+    mount_process_dirs()?;
     say("runvm-init: ready")?;
 
     let cpuinfo = read("/proc/cpuinfo")?;
@@ -64,7 +73,24 @@ fn run() -> Result<(), InitError> {
     let mem_total_kib = parse_mem_total_kib(&meminfo).ok_or(InitError::NoMemTotal)?;
     say(&format!(
         "runvm-init: cpus={cpus} mem_total_kib={mem_total_kib}"
-    ))
+    ))?;
+    if agent::vsock_present() {
+        serve_agent()?;
+    }
+    Ok(())
+}
+
+/// Serves the host's agent requests; only the host ends this, by ending
+/// the VM (or by asking for `Shutdown`).
+fn serve_agent() -> Result<(), InitError> {
+    let port = proto::agent::AGENT_PORT;
+    let listener = agent::Listener::vsock(port).map_err(InitError::Agent)?;
+    if std::env::var_os("PATH").is_none() {
+        // Still single-threaded: nothing else reads the environment now.
+        std::env::set_var("PATH", agent::DEFAULT_PATH);
+    }
+    say(&format!("runvm-init: agent listening on vsock port {port}"))?;
+    agent::Agent::new(Box::new(|status| power_off(status))).serve(&listener)
 }
 
 /// Mounts devtmpfs on /dev unless the kernel already did (DEVTMPFS_MOUNT).
@@ -78,15 +104,42 @@ fn mount_devtmpfs() -> Result<(), InitError> {
     }
 }
 
+/// What the agent's processes expect: ptys (a private devpts, with
+/// /dev/ptmx pointing into it), /dev/shm and a tmpfs /tmp.
+fn mount_process_dirs() -> Result<(), InitError> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    let options = "newinstance,ptmxmode=0666,mode=0620";
+    mount_with("devpts", "/dev/pts", "devpts", flags, Some(options))?;
+    match fs::remove_file("/dev/ptmx") {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(InitError::Ptmx(error)),
+    }
+    std::os::unix::fs::symlink("pts/ptmx", "/dev/ptmx").map_err(InitError::Ptmx)?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mount_with("shm", "/dev/shm", "tmpfs", flags, Some("mode=1777"))?;
+    mount_with("tmpfs", "/tmp", "tmpfs", flags, Some("mode=1777"))
+}
+
 fn mount(source: &str, target: &'static str, fstype: &str) -> Result<(), InitError> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    mount_with(source, target, fstype, flags, None)
+}
+
+fn mount_with(
+    source: &str,
+    target: &'static str,
+    fstype: &str,
+    flags: MsFlags,
+    options: Option<&str>,
+) -> Result<(), InitError> {
     // The initramfs ships these directories; creating them keeps init working
     // with a hand-made archive that does not.
     match nix::unistd::mkdir(target, Mode::from_bits_truncate(0o755)) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(source) => return Err(InitError::Mount { target, source }),
     }
-    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
-    nix::mount::mount(Some(source), target, Some(fstype), flags, None::<&str>)
+    nix::mount::mount(Some(source), target, Some(fstype), flags, options)
         .map_err(|source| InitError::Mount { target, source })
 }
 

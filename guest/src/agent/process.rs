@@ -1,0 +1,397 @@
+//! Turning an OCI process spec into a running process, as runc applies it.
+//!
+//! [`Spec::new`] validates everything it can up front and prepares what the
+//! child needs, so that the code running between fork and exec
+//! ([`Setup::apply`]) only makes system calls: no allocation, no locks.
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use oci_spec::runtime::{PosixRlimitType, Process};
+
+use super::caps::{self, CapSets};
+use super::describe;
+use super::reaper::{self, OnExit};
+
+/// Where a program is looked up when the process's env has no PATH; also
+/// the agent's own PATH when the kernel gave init none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What is wrong with a process spec.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("process.args is empty")]
+    NoArgs,
+    #[error("process.{0} contains a NUL byte")]
+    Nul(&'static str),
+    #[error("process.env entry {0:?} is not KEY=VALUE")]
+    Env(String),
+    #[error("process.cwd {0} is not absolute")]
+    RelativeCwd(PathBuf),
+    #[error("cwd {0} does not exist")]
+    MissingCwd(PathBuf),
+    #[error("cwd {0} is not a directory")]
+    CwdNotDirectory(PathBuf),
+    #[error("process.consoleSize {0}x{1} is too large")]
+    ConsoleSize(u64, u64),
+    #[error("process.rlimits: {0:?} soft limit exceeds hard limit")]
+    Rlimit(PosixRlimitType),
+}
+
+/// Why a process did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("exec {0}: no such file or directory")]
+    NotFound(String),
+    #[error("exec {program}: {}", describe(*.errno))]
+    Exec { program: String, errno: Errno },
+    #[error("process setup failed at {step}: {}", describe(*.errno))]
+    Setup { step: &'static str, errno: Errno },
+    #[error("spawning: {}", describe(*.0))]
+    Spawn(Errno),
+}
+
+/// A validated process spec, ready to spawn.
+#[derive(Debug)]
+pub struct Spec {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// PATH to look args[0] up in.
+    path: String,
+    cwd: PathBuf,
+    /// Window size (rows, cols) of the pty, if the process has one.
+    pub terminal: Option<Option<(u16, u16)>>,
+    setup: Setup,
+}
+
+impl Spec {
+    /// Validates `process`.
+    pub fn new(process: &Process) -> Result<Self, SpecError> {
+        let args = process.args().clone().unwrap_or_default();
+        if args.is_empty() {
+            return Err(SpecError::NoArgs);
+        }
+        if args.iter().any(|arg| arg.contains('\0')) {
+            return Err(SpecError::Nul("args"));
+        }
+        let mut env = Vec::new();
+        for entry in process.env().iter().flatten() {
+            if entry.contains('\0') {
+                return Err(SpecError::Nul("env"));
+            }
+            let (key, value) = entry
+                .split_once('=')
+                .filter(|(key, _)| !key.is_empty())
+                .ok_or_else(|| SpecError::Env(entry.clone()))?;
+            env.push((key.to_owned(), value.to_owned()));
+        }
+        let path = env
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "PATH")
+            .map_or(DEFAULT_PATH, |(_, value)| value)
+            .to_owned();
+
+        let cwd = process.cwd().clone();
+        if cwd.as_os_str().as_bytes().contains(&0) {
+            return Err(SpecError::Nul("cwd"));
+        }
+        if !cwd.is_absolute() {
+            return Err(SpecError::RelativeCwd(cwd));
+        }
+        match fs::metadata(&cwd) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(SpecError::CwdNotDirectory(cwd)),
+            Err(_) => return Err(SpecError::MissingCwd(cwd)),
+        }
+
+        let terminal = if process.terminal().unwrap_or(false) {
+            let size = process
+                .console_size()
+                .map(|size| {
+                    let (rows, cols) = (size.height(), size.width());
+                    u16::try_from(rows)
+                        .ok()
+                        .zip(u16::try_from(cols).ok())
+                        .ok_or(SpecError::ConsoleSize(rows, cols))
+                })
+                .transpose()?;
+            Some(size)
+        } else {
+            None
+        };
+
+        let mut rlimits = Vec::new();
+        for rlimit in process.rlimits().iter().flatten() {
+            if rlimit.soft() > rlimit.hard() {
+                return Err(SpecError::Rlimit(rlimit.typ()));
+            }
+            let limit = libc::rlimit {
+                rlim_cur: rlimit.soft(),
+                rlim_max: rlimit.hard(),
+            };
+            rlimits.push((resource(rlimit.typ()), limit));
+        }
+
+        let user = process.user();
+        let groups = user.additional_gids().clone().unwrap_or_default();
+        let setup = Setup {
+            terminal: terminal.is_some(),
+            rlimits,
+            umask: user.umask(),
+            uid: user.uid(),
+            gid: user.gid(),
+            groups: (!same_groups(&groups)).then_some(groups),
+            caps: process
+                .capabilities()
+                .as_ref()
+                .map(|spec| caps::from_spec(spec, caps::last_cap())),
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+        };
+        Ok(Spec {
+            args,
+            env,
+            path,
+            cwd,
+            terminal,
+            setup,
+        })
+    }
+
+    /// Spawns the process with `stdio` as its fds 0, 1 and 2; `on_exit`
+    /// gets its status. Returns its pid.
+    pub fn spawn(&self, stdio: [OwnedFd; 3], on_exit: OnExit) -> Result<i32, SpawnError> {
+        let arg0 = &self.args[0];
+        let program =
+            lookup(arg0, &self.path, &self.cwd).ok_or_else(|| SpawnError::NotFound(arg0.clone()))?;
+        let [stdin, stdout, stderr] = stdio;
+        let mut command = Command::new(program);
+        command
+            .arg0(arg0)
+            .args(&self.args[1..])
+            .env_clear()
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
+            .current_dir(&self.cwd)
+            .stdin(Stdio::from(stdin))
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr));
+
+        // The child tells which setup step failed through this pipe; std
+        // only passes the errno back.
+        let (failed_step, report) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Spawn)?;
+        let setup = self.setup.clone();
+        let report_fd = report.as_raw_fd();
+        // SAFETY: the closure runs in the forked child before exec; it only
+        // reads data prepared before the fork and makes async-signal-safe
+        // system calls (Setup::apply).
+        unsafe {
+            command.pre_exec(move || setup.apply(report_fd));
+        }
+        let spawned = reaper::spawn(&mut command, on_exit);
+        drop(command);
+        drop(report);
+        spawned.map_err(|error| {
+            let errno = super::errno_of(&error);
+            let mut step = [0u8; 1];
+            match nix::unistd::read(failed_step.as_raw_fd(), &mut step) {
+                Ok(1) => SpawnError::Setup {
+                    step: Step::name(step[0]),
+                    errno,
+                },
+                _ => SpawnError::Exec {
+                    program: arg0.clone(),
+                    errno,
+                },
+            }
+        })
+    }
+}
+
+/// What the child does between fork and exec, in runc's order.
+#[derive(Clone, Debug)]
+struct Setup {
+    terminal: bool,
+    rlimits: Vec<(ResourceId, libc::rlimit)>,
+    umask: Option<u32>,
+    uid: u32,
+    gid: u32,
+    /// None when the agent's supplementary groups are already the ones
+    /// asked for (setgroups needs privilege even then).
+    groups: Option<Vec<u32>>,
+    caps: Option<CapSets>,
+    no_new_privileges: bool,
+}
+
+#[cfg(target_env = "gnu")]
+type ResourceId = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type ResourceId = libc::c_int;
+
+/// The setup steps, numbered for the report pipe.
+#[derive(Clone, Copy)]
+enum Step {
+    Setsid,
+    Tty,
+    Rlimit,
+    Bounding,
+    KeepCaps,
+    Setgroups,
+    Setgid,
+    Setuid,
+    Capset,
+    NoNewPrivileges,
+}
+
+impl Step {
+    const ALL: [Step; 10] = [
+        Step::Setsid,
+        Step::Tty,
+        Step::Rlimit,
+        Step::Bounding,
+        Step::KeepCaps,
+        Step::Setgroups,
+        Step::Setgid,
+        Step::Setuid,
+        Step::Capset,
+        Step::NoNewPrivileges,
+    ];
+
+    fn name(number: u8) -> &'static str {
+        match Self::ALL.get(usize::from(number)) {
+            Some(Step::Setsid) => "setsid",
+            Some(Step::Tty) => "controlling terminal",
+            Some(Step::Rlimit) => "rlimits",
+            Some(Step::Bounding) => "capability bounding set",
+            Some(Step::KeepCaps) => "keepcaps",
+            Some(Step::Setgroups) => "setgroups",
+            Some(Step::Setgid) => "setgid",
+            Some(Step::Setuid) => "setuid",
+            Some(Step::Capset) => "capabilities",
+            Some(Step::NoNewPrivileges) => "no_new_privileges",
+            None => "unknown step",
+        }
+    }
+}
+
+impl Setup {
+    /// Runs in the child. On failure, writes the step's number to `report`.
+    fn apply(&self, report: RawFd) -> std::io::Result<()> {
+        self.steps().map_err(|(step, errno)| {
+            let number = [step as u8];
+            // SAFETY: writes one byte from a live stack buffer; a failure
+            // only loses the step name.
+            unsafe { libc::write(report, number.as_ptr().cast(), 1) };
+            std::io::Error::from_raw_os_error(errno)
+        })
+    }
+
+    fn steps(&self) -> Result<(), (Step, i32)> {
+        let at = |step| move |errno| (step, errno);
+        // SAFETY: plain system calls on integers or on pointers to data
+        // owned by `self` or this stack frame, valid for the duration of
+        // each call; the same holds for every call below.
+        check(unsafe { libc::setsid() }).map_err(at(Step::Setsid))?;
+        if self.terminal {
+            // SAFETY: see above.
+            check(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) }).map_err(at(Step::Tty))?;
+        }
+        for (resource, limit) in &self.rlimits {
+            // SAFETY: see above.
+            check(unsafe { libc::setrlimit(*resource, limit) }).map_err(at(Step::Rlimit))?;
+        }
+        if let Some(mask) = self.umask {
+            // SAFETY: see above; umask cannot fail.
+            unsafe { libc::umask(mask) };
+        }
+        if let Some(sets) = &self.caps {
+            caps::drop_bounding(sets).map_err(at(Step::Bounding))?;
+            caps::keep_caps(true).map_err(at(Step::KeepCaps))?;
+        }
+        if let Some(groups) = &self.groups {
+            // SAFETY: see above.
+            check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
+                .map_err(at(Step::Setgroups))?;
+        }
+        // SAFETY: see above.
+        check(unsafe { libc::setgid(self.gid) }).map_err(at(Step::Setgid))?;
+        // SAFETY: see above.
+        check(unsafe { libc::setuid(self.uid) }).map_err(at(Step::Setuid))?;
+        if let Some(sets) = &self.caps {
+            caps::keep_caps(false).map_err(at(Step::KeepCaps))?;
+            caps::set(sets).map_err(at(Step::Capset))?;
+        }
+        if self.no_new_privileges {
+            // SAFETY: see above.
+            check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+                .map_err(at(Step::NoNewPrivileges))?;
+        }
+        Ok(())
+    }
+}
+
+fn check(rc: i32) -> Result<(), i32> {
+    if rc < 0 {
+        Err(Errno::last_raw())
+    } else {
+        Ok(())
+    }
+}
+
+/// True if the agent's supplementary groups are exactly `groups`.
+fn same_groups(groups: &[u32]) -> bool {
+    let Ok(current) = nix::unistd::getgroups() else {
+        return false;
+    };
+    let mut current: Vec<u32> = current.into_iter().map(|gid| gid.as_raw()).collect();
+    let mut wanted = groups.to_vec();
+    current.sort_unstable();
+    current.dedup();
+    wanted.sort_unstable();
+    wanted.dedup();
+    current == wanted
+}
+
+/// Finds `arg0` in `path` (directories relative to the process's `cwd`),
+/// as execvp would with the process's own environment.
+fn lookup(arg0: &str, path: &str, cwd: &Path) -> Option<PathBuf> {
+    if arg0.contains('/') {
+        return Some(PathBuf::from(arg0));
+    }
+    if arg0.is_empty() {
+        return None;
+    }
+    path.split(':')
+        .map(|dir| cwd.join(if dir.is_empty() { "." } else { dir }).join(arg0))
+        .find(|candidate| {
+            fs::metadata(candidate)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
+}
+
+fn resource(typ: PosixRlimitType) -> ResourceId {
+    match typ {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}

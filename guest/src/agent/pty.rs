@@ -1,0 +1,56 @@
+//! Pseudo-terminals for processes with `terminal: true`.
+
+use std::fs::OpenOptions;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+
+/// Both ends of a new pty, close-on-exec.
+pub struct Pty {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+}
+
+/// Opens a pty (the equivalent of openpty(3), with close-on-exec set
+/// atomically so that no concurrently spawned process inherits it) and
+/// sets its window size to `size` (rows, cols) if given.
+pub fn open(size: Option<(u16, u16)>) -> Result<Pty, Errno> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let name = ptsname_r(&master)?;
+    // SAFETY: into_raw_fd hands over the descriptor posix_openpt opened; no
+    // one else owns it.
+    let master = unsafe { OwnedFd::from_raw_fd(master.into_raw_fd()) };
+    // std opens with O_CLOEXEC.
+    let slave = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(name)
+        .map_err(|e| super::errno_of(&e))?;
+    if let Some((rows, cols)) = size {
+        resize(master.as_fd(), rows, cols)?;
+    }
+    Ok(Pty {
+        master,
+        slave: slave.into(),
+    })
+}
+
+/// Sets the window size of the pty whose master is `master`.
+pub fn resize(master: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), Errno> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which is valid
+    // for the duration of the call.
+    let rc = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    Errno::result(rc).map(drop)
+}

@@ -1,0 +1,220 @@
+//! Connections and the request dispatcher.
+//!
+//! Each accepted connection gets its own thread. Its first request decides
+//! what it is: `Hello` makes it a control connection (requests answered one
+//! by one, in order), `AttachStream` makes it one stdio stream of a process
+//! (raw bytes after the `Ok`).
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use proto::agent::{Request, Response, StreamKind, PROTOCOL_VERSION};
+use proto::frame::{read_message, write_message, FrameError};
+
+use super::socket::{Listener, Stream};
+use super::stream;
+use super::table::{Error, Table};
+
+/// Ends the VM with a status; in the VM it never returns.
+pub type PowerOff = Box<dyn Fn(u8) + Send + Sync>;
+
+/// The agent: the process table and what `Shutdown` calls.
+pub struct Agent {
+    table: Table,
+    power_off: PowerOff,
+}
+
+impl Agent {
+    pub fn new(power_off: PowerOff) -> Arc<Self> {
+        Arc::new(Agent {
+            table: Table::default(),
+            power_off,
+        })
+    }
+
+    /// Accepts connections forever, each served on its own thread.
+    pub fn serve(self: &Arc<Self>, listener: &Listener) -> ! {
+        loop {
+            match listener.accept() {
+                Ok(conn) => {
+                    let agent = Arc::clone(self);
+                    let spawned = thread::Builder::new()
+                        .name("agent-conn".into())
+                        .spawn(move || agent.serve_connection(conn));
+                    if let Err(error) = spawned {
+                        eprintln!("runvm-init: agent: no thread for a connection: {error}");
+                    }
+                }
+                Err(Errno::EINTR | Errno::ECONNABORTED) => {}
+                Err(errno) => {
+                    eprintln!("runvm-init: agent: accept: {}", super::describe(errno));
+                    // Out of descriptors or memory: let other threads finish.
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// Serves one connection until it closes or misbehaves.
+    pub fn serve_connection(&self, mut conn: Stream) {
+        let Some(first) = receive(&mut conn) else {
+            return;
+        };
+        match first {
+            Request::Hello { version } if version == PROTOCOL_VERSION => {
+                let hello = Response::Hello {
+                    version: PROTOCOL_VERSION,
+                };
+                if write_message(&mut conn, &hello).is_ok() {
+                    self.control(conn);
+                }
+            }
+            Request::Hello { version } => reply_error(
+                &mut conn,
+                format!("protocol version {version} is not supported (agent speaks {PROTOCOL_VERSION})"),
+            ),
+            Request::AttachStream { exec_id, stream } => self.attach(conn, &exec_id, stream),
+            _ => reply_error(
+                &mut conn,
+                "a connection must start with hello or attach_stream".into(),
+            ),
+        }
+    }
+
+    fn control(&self, mut conn: Stream) {
+        while let Some(request) = receive(&mut conn) {
+            if let Request::Shutdown { status } = request {
+                // The answer goes out before the VM stops; a failure to send
+                // it changes nothing.
+                let _ = write_message(&mut conn, &Response::Ok);
+                nix::unistd::sync();
+                (self.power_off)(status);
+                continue;
+            }
+            if write_message(&mut conn, &self.handle(request)).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Answers one request of a control connection.
+    pub fn handle(&self, request: Request) -> Response {
+        self.dispatch(request).unwrap_or_else(|error| Response::Error {
+            message: error.to_string(),
+        })
+    }
+
+    fn dispatch(&self, request: Request) -> Result<Response, Error> {
+        let table = &self.table;
+        Ok(match request {
+            Request::CreateProcess { exec_id, process } => {
+                table.create(exec_id, &process)?;
+                Response::Ok
+            }
+            Request::Start { exec_id } => Response::Started {
+                pid: table.start(&exec_id)?,
+            },
+            Request::Wait { exec_id } => Response::Exited {
+                status: table.wait(&exec_id)?,
+            },
+            Request::Signal {
+                exec_id,
+                signal,
+                all,
+            } => {
+                table.get(&exec_id)?.signal(signal, all)?;
+                Response::Ok
+            }
+            Request::ResizeTty {
+                exec_id,
+                rows,
+                cols,
+            } => {
+                table.get(&exec_id)?.resize(rows, cols)?;
+                Response::Ok
+            }
+            Request::ListProcesses => Response::Processes {
+                processes: table.running(),
+            },
+            Request::Hello { .. } => Response::Error {
+                message: "hello was already said".into(),
+            },
+            Request::AttachStream { .. } => Response::Error {
+                message: "attach_stream must open its own connection".into(),
+            },
+            // Handled by the control loop, which must answer before acting.
+            Request::Shutdown { .. } => Response::Error {
+                message: "shutdown is only for control connections".into(),
+            },
+        })
+    }
+
+    /// Turns `conn` into a stdio stream of `exec_id` and relays it.
+    fn attach(&self, mut conn: Stream, exec_id: &str, kind: StreamKind) {
+        let attached = self
+            .table
+            .get(exec_id)
+            .and_then(|exec| Ok((exec.attach(kind)?, exec)));
+        let (mut fd, exec) = match attached {
+            Ok(attached) => attached,
+            Err(error) => return reply_error(&mut conn, error.to_string()),
+        };
+        let answered = write_message(&mut conn, &Response::Ok).is_ok();
+        match kind {
+            StreamKind::Stdin => {
+                if answered {
+                    stream::input(&mut conn, &mut fd, exec.exit_fd());
+                }
+            }
+            StreamKind::Stdout | StreamKind::Stderr => {
+                if answered {
+                    stream::output(&mut fd, &mut conn, exec.exit_fd());
+                }
+                exec.relay_done();
+            }
+            StreamKind::Pty => {
+                if answered {
+                    // Host input goes on its own thread; output stays here,
+                    // and its end (shutting the connection) ends the input.
+                    let input = conn.try_clone().and_then(|mut conn| {
+                        let mut master = fd.try_clone()?;
+                        let exec = Arc::clone(&exec);
+                        thread::Builder::new()
+                            .name("agent-pty-in".into())
+                            .spawn(move || stream::input(&mut conn, &mut master, exec.exit_fd()))
+                    });
+                    if input.is_ok() {
+                        stream::output(&mut fd, &mut conn, exec.exit_fd());
+                    }
+                }
+                exec.relay_done();
+            }
+        }
+        conn.shutdown();
+    }
+}
+
+/// Reads the next request; None when the peer closed the connection or
+/// sent something that is not a request (after telling it so, if it can
+/// still listen).
+fn receive(conn: &mut Stream) -> Option<Request> {
+    match read_message(conn) {
+        Ok(request) => Some(request),
+        Err(FrameError::Decode(error)) => {
+            reply_error(conn, format!("malformed request: {error}"));
+            None
+        }
+        Err(FrameError::TooLarge(len)) => {
+            reply_error(conn, format!("request of {len} bytes is too large"));
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+fn reply_error(conn: &mut Stream, message: String) {
+    // The connection is closed next; if the peer cannot hear this, so be it.
+    let _ = write_message(conn, &Response::Error { message });
+}
