@@ -1,0 +1,470 @@
+//! One vsock stream connection between a guest socket and a host Unix socket:
+//! the state machine, the bounded buffer of guest data, and credit-based
+//! flow control both ways.
+
+use std::io::{ErrorKind, Write};
+use std::net::Shutdown;
+use std::num::Wrapping;
+use std::os::unix::net::UnixStream;
+
+use event_manager::EventSet;
+use tracing::warn;
+use virtio_vsock::packet::{VsockPacket, PKT_HEADER_SIZE};
+use vm_memory::{ReadVolatile, VolatileMemoryError, VolatileSlice, WriteVolatile};
+
+use super::{
+    op, CONN_CREDIT_UPDATE_THRESHOLD, CONN_TX_BUF_SIZE, MAX_PKT_BUF_SIZE, VSOCK_FLAGS_SHUTDOWN_RCV,
+    VSOCK_FLAGS_SHUTDOWN_SEND, VSOCK_HOST_CID, VSOCK_TYPE_STREAM,
+};
+
+/// A vsock packet in guest memory.
+pub(crate) type Packet<'a> = VsockPacket<'a, ()>;
+
+/// The header length as the used length of a packet without data.
+pub(crate) const HEADER_LEN: u32 = PKT_HEADER_SIZE as u32;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    /// The host side connected; the guest has not answered our REQUEST yet.
+    LocalInit,
+    /// The guest asked to connect; we owe it a RESPONSE.
+    PeerInit,
+    /// Data flows.
+    Established,
+    /// Done: the muxer drops the connection.
+    Closed,
+}
+
+/// Fills in the header of a packet the device sends to the guest.
+pub(crate) fn init_rx_header(
+    pkt: &mut Packet<'_>,
+    guest_cid: u64,
+    src_port: u32,
+    dst_port: u32,
+    op: u16,
+) -> Result<(), virtio_vsock::packet::Error> {
+    pkt.set_header_from_raw(&[0u8; PKT_HEADER_SIZE])?;
+    pkt.set_src_cid(VSOCK_HOST_CID)
+        .set_dst_cid(guest_cid)
+        .set_src_port(src_port)
+        .set_dst_port(dst_port)
+        .set_type(VSOCK_TYPE_STREAM)
+        .set_op(op);
+    Ok(())
+}
+
+/// A connection between guest port `peer_port` and host port `local_port`.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    stream: UnixStream,
+    state: ConnState,
+    local_port: u32,
+    peer_port: u32,
+
+    /// Guest data not yet written to the Unix socket, possibly after the
+    /// `OK <port>\n` line (the first `tx_uncounted` bytes).
+    tx_buf: Vec<u8>,
+    tx_uncounted: usize,
+    /// Guest bytes written to the Unix socket.
+    fwd_cnt: Wrapping<u32>,
+    /// `fwd_cnt` as the guest last saw it.
+    last_fwd_cnt_sent: Wrapping<u32>,
+
+    /// Bytes sent to the guest.
+    rx_cnt: Wrapping<u32>,
+    /// The guest's buffer space and how much of what we sent it consumed.
+    peer_buf_alloc: u32,
+    peer_fwd_cnt: Wrapping<u32>,
+
+    /// Control packets owed to the guest.
+    request_pending: bool,
+    response_pending: bool,
+    credit_update_pending: bool,
+    rst_pending: bool,
+    /// The Unix socket hit EOF and the guest must get SHUTDOWN(SEND).
+    eof_pending: bool,
+    /// The guest got SHUTDOWN(SEND) from us.
+    eof_sent: bool,
+    /// SHUTDOWN flags the guest sent.
+    peer_shutdown: u32,
+    /// We shut down the write half of the Unix socket.
+    write_shut: bool,
+    /// The Unix socket may have data (or EOF); we stop polling it until a
+    /// read would block.
+    readable: bool,
+
+    /// Whether the muxer queued this connection for the rx queue.
+    pub(crate) in_rx_queue: bool,
+    /// This connection already logged a guest error.
+    warned: bool,
+}
+
+impl Connection {
+    fn new(stream: UnixStream, state: ConnState, local_port: u32, peer_port: u32) -> Self {
+        Self {
+            stream,
+            state,
+            local_port,
+            peer_port,
+            tx_buf: Vec::new(),
+            tx_uncounted: 0,
+            fwd_cnt: Wrapping(0),
+            last_fwd_cnt_sent: Wrapping(0),
+            rx_cnt: Wrapping(0),
+            peer_buf_alloc: 0,
+            peer_fwd_cnt: Wrapping(0),
+            request_pending: false,
+            response_pending: false,
+            credit_update_pending: false,
+            rst_pending: false,
+            eof_pending: false,
+            eof_sent: false,
+            peer_shutdown: 0,
+            write_shut: false,
+            readable: false,
+            in_rx_queue: false,
+            warned: false,
+        }
+    }
+
+    /// A connection the host side opened: the guest gets a REQUEST.
+    pub(crate) fn new_local(stream: UnixStream, local_port: u32, peer_port: u32) -> Self {
+        let mut conn = Self::new(stream, ConnState::LocalInit, local_port, peer_port);
+        conn.request_pending = true;
+        conn
+    }
+
+    /// A connection the guest asked for with `request`: it gets a RESPONSE.
+    pub(crate) fn new_peer(stream: UnixStream, request: &Packet<'_>) -> Self {
+        let mut conn = Self::new(
+            stream,
+            ConnState::PeerInit,
+            request.dst_port(),
+            request.src_port(),
+        );
+        conn.update_peer_credit(request);
+        conn.response_pending = true;
+        conn
+    }
+
+    pub(crate) fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
+    pub(crate) fn into_stream(self) -> UnixStream {
+        self.stream
+    }
+
+    pub(crate) fn local_port(&self) -> u32 {
+        self.local_port
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state == ConnState::Closed
+    }
+
+    /// Logs the first guest or socket error of this connection only.
+    fn warn_once(&mut self, what: &str) {
+        if !self.warned {
+            self.warned = true;
+            warn!(
+                local_port = self.local_port,
+                peer_port = self.peer_port,
+                "vsock: {what}; resetting the connection"
+            );
+        }
+    }
+
+    /// Resets the connection: the guest gets an RST, the Unix socket is closed.
+    fn reset(&mut self, what: &str) {
+        self.warn_once(what);
+        self.rst_pending = true;
+        self.tx_buf.clear();
+        self.tx_uncounted = 0;
+    }
+
+    /// How many more bytes the guest can take.
+    fn peer_credit(&self) -> u32 {
+        let in_flight = (self.rx_cnt - self.peer_fwd_cnt).0;
+        // A guest claiming to have consumed more than we sent gets no credit.
+        self.peer_buf_alloc.saturating_sub(in_flight)
+    }
+
+    fn update_peer_credit(&mut self, pkt: &Packet<'_>) {
+        self.peer_buf_alloc = pkt.buf_alloc();
+        self.peer_fwd_cnt = Wrapping(pkt.fwd_cnt());
+    }
+
+    /// Guest bytes buffered, not yet written to the Unix socket.
+    fn tx_buffered(&self) -> usize {
+        self.tx_buf.len().saturating_sub(self.tx_uncounted)
+    }
+
+    fn can_read_stream(&self) -> bool {
+        self.state == ConnState::Established
+            && !self.rst_pending
+            && !self.eof_pending
+            && !self.eof_sent
+            && self.peer_shutdown & VSOCK_FLAGS_SHUTDOWN_RCV == 0
+    }
+
+    /// Whether the connection has something for the guest's rx queue.
+    pub(crate) fn has_pending_rx(&self) -> bool {
+        if self.state == ConnState::Closed {
+            return false;
+        }
+        self.rst_pending
+            || self.request_pending
+            || self.response_pending
+            || self.credit_update_pending
+            || self.eof_pending
+            || (self.readable && self.can_read_stream() && self.peer_credit() > 0)
+    }
+
+    /// What to poll the Unix socket for.
+    pub(crate) fn interest(&self) -> EventSet {
+        let mut set = EventSet::empty();
+        if self.state == ConnState::Closed || self.rst_pending {
+            return set;
+        }
+        if !self.readable && self.can_read_stream() {
+            set |= EventSet::IN;
+        }
+        if !self.tx_buf.is_empty() && !self.write_shut {
+            set |= EventSet::OUT;
+        }
+        set
+    }
+
+    /// Handles a packet the guest sent on this connection.
+    pub(crate) fn handle_guest_packet(&mut self, pkt: &Packet<'_>) {
+        if self.state == ConnState::Closed || self.rst_pending {
+            return;
+        }
+        self.update_peer_credit(pkt);
+        match (self.state, pkt.op()) {
+            (_, op::RST) => {
+                // The guest refused or dropped the connection: close the
+                // Unix socket without a reply.
+                self.state = ConnState::Closed;
+            }
+            (ConnState::LocalInit, op::RESPONSE) => {
+                self.state = ConnState::Established;
+                let line = format!("OK {}\n", self.local_port).into_bytes();
+                self.tx_uncounted = line.len();
+                self.tx_buf = line;
+                self.flush_tx();
+            }
+            (ConnState::Established, op::RW) => self.receive_guest_data(pkt),
+            (ConnState::Established, op::CREDIT_UPDATE) => {}
+            (ConnState::Established, op::CREDIT_REQUEST) => self.credit_update_pending = true,
+            (ConnState::Established, op::SHUTDOWN) => {
+                self.peer_shutdown |=
+                    pkt.flags() & (VSOCK_FLAGS_SHUTDOWN_RCV | VSOCK_FLAGS_SHUTDOWN_SEND);
+                self.finish_tx_side();
+            }
+            _ => self.reset("unexpected packet for the connection state"),
+        }
+    }
+
+    fn receive_guest_data(&mut self, pkt: &Packet<'_>) {
+        if self.peer_shutdown & VSOCK_FLAGS_SHUTDOWN_SEND != 0 {
+            self.reset("guest sent data after shutting down");
+            return;
+        }
+        let Some(data) = pkt.data_slice() else {
+            return;
+        };
+        let len = data.len();
+        let fits = self
+            .tx_buffered()
+            .checked_add(len)
+            .is_some_and(|total| total <= CONN_TX_BUF_SIZE as usize);
+        if !fits {
+            self.reset("guest sent more than its credit");
+            return;
+        }
+        let mut written = 0;
+        if self.tx_buf.is_empty() {
+            match self.stream.write_volatile(data) {
+                Ok(n) => written = n,
+                Err(e) if is_would_block(&e) => {}
+                Err(_) => {
+                    self.reset("host socket write failed");
+                    return;
+                }
+            }
+        }
+        self.count_forwarded(written);
+        if written < len {
+            let rest = match data.subslice(written, len - written) {
+                Ok(rest) => rest,
+                Err(_) => return,
+            };
+            let start = self.tx_buf.len();
+            self.tx_buf.resize(start + rest.len(), 0);
+            rest.copy_to(&mut self.tx_buf[start..]);
+        }
+    }
+
+    /// Accounts `n` guest bytes as written to the Unix socket.
+    fn count_forwarded(&mut self, n: usize) {
+        // `n` is at most CONN_TX_BUF_SIZE, so it fits in a u32.
+        self.fwd_cnt += Wrapping(u32::try_from(n).unwrap_or(u32::MAX));
+        if (self.fwd_cnt - self.last_fwd_cnt_sent).0 >= CONN_CREDIT_UPDATE_THRESHOLD {
+            self.credit_update_pending = true;
+        }
+    }
+
+    /// Writes buffered guest data to the Unix socket.
+    fn flush_tx(&mut self) {
+        while !self.tx_buf.is_empty() {
+            match self.stream.write(&self.tx_buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let counted = n.saturating_sub(self.tx_uncounted);
+                    self.tx_uncounted = self.tx_uncounted.saturating_sub(n);
+                    self.tx_buf.drain(..n);
+                    self.count_forwarded(counted);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.reset("host socket write failed");
+                    return;
+                }
+            }
+        }
+        self.finish_tx_side();
+    }
+
+    /// Once the guest's data is all written, honours its SHUTDOWN: shut the
+    /// Unix write half, and close when both directions are done.
+    fn finish_tx_side(&mut self) {
+        if !self.tx_buf.is_empty() || self.peer_shutdown & VSOCK_FLAGS_SHUTDOWN_SEND == 0 {
+            return;
+        }
+        if !self.write_shut {
+            self.write_shut = true;
+            // Fails only if the peer is gone, which a later read reports.
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
+        let host_done =
+            self.peer_shutdown & VSOCK_FLAGS_SHUTDOWN_RCV != 0 || self.eof_sent || self.eof_pending;
+        if host_done {
+            // Both directions are finished: the guest gets an RST, which
+            // completes its close, and the Unix socket is closed.
+            self.rst_pending = true;
+        }
+    }
+
+    /// Handles readiness of the Unix socket.
+    pub(crate) fn handle_stream_event(&mut self, set: EventSet) {
+        if self.state == ConnState::Closed || self.rst_pending {
+            return;
+        }
+        if set.intersects(EventSet::IN | EventSet::HANG_UP | EventSet::ERROR)
+            && self.can_read_stream()
+        {
+            self.readable = true;
+        }
+        if set.intersects(EventSet::OUT | EventSet::HANG_UP | EventSet::ERROR)
+            && !self.tx_buf.is_empty()
+        {
+            self.flush_tx();
+        }
+    }
+
+    /// Writes the next packet for the guest into `pkt`; returns its used
+    /// length, or `None` if there is nothing to send.
+    pub(crate) fn fill_rx(&mut self, pkt: &mut Packet<'_>, guest_cid: u64) -> Option<u32> {
+        if self.state == ConnState::Closed {
+            return None;
+        }
+        let (op, flags) = if self.rst_pending {
+            self.state = ConnState::Closed;
+            (op::RST, 0)
+        } else if self.request_pending {
+            self.request_pending = false;
+            (op::REQUEST, 0)
+        } else if self.response_pending {
+            self.response_pending = false;
+            self.state = ConnState::Established;
+            (op::RESPONSE, 0)
+        } else if self.eof_pending {
+            self.eof_pending = false;
+            self.eof_sent = true;
+            self.finish_tx_side();
+            (op::SHUTDOWN, VSOCK_FLAGS_SHUTDOWN_SEND)
+        } else if let Some(len) = self.read_stream_into(pkt, guest_cid) {
+            return Some(len);
+        } else if self.credit_update_pending {
+            (op::CREDIT_UPDATE, 0)
+        } else {
+            return None;
+        };
+        if init_rx_header(pkt, guest_cid, self.local_port, self.peer_port, op).is_err() {
+            return None;
+        }
+        pkt.set_flags(flags);
+        self.set_credit_fields(pkt);
+        Some(HEADER_LEN)
+    }
+
+    /// Every packet tells the guest our buffer space and consumption.
+    fn set_credit_fields(&mut self, pkt: &mut Packet<'_>) {
+        pkt.set_buf_alloc(CONN_TX_BUF_SIZE)
+            .set_fwd_cnt(self.fwd_cnt.0);
+        self.last_fwd_cnt_sent = self.fwd_cnt;
+        self.credit_update_pending = false;
+    }
+
+    /// Reads from the Unix socket into an RW packet, within the guest's
+    /// credit. On EOF or error, queues SHUTDOWN or RST instead and returns
+    /// that packet.
+    fn read_stream_into(&mut self, pkt: &mut Packet<'_>, guest_cid: u64) -> Option<u32> {
+        if !self.readable || !self.can_read_stream() {
+            return None;
+        }
+        let credit = self.peer_credit();
+        let data = pkt.data_slice()?;
+        let max = data
+            .len()
+            .min(usize::try_from(credit.min(MAX_PKT_BUF_SIZE)).unwrap_or(0));
+        if max == 0 {
+            return None;
+        }
+        let mut window: VolatileSlice<'_, ()> = data.subslice(0, max).ok()?;
+        let n = loop {
+            match self.stream.read_volatile(&mut window) {
+                Ok(n) => break n,
+                Err(VolatileMemoryError::IOError(e)) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_would_block(&e) => {
+                    self.readable = false;
+                    return None;
+                }
+                Err(_) => {
+                    self.reset("host socket read failed");
+                    return self.fill_rx(pkt, guest_cid);
+                }
+            }
+        };
+        if n == 0 {
+            self.readable = false;
+            self.eof_pending = true;
+            return self.fill_rx(pkt, guest_cid);
+        }
+        // `n <= max <= MAX_PKT_BUF_SIZE`.
+        let len = u32::try_from(n).ok()?;
+        init_rx_header(pkt, guest_cid, self.local_port, self.peer_port, op::RW).ok()?;
+        pkt.set_len(len);
+        self.set_credit_fields(pkt);
+        self.rx_cnt += Wrapping(len);
+        HEADER_LEN.checked_add(len)
+    }
+}
+
+fn is_would_block(e: &VolatileMemoryError) -> bool {
+    matches!(e, VolatileMemoryError::IOError(e) if e.kind() == ErrorKind::WouldBlock)
+}

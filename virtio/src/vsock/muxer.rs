@@ -1,0 +1,467 @@
+//! The host side of the vsock device: the listening Unix socket, the
+//! `CONNECT <port>` handshakes, the connections, and which file descriptors
+//! the event loop polls.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
+use std::io::{ErrorKind, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use event_manager::{EventOps, EventSet, Events};
+use tracing::warn;
+
+use super::connection::{init_rx_header, Connection, Packet};
+use super::{
+    op, VsockError, MAX_CONNECTIONS, MAX_HANDSHAKE_LINE, MAX_PENDING_HANDSHAKES, MAX_PENDING_RSTS,
+    VSOCK_HOST_CID, VSOCK_TYPE_STREAM,
+};
+
+/// A connection is named by (host port, guest port).
+type ConnKey = (u32, u32);
+
+/// The first host port given to host-initiated connections.
+const FIRST_LOCAL_PORT: u32 = 1 << 30;
+/// Most connections accepted from the listener per event.
+const MAX_ACCEPTS_PER_EVENT: usize = 16;
+
+/// Guest mistakes that are logged once per device, not once per packet.
+#[derive(Debug, Clone, Copy)]
+#[repr(u32)]
+enum GuestError {
+    WrongCid = 1,
+    UnsupportedType = 2,
+    UnknownConnection = 4,
+    TooManyConnections = 8,
+    RstQueueFull = 16,
+}
+
+/// A host connection that has not sent its `CONNECT <port>\n` line yet.
+#[derive(Debug)]
+struct Handshake {
+    stream: UnixStream,
+    line: Vec<u8>,
+}
+
+/// Parses `CONNECT <port>`.
+fn parse_connect(line: &[u8]) -> Option<u32> {
+    let line = std::str::from_utf8(line).ok()?;
+    line.trim().strip_prefix("CONNECT ")?.trim().parse().ok()
+}
+
+/// Connects to a Unix socket without blocking: a listener whose backlog is
+/// full refuses instead of stalling the event loop.
+fn connect_nonblocking(path: &Path) -> std::io::Result<UnixStream> {
+    // SAFETY: socket(2) with constant arguments; the result is checked and
+    // owned right below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a socket we just created and nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::sa_family_t::try_from(libc::AF_UNIX)
+        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
+    let bytes = path.as_os_str().as_bytes();
+    // Keep a terminating NUL.
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(ErrorKind::InvalidInput.into());
+    }
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = libc::c_char::from_ne_bytes([*src]);
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    let len = libc::socklen_t::try_from(len)
+        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
+    // SAFETY: `addr` is a valid sockaddr_un that outlives the call, and `len`
+    // is within its size.
+    let ret = unsafe {
+        libc::connect(
+            owned.as_raw_fd(),
+            (&raw const addr).cast::<libc::sockaddr>(),
+            len,
+        )
+    };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(UnixStream::from(owned))
+}
+
+/// The host side of the device.
+#[derive(Debug)]
+pub(crate) struct VsockMuxer {
+    guest_cid: u64,
+    uds_path: PathBuf,
+    listener: UnixListener,
+    /// Whether the listener is polled (only while the device is active).
+    listening: bool,
+    handshakes: HashMap<RawFd, Handshake>,
+    conns: HashMap<ConnKey, Connection>,
+    conn_by_fd: HashMap<RawFd, ConnKey>,
+    /// Connections with something for the rx queue, in turn.
+    rx_queue: VecDeque<ConnKey>,
+    /// RSTs owed for packets that match no connection: (host port, guest port).
+    rst_queue: VecDeque<ConnKey>,
+    /// What each polled descriptor is registered for.
+    registered: HashMap<RawFd, EventSet>,
+    /// Closed sockets to remove from the poll set before they are dropped.
+    retired: Vec<UnixStream>,
+    next_local_port: u32,
+    warned: u32,
+}
+
+impl VsockMuxer {
+    /// Listens at `uds_path`.
+    pub(crate) fn new(guest_cid: u64, uds_path: PathBuf) -> Result<Self, VsockError> {
+        let bind_error = |source| VsockError::Bind {
+            path: uds_path.clone(),
+            source,
+        };
+        let listener = UnixListener::bind(&uds_path).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        Ok(Self {
+            guest_cid,
+            uds_path,
+            listener,
+            listening: false,
+            handshakes: HashMap::new(),
+            conns: HashMap::new(),
+            conn_by_fd: HashMap::new(),
+            rx_queue: VecDeque::new(),
+            rst_queue: VecDeque::new(),
+            registered: HashMap::new(),
+            retired: Vec::new(),
+            next_local_port: FIRST_LOCAL_PORT,
+            warned: 0,
+        })
+    }
+
+    fn warn_once(&mut self, kind: GuestError, what: &str) {
+        let bit = kind as u32;
+        if self.warned & bit == 0 {
+            self.warned |= bit;
+            warn!("vsock: {what} (logged once)");
+        }
+    }
+
+    /// Starts or stops accepting host connections.
+    pub(crate) fn set_listening(&mut self, listening: bool) {
+        self.listening = listening;
+    }
+
+    /// Drops every connection (device reset).
+    pub(crate) fn reset(&mut self) {
+        self.listening = false;
+        self.retired
+            .extend(self.handshakes.drain().map(|(_, hs)| hs.stream));
+        self.retired
+            .extend(self.conns.drain().map(|(_, conn)| conn.into_stream()));
+        self.conn_by_fd.clear();
+        self.rx_queue.clear();
+        self.rst_queue.clear();
+    }
+
+    /// Whether there is a packet for the guest's rx queue.
+    pub(crate) fn has_pending_rx(&self) -> bool {
+        !self.rst_queue.is_empty() || !self.rx_queue.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    fn queue_rst(&mut self, host_port: u32, guest_port: u32) {
+        if self.rst_queue.len() >= MAX_PENDING_RSTS {
+            self.warn_once(
+                GuestError::RstQueueFull,
+                "too many resets pending; dropping",
+            );
+            return;
+        }
+        self.rst_queue.push_back((host_port, guest_port));
+    }
+
+    /// Re-evaluates a connection after something happened to it.
+    fn update_conn(&mut self, key: ConnKey) {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        if conn.is_closed() {
+            if let Some(conn) = self.conns.remove(&key) {
+                self.conn_by_fd.remove(&conn.stream().as_raw_fd());
+                self.retired.push(conn.into_stream());
+            }
+            return;
+        }
+        if !conn.in_rx_queue && conn.has_pending_rx() {
+            conn.in_rx_queue = true;
+            self.rx_queue.push_back(key);
+        }
+    }
+
+    fn add_conn(&mut self, key: ConnKey, conn: Connection) {
+        self.conn_by_fd.insert(conn.stream().as_raw_fd(), key);
+        self.conns.insert(key, conn);
+        self.update_conn(key);
+    }
+
+    /// Handles a packet the guest sent.
+    pub(crate) fn send_pkt(&mut self, pkt: &Packet<'_>) {
+        if pkt.src_cid() != self.guest_cid || pkt.dst_cid() != VSOCK_HOST_CID {
+            self.warn_once(GuestError::WrongCid, "dropping a packet with a wrong CID");
+            return;
+        }
+        let key = (pkt.dst_port(), pkt.src_port());
+        if pkt.type_() != VSOCK_TYPE_STREAM {
+            self.warn_once(GuestError::UnsupportedType, "refusing a non-stream packet");
+            if pkt.op() != op::RST {
+                self.queue_rst(key.0, key.1);
+            }
+            return;
+        }
+        if let Some(conn) = self.conns.get_mut(&key) {
+            conn.handle_guest_packet(pkt);
+            self.update_conn(key);
+            return;
+        }
+        match pkt.op() {
+            op::REQUEST => self.connect_to_host(pkt),
+            op::RST => {}
+            _ => {
+                self.warn_once(
+                    GuestError::UnknownConnection,
+                    "packet for an unknown connection",
+                );
+                self.queue_rst(key.0, key.1);
+            }
+        }
+    }
+
+    /// A guest connects to host port P: forward to `<uds_path>_<P>`.
+    fn connect_to_host(&mut self, pkt: &Packet<'_>) {
+        let (host_port, guest_port) = (pkt.dst_port(), pkt.src_port());
+        if self.conns.len() >= MAX_CONNECTIONS {
+            self.warn_once(GuestError::TooManyConnections, "too many connections");
+            self.queue_rst(host_port, guest_port);
+            return;
+        }
+        let mut path = OsString::from(self.uds_path.as_os_str());
+        path.push(format!("_{host_port}"));
+        match connect_nonblocking(Path::new(&path)) {
+            Ok(stream) => self.add_conn((host_port, guest_port), Connection::new_peer(stream, pkt)),
+            Err(_) => self.queue_rst(host_port, guest_port),
+        }
+    }
+
+    /// Writes the next packet for the guest into `pkt`; returns its used
+    /// length, or `None` if nothing could be sent in it.
+    pub(crate) fn recv_pkt(&mut self, pkt: &mut Packet<'_>) -> Option<u32> {
+        if let Some((host_port, guest_port)) = self.rst_queue.pop_front() {
+            init_rx_header(pkt, self.guest_cid, host_port, guest_port, op::RST).ok()?;
+            return Some(super::connection::HEADER_LEN);
+        }
+        for _ in 0..self.rx_queue.len() {
+            let key = self.rx_queue.pop_front()?;
+            let Some(conn) = self.conns.get_mut(&key) else {
+                continue;
+            };
+            conn.in_rx_queue = false;
+            let used = conn.fill_rx(pkt, self.guest_cid);
+            self.update_conn(key);
+            if used.is_some() {
+                return used;
+            }
+        }
+        None
+    }
+
+    /// Handles readiness of one of our descriptors.
+    pub(crate) fn handle_event(&mut self, fd: RawFd, set: EventSet) {
+        if fd == self.listener.as_raw_fd() {
+            self.accept();
+        } else if self.handshakes.contains_key(&fd) {
+            self.read_handshake(fd);
+        } else if let Some(&key) = self.conn_by_fd.get(&fd) {
+            if let Some(conn) = self.conns.get_mut(&key) {
+                conn.handle_stream_event(set);
+            }
+            self.update_conn(key);
+        }
+    }
+
+    fn accept(&mut self) {
+        if !self.listening {
+            return;
+        }
+        for _ in 0..MAX_ACCEPTS_PER_EVENT {
+            let stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!("vsock: accept on {}: {e}", self.uds_path.display());
+                    return;
+                }
+            };
+            if self.handshakes.len() >= MAX_PENDING_HANDSHAKES
+                || stream.set_nonblocking(true).is_err()
+            {
+                // Dropping it closes it; the client sees EOF.
+                continue;
+            }
+            self.handshakes.insert(
+                stream.as_raw_fd(),
+                Handshake {
+                    stream,
+                    line: Vec::new(),
+                },
+            );
+        }
+    }
+
+    /// Reads the `CONNECT <port>\n` line a byte at a time, so that nothing
+    /// the client sends after it is consumed here.
+    fn read_handshake(&mut self, fd: RawFd) {
+        let Some(hs) = self.handshakes.get_mut(&fd) else {
+            return;
+        };
+        let complete = loop {
+            let mut byte = [0u8; 1];
+            match hs.stream.read(&mut byte) {
+                Ok(1) if byte[0] == b'\n' => break true,
+                Ok(1) if hs.line.len() < MAX_HANDSHAKE_LINE => hs.line.push(byte[0]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // EOF, error, or a line too long.
+                _ => break false,
+            }
+        };
+        let Some(hs) = self.handshakes.remove(&fd) else {
+            return;
+        };
+        let port = if complete {
+            parse_connect(&hs.line)
+        } else {
+            None
+        };
+        let Some(guest_port) = port else {
+            self.retired.push(hs.stream);
+            return;
+        };
+        if self.conns.len() >= MAX_CONNECTIONS {
+            warn!("vsock: too many connections; refusing a host connection");
+            self.retired.push(hs.stream);
+            return;
+        }
+        let local_port = self.allocate_local_port();
+        self.add_conn(
+            (local_port, guest_port),
+            Connection::new_local(hs.stream, local_port, guest_port),
+        );
+    }
+
+    /// A host port no other connection uses.
+    fn allocate_local_port(&mut self) -> u32 {
+        loop {
+            let port = self.next_local_port;
+            self.next_local_port = port.checked_add(1).unwrap_or(FIRST_LOCAL_PORT);
+            // At most MAX_CONNECTIONS ports are taken, so this ends quickly.
+            if !self.conns.values().any(|c| c.local_port() == port) {
+                return port;
+            }
+        }
+    }
+
+    /// Brings the poll set in line with what each descriptor waits for, and
+    /// closes retired sockets once they are out of it.
+    pub(crate) fn sync(&mut self, ops: &mut EventOps) {
+        for stream in self.retired.drain(..) {
+            if self.registered.remove(&stream.as_raw_fd()).is_some() {
+                // Fails only if it was never added; either way it is out.
+                let _ = ops.remove(Events::empty(&stream));
+            }
+        }
+        let mut wanted: Vec<(RawFd, EventSet)> =
+            Vec::with_capacity(1 + self.handshakes.len() + self.conns.len());
+        let listener_set = if self.listening {
+            EventSet::IN
+        } else {
+            EventSet::empty()
+        };
+        wanted.push((self.listener.as_raw_fd(), listener_set));
+        wanted.extend(self.handshakes.keys().map(|&fd| (fd, EventSet::IN)));
+        wanted.extend(
+            self.conns
+                .values()
+                .map(|c| (c.stream().as_raw_fd(), c.interest())),
+        );
+        for (fd, set) in wanted {
+            let current = self.registered.get(&fd).copied();
+            let result = match current {
+                None if set.is_empty() => continue,
+                None => ops.add(Events::new_raw(fd, set)),
+                Some(_) if set.is_empty() => ops.remove(Events::empty_raw(fd)),
+                Some(cur) if cur == set => continue,
+                Some(_) => ops.modify(Events::new_raw(fd, set)),
+            };
+            match result {
+                Ok(()) if set.is_empty() => {
+                    self.registered.remove(&fd);
+                }
+                Ok(()) => {
+                    self.registered.insert(fd, set);
+                }
+                Err(e) => warn!("vsock: cannot poll a socket: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for VsockMuxer {
+    fn drop(&mut self) {
+        // Leave no socket file behind.
+        let _ = std::fs::remove_file(&self.uds_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_lines() {
+        assert_eq!(parse_connect(b"CONNECT 1024"), Some(1024));
+        assert_eq!(parse_connect(b"CONNECT 52\r"), Some(52));
+        assert_eq!(parse_connect(b"CONNECT 4294967295"), Some(u32::MAX));
+        assert_eq!(parse_connect(b"CONNECT 4294967296"), None);
+        assert_eq!(parse_connect(b"CONNECT -1"), None);
+        assert_eq!(parse_connect(b"CONNECT"), None);
+        assert_eq!(parse_connect(b"connect 5"), None);
+        assert_eq!(parse_connect(b"\xff\xfe"), None);
+        assert_eq!(parse_connect(b""), None);
+    }
+
+    #[test]
+    fn nonblocking_connect_refuses_missing_and_long_paths() {
+        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
+        let missing = dir.as_path().join("nobody");
+        assert!(connect_nonblocking(&missing).is_err());
+        let long = dir.as_path().join("x".repeat(200));
+        assert!(connect_nonblocking(&long).is_err());
+        let path = dir.as_path().join("sock");
+        let _listener = UnixListener::bind(&path).unwrap();
+        assert!(connect_nonblocking(&path).is_ok());
+    }
+}

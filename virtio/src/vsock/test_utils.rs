@@ -1,0 +1,427 @@
+//! A mock guest for the vsock tests: guest memory, a driver that brings the
+//! device up through the virtio-mmio registers and drives its queues, and
+//! the VMM's event loop.
+
+use std::io::Write;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use event_manager::{EventManager, MutEventSubscriber, SubscriberOps};
+use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
+use virtio_queue::mock::MockSplitQueue;
+use vm_memory::{Bytes, GuestAddress};
+use vmm_sys_util::tempdir::TempDir;
+
+use super::{op, Vsock, VSOCK_HOST_CID, VSOCK_TYPE_STREAM};
+use crate::mmio::reg;
+use crate::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK};
+use crate::{GuestMemory, MmioTransport, VirtioDevice};
+
+/// The CID of the mock guest.
+pub(crate) const GUEST_CID: u64 = 3;
+/// Guest RAM size.
+pub(crate) const MEM_SIZE: u64 = 0x100_0000;
+/// Size the mock driver gives each queue.
+pub(crate) const TEST_QUEUE_SIZE: u16 = 16;
+/// Where each queue's rings are.
+const QUEUE_BASES: [u64; 3] = [0x1_0000, 0x2_0000, 0x3_0000];
+/// Each descriptor index of each queue owns a buffer of this size from here.
+const BUF_BASE: u64 = 0x10_0000;
+const BUF_SLOT: u64 = 0x2_0000;
+/// Data buffer size of the rx chains the mock driver posts.
+pub(crate) const RX_DATA_LEN: u32 = 4096;
+/// What the mock guest advertises as its buffer space.
+pub(crate) const GUEST_BUF_ALLOC: u32 = 64 * 1024;
+
+/// Descriptor flags.
+pub(crate) const DESC_F_NEXT: u16 = 1;
+pub(crate) const DESC_F_WRITE: u16 = 2;
+
+/// A packet header as plain fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TestHeader {
+    pub src_cid: u64,
+    pub dst_cid: u64,
+    pub src_port: u32,
+    pub dst_port: u32,
+    pub len: u32,
+    pub type_: u16,
+    pub op: u16,
+    pub flags: u32,
+    pub buf_alloc: u32,
+    pub fwd_cnt: u32,
+}
+
+impl TestHeader {
+    /// A stream packet from the guest's `src_port` to host port `dst_port`.
+    pub(crate) fn guest(op: u16, src_port: u32, dst_port: u32) -> Self {
+        Self {
+            src_cid: GUEST_CID,
+            dst_cid: VSOCK_HOST_CID,
+            src_port,
+            dst_port,
+            type_: VSOCK_TYPE_STREAM,
+            op,
+            buf_alloc: GUEST_BUF_ALLOC,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn to_bytes(self) -> [u8; 44] {
+        let mut b = [0u8; 44];
+        b[0..8].copy_from_slice(&self.src_cid.to_le_bytes());
+        b[8..16].copy_from_slice(&self.dst_cid.to_le_bytes());
+        b[16..20].copy_from_slice(&self.src_port.to_le_bytes());
+        b[20..24].copy_from_slice(&self.dst_port.to_le_bytes());
+        b[24..28].copy_from_slice(&self.len.to_le_bytes());
+        b[28..30].copy_from_slice(&self.type_.to_le_bytes());
+        b[30..32].copy_from_slice(&self.op.to_le_bytes());
+        b[32..36].copy_from_slice(&self.flags.to_le_bytes());
+        b[36..40].copy_from_slice(&self.buf_alloc.to_le_bytes());
+        b[40..44].copy_from_slice(&self.fwd_cnt.to_le_bytes());
+        b
+    }
+
+    pub(crate) fn from_bytes(b: &[u8; 44]) -> Self {
+        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+        let u16_at = |o: usize| u16::from_le_bytes(b[o..o + 2].try_into().unwrap());
+        Self {
+            src_cid: u64_at(0),
+            dst_cid: u64_at(8),
+            src_port: u32_at(16),
+            dst_port: u32_at(20),
+            len: u32_at(24),
+            type_: u16_at(28),
+            op: u16_at(30),
+            flags: u32_at(32),
+            buf_alloc: u32_at(36),
+            fwd_cnt: u32_at(40),
+        }
+    }
+}
+
+/// The driver side of one split queue.
+pub(crate) struct GuestQueue {
+    mock: MockSplitQueue<'static, GuestMemory>,
+    index: u64,
+    next_desc: u16,
+    used_seen: u16,
+}
+
+impl GuestQueue {
+    pub(crate) fn new(mem: &'static GuestMemory, index: usize) -> Self {
+        Self {
+            mock: MockSplitQueue::create(mem, GuestAddress(QUEUE_BASES[index]), TEST_QUEUE_SIZE),
+            index: index as u64,
+            next_desc: 0,
+            used_seen: 0,
+        }
+    }
+
+    /// Where the avail ring is.
+    pub(crate) fn avail_addr(&self) -> u64 {
+        self.mock.avail_addr().0
+    }
+
+    /// The buffer owned by descriptor `desc`.
+    pub(crate) fn slot_addr(&self, desc: u16) -> u64 {
+        BUF_BASE + (self.index * u64::from(TEST_QUEUE_SIZE) + u64::from(desc)) * BUF_SLOT
+    }
+
+    /// The descriptor index the `n`th next descriptor will get.
+    pub(crate) fn peek_desc(&self, n: u16) -> u16 {
+        (self.next_desc + n) % TEST_QUEUE_SIZE
+    }
+
+    /// Makes a chain of `(addr, len, flags)` available; NEXT links are added.
+    pub(crate) fn add_chain(&mut self, descs: &[(u64, u32, u16)]) -> u16 {
+        let ids: Vec<u16> = (0..descs.len() as u16).map(|i| self.peek_desc(i)).collect();
+        self.next_desc = self.peek_desc(descs.len() as u16);
+        for (i, &(addr, len, flags)) in descs.iter().enumerate() {
+            let (flags, next) = match ids.get(i + 1) {
+                Some(&next) => (flags | DESC_F_NEXT, next),
+                None => (flags, 0),
+            };
+            self.store_desc(ids[i], addr, len, flags, next);
+        }
+        self.make_available(ids[0]);
+        ids[0]
+    }
+
+    /// Writes one raw descriptor.
+    pub(crate) fn store_desc(&self, id: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        self.mock
+            .desc_table()
+            .store(
+                id,
+                RawDescriptor::from(SplitDescriptor::new(addr, len, flags, next)),
+            )
+            .unwrap();
+    }
+
+    /// Puts descriptor `head` on the avail ring.
+    pub(crate) fn make_available(&self, head: u16) {
+        let avail = self.mock.avail();
+        let idx = avail.idx().load();
+        avail
+            .ring()
+            .ref_at(usize::from(idx % TEST_QUEUE_SIZE))
+            .unwrap()
+            .store(head);
+        avail.idx().store(idx.wrapping_add(1));
+    }
+
+    /// The next used element, if any: (descriptor id, used length).
+    pub(crate) fn next_used(&mut self) -> Option<(u16, u32)> {
+        let used = self.mock.used();
+        if used.idx().load() == self.used_seen {
+            return None;
+        }
+        let elem = used
+            .ring()
+            .ref_at(usize::from(self.used_seen % TEST_QUEUE_SIZE))
+            .unwrap()
+            .load();
+        self.used_seen = self.used_seen.wrapping_add(1);
+        Some((u16::try_from(elem.id()).unwrap(), elem.len()))
+    }
+}
+
+/// A vsock device behind a transport, a mock guest driver, and an event loop.
+pub(crate) struct TestContext {
+    pub(crate) mem: GuestMemory,
+    pub(crate) guest_mem: &'static GuestMemory,
+    pub(crate) uds_path: PathBuf,
+    pub(crate) vsock: Arc<Mutex<Vsock>>,
+    pub(crate) transport: MmioTransport,
+    pub(crate) event_manager: EventManager<Arc<Mutex<dyn MutEventSubscriber + Send>>>,
+    pub(crate) queues: Vec<GuestQueue>,
+    // Kept last: removed after the device dropped its socket.
+    _dir: TempDir,
+}
+
+impl TestContext {
+    /// Sets everything up the way the VMM does; the device is not active yet.
+    pub(crate) fn new() -> Self {
+        let mem = GuestMemory::from_ranges(&[(GuestAddress(0), MEM_SIZE as usize)]).unwrap();
+        // The mock queues borrow the memory for the whole test.
+        let guest_mem: &'static GuestMemory = Box::leak(Box::new(mem.clone()));
+        let dir = TempDir::new().unwrap();
+        let uds_path = dir.as_path().join("vsock.sock");
+
+        // What the VMM does: one Arc, two trait-object views.
+        let vsock = Arc::new(Mutex::new(Vsock::new(GUEST_CID, uds_path.clone()).unwrap()));
+        let device: Arc<Mutex<dyn VirtioDevice>> = vsock.clone();
+        let subscriber: Arc<Mutex<dyn MutEventSubscriber + Send>> = vsock.clone();
+        let transport = MmioTransport::new(mem.clone(), device).unwrap();
+        let mut event_manager = EventManager::new().unwrap();
+        event_manager.add_subscriber(subscriber);
+
+        let queues = (0..3).map(|i| GuestQueue::new(guest_mem, i)).collect();
+        Self {
+            mem,
+            guest_mem,
+            uds_path,
+            vsock,
+            transport,
+            event_manager,
+            queues,
+            _dir: dir,
+        }
+    }
+
+    /// A context whose device the mock driver has brought up.
+    pub(crate) fn active() -> Self {
+        let mut ctx = Self::new();
+        ctx.activate();
+        ctx
+    }
+
+    fn write_reg(&mut self, offset: u64, value: u32) {
+        self.transport.write(offset, &value.to_le_bytes());
+    }
+
+    pub(crate) fn read_reg(&mut self, offset: u64) -> u32 {
+        let mut data = [0u8; 4];
+        self.transport.read(offset, &mut data);
+        u32::from_le_bytes(data)
+    }
+
+    /// Does what the Linux virtio-mmio and vsock drivers do at probe.
+    pub(crate) fn activate(&mut self) {
+        assert_eq!(self.read_reg(reg::DEVICE_ID), crate::device_type::VSOCK);
+        let mut cid = [0u8; 8];
+        self.write_reg(reg::STATUS, ACKNOWLEDGE);
+        self.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER);
+        self.write_reg(reg::DEVICE_FEATURES_SEL, 1);
+        let high = self.read_reg(reg::DEVICE_FEATURES);
+        self.write_reg(reg::DRIVER_FEATURES_SEL, 1);
+        self.write_reg(reg::DRIVER_FEATURES, high);
+        self.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        assert_eq!(
+            self.read_reg(reg::STATUS),
+            ACKNOWLEDGE | DRIVER | FEATURES_OK
+        );
+        self.transport.read(reg::CONFIG_SPACE, &mut cid);
+        assert_eq!(u64::from_le_bytes(cid), GUEST_CID);
+        for index in 0..3u32 {
+            let q = &self.queues[index as usize].mock;
+            let (desc, avail, used) = (q.desc_table_addr().0, q.avail_addr().0, q.used_addr().0);
+            self.write_reg(reg::QUEUE_SEL, index);
+            assert!(self.read_reg(reg::QUEUE_NUM_MAX) >= u32::from(TEST_QUEUE_SIZE));
+            self.write_reg(reg::QUEUE_NUM, u32::from(TEST_QUEUE_SIZE));
+            self.write_reg(reg::QUEUE_DESC_LOW, desc as u32);
+            self.write_reg(reg::QUEUE_DESC_HIGH, (desc >> 32) as u32);
+            self.write_reg(reg::QUEUE_AVAIL_LOW, avail as u32);
+            self.write_reg(reg::QUEUE_AVAIL_HIGH, (avail >> 32) as u32);
+            self.write_reg(reg::QUEUE_USED_LOW, used as u32);
+            self.write_reg(reg::QUEUE_USED_HIGH, (used >> 32) as u32);
+            self.write_reg(reg::QUEUE_READY, 1);
+        }
+        self.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        assert_eq!(
+            self.read_reg(reg::STATUS),
+            ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK
+        );
+        self.run();
+    }
+
+    /// Runs the event loop until nothing is ready; fails the test if it
+    /// never settles (a busy loop).
+    pub(crate) fn run(&mut self) {
+        for _ in 0..1000 {
+            if self.event_manager.run_with_timeout(20).unwrap() == 0 {
+                return;
+            }
+        }
+        panic!("the event loop does not settle");
+    }
+
+    /// Notifies queue `index` the way the guest does (QueueNotify).
+    pub(crate) fn kick(&mut self, index: u32) {
+        self.write_reg(reg::QUEUE_NOTIFY, index);
+        self.run();
+    }
+
+    /// Sends a packet on the tx queue (header and data in two descriptors).
+    pub(crate) fn send(&mut self, hdr: TestHeader, data: &[u8]) {
+        let q = &mut self.queues[super::TX_QUEUE];
+        let hdr_addr = q.slot_addr(q.peek_desc(0));
+        self.guest_mem
+            .write_slice(&hdr.to_bytes(), GuestAddress(hdr_addr))
+            .unwrap();
+        if data.is_empty() {
+            q.add_chain(&[(hdr_addr, 44, 0)]);
+        } else {
+            let data_addr = q.slot_addr(q.peek_desc(1));
+            self.guest_mem
+                .write_slice(data, GuestAddress(data_addr))
+                .unwrap();
+            q.add_chain(&[(hdr_addr, 44, 0), (data_addr, data.len() as u32, 0)]);
+        }
+        self.kick(super::TX_QUEUE as u32);
+    }
+
+    /// Sends a control packet (no data) from the guest.
+    pub(crate) fn send_op(&mut self, op: u16, src_port: u32, dst_port: u32) {
+        self.send(TestHeader::guest(op, src_port, dst_port), &[]);
+    }
+
+    /// Sends data from the guest.
+    pub(crate) fn send_data(&mut self, src_port: u32, dst_port: u32, data: &[u8]) {
+        let mut hdr = TestHeader::guest(op::RW, src_port, dst_port);
+        hdr.len = data.len() as u32;
+        self.send(hdr, data);
+    }
+
+    /// Posts `n` rx buffers (header + RX_DATA_LEN bytes) without a kick.
+    pub(crate) fn add_rx_buffers(&mut self, n: usize) {
+        for _ in 0..n {
+            let q = &mut self.queues[super::RX_QUEUE];
+            let hdr_addr = q.slot_addr(q.peek_desc(0));
+            let data_addr = q.slot_addr(q.peek_desc(1));
+            q.add_chain(&[
+                (hdr_addr, 44, DESC_F_WRITE),
+                (data_addr, RX_DATA_LEN, DESC_F_WRITE),
+            ]);
+        }
+    }
+
+    /// Posts rx buffers and kicks the rx queue.
+    pub(crate) fn post_rx(&mut self, n: usize) {
+        self.add_rx_buffers(n);
+        self.kick(super::RX_QUEUE as u32);
+    }
+
+    /// The next packet the device put in the rx queue.
+    pub(crate) fn recv(&mut self) -> Option<(TestHeader, Vec<u8>)> {
+        let q = &mut self.queues[super::RX_QUEUE];
+        let (id, used_len) = q.next_used()?;
+        let mut raw = [0u8; 44];
+        self.guest_mem
+            .read_slice(&mut raw, GuestAddress(q.slot_addr(id)))
+            .unwrap();
+        let hdr = TestHeader::from_bytes(&raw);
+        assert_eq!(used_len, 44 + hdr.len, "used length of {hdr:?}");
+        let mut data = vec![0u8; hdr.len as usize];
+        let data_addr = q.slot_addr((id + 1) % TEST_QUEUE_SIZE);
+        self.guest_mem
+            .read_slice(&mut data, GuestAddress(data_addr))
+            .unwrap();
+        Some((hdr, data))
+    }
+
+    /// Receives the next packet and checks that it goes from host port
+    /// `src_port` to guest port `dst_port` with operation `op`.
+    pub(crate) fn expect(
+        &mut self,
+        op: u16,
+        src_port: u32,
+        dst_port: u32,
+    ) -> (TestHeader, Vec<u8>) {
+        let (hdr, data) = self.recv().expect("a packet on the rx queue");
+        assert_eq!(
+            (hdr.op, hdr.src_port, hdr.dst_port),
+            (op, src_port, dst_port),
+            "{hdr:?}"
+        );
+        assert_eq!(hdr.src_cid, VSOCK_HOST_CID);
+        assert_eq!(hdr.dst_cid, GUEST_CID);
+        assert_eq!(hdr.type_, VSOCK_TYPE_STREAM);
+        (hdr, data)
+    }
+
+    /// The tx buffers the device returned since the last call.
+    pub(crate) fn tx_used(&mut self) -> usize {
+        let mut n = 0;
+        while self.queues[super::TX_QUEUE].next_used().is_some() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Connects to the device's socket and asks for guest port `port`.
+    pub(crate) fn host_connect(&mut self, port: u32) -> UnixStream {
+        let mut stream = UnixStream::connect(&self.uds_path).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        writeln!(stream, "CONNECT {port}").unwrap();
+        self.run();
+        stream
+    }
+
+    /// Listens where guest connections to host port `port` are forwarded.
+    pub(crate) fn host_listen(&self, port: u32) -> UnixListener {
+        let mut path = self.uds_path.clone().into_os_string();
+        path.push(format!("_{port}"));
+        UnixListener::bind(path).unwrap()
+    }
+
+    /// Number of live connections in the device.
+    pub(crate) fn connections(&self) -> usize {
+        self.vsock.lock().unwrap().muxer.connection_count()
+    }
+}
