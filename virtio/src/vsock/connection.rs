@@ -468,3 +468,185 @@ impl Connection {
 fn is_would_block(e: &VolatileMemoryError) -> bool {
     matches!(e, VolatileMemoryError::IOError(e) if e.kind() == ErrorKind::WouldBlock)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+    use crate::vsock::test_utils::{TestContext, TestHeader};
+
+    #[test]
+    fn host_data_respects_the_guest_credit() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        ctx.post_rx(6);
+        let mut host = ctx.guest_connect(&listener, 5000, 52, 100);
+        host.write_all(&[7u8; 1000]).unwrap();
+        ctx.run();
+        let (_, data) = ctx.expect(op::RW, 52, 5000);
+        assert_eq!(data, [7u8; 100]);
+        // Out of credit: nothing more, and the event loop is idle.
+        assert!(ctx.recv().is_none());
+
+        // The guest consumed the 100 bytes.
+        let mut update = TestHeader::guest(op::CREDIT_UPDATE, 5000, 52);
+        update.buf_alloc = 100;
+        update.fwd_cnt = 100;
+        ctx.send(update, &[]);
+        let (_, data) = ctx.expect(op::RW, 52, 5000);
+        assert_eq!(data.len(), 100);
+        assert!(ctx.recv().is_none());
+
+        // A guest claiming to have consumed more than it got gets nothing.
+        update.fwd_cnt = 5000;
+        ctx.send(update, &[]);
+        assert!(ctx.recv().is_none());
+
+        // A bigger buffer: the rest, packet by packet within RX_DATA_LEN.
+        update.buf_alloc = 1 << 20;
+        update.fwd_cnt = 200;
+        ctx.send(update, &[]);
+        let (_, data) = ctx.expect(op::RW, 52, 5000);
+        assert_eq!(data.len(), 800);
+    }
+
+    #[test]
+    fn guest_exceeding_its_credit_is_reset() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        ctx.post_rx(8);
+        // The host never reads.
+        let _host = ctx.guest_connect(&listener, 5000, 52, 4096);
+        let chunk = vec![1u8; MAX_PKT_BUF_SIZE as usize];
+        let mut sent = 0usize;
+        for _ in 0..64 {
+            ctx.send_data(5000, 52, &chunk);
+            sent += chunk.len();
+            if ctx.connections() == 0 {
+                break;
+            }
+        }
+        assert_eq!(ctx.connections(), 0, "never reset after {sent} bytes");
+        assert!(sent > CONN_TX_BUF_SIZE as usize);
+        // Credit updates for what the socket took, then the RST.
+        let mut last = ctx.recv().unwrap().0;
+        while let Some((hdr, _)) = ctx.recv() {
+            assert_eq!(last.op, op::CREDIT_UPDATE);
+            last = hdr;
+        }
+        assert_eq!(last.op, op::RST);
+    }
+
+    #[test]
+    fn slow_host_reader_gets_everything_in_order() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        ctx.post_rx(8);
+        let mut host = ctx.guest_connect(&listener, 5000, 52, 4096);
+        let total = CONN_TX_BUF_SIZE as usize;
+        let pattern: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+        for chunk in pattern.chunks(MAX_PKT_BUF_SIZE as usize) {
+            ctx.send_data(5000, 52, chunk);
+        }
+        let mut received = vec![0u8; total];
+        let mut got = 0;
+        while got < total {
+            let n = host.read(&mut received[got..]).unwrap();
+            assert_ne!(n, 0);
+            got += n;
+            // Lets the device write what it buffered.
+            ctx.run();
+        }
+        assert_eq!(received, pattern);
+        // The host consumed a lot: the guest heard about it.
+        let mut last_fwd_cnt = 0;
+        while let Some((hdr, _)) = ctx.recv() {
+            assert_eq!(hdr.op, op::CREDIT_UPDATE);
+            assert_eq!(hdr.buf_alloc, CONN_TX_BUF_SIZE);
+            last_fwd_cnt = hdr.fwd_cnt;
+        }
+        assert!(last_fwd_cnt >= CONN_TX_BUF_SIZE - CONN_CREDIT_UPDATE_THRESHOLD);
+    }
+
+    #[test]
+    fn credit_request_gets_a_credit_update() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        ctx.post_rx(2);
+        let mut host = ctx.guest_connect(&listener, 5000, 52, 4096);
+        ctx.send_data(5000, 52, b"abc");
+        let mut buf = [0u8; 3];
+        host.read_exact(&mut buf).unwrap();
+        ctx.send_op(op::CREDIT_REQUEST, 5000, 52);
+        let (hdr, _) = ctx.expect(op::CREDIT_UPDATE, 52, 5000);
+        assert_eq!((hdr.buf_alloc, hdr.fwd_cnt), (CONN_TX_BUF_SIZE, 3));
+    }
+
+    #[test]
+    fn data_after_guest_shutdown_is_reset() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        ctx.post_rx(2);
+        let _host = ctx.guest_connect(&listener, 5000, 52, 4096);
+        let mut shutdown = TestHeader::guest(op::SHUTDOWN, 5000, 52);
+        shutdown.flags = VSOCK_FLAGS_SHUTDOWN_SEND;
+        ctx.send(shutdown, &[]);
+        ctx.send_data(5000, 52, b"late");
+        ctx.expect(op::RST, 52, 5000);
+        assert_eq!(ctx.connections(), 0);
+    }
+
+    #[test]
+    fn guest_rst_closes_the_host_socket() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        ctx.post_rx(2);
+        let mut host = ctx.guest_connect(&listener, 5000, 52, 4096);
+        ctx.send_op(op::RST, 5000, 52);
+        assert_eq!(ctx.connections(), 0);
+        let mut rest = Vec::new();
+        host.read_to_end(&mut rest).unwrap();
+        // No reply to an RST.
+        assert!(ctx.recv().is_none());
+    }
+
+    #[test]
+    fn host_closing_while_guest_writes_resets() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        ctx.post_rx(4);
+        let host = ctx.guest_connect(&listener, 5000, 52, 4096);
+        drop(host);
+        ctx.run();
+        let (hdr, _) = ctx.expect(op::SHUTDOWN, 52, 5000);
+        assert_eq!(hdr.flags, VSOCK_FLAGS_SHUTDOWN_SEND);
+        ctx.send_data(5000, 52, b"anyone?");
+        ctx.expect(op::RST, 52, 5000);
+        assert_eq!(ctx.connections(), 0);
+    }
+
+    #[test]
+    fn guest_half_close_stops_host_reads() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        ctx.post_rx(4);
+        let mut host = ctx.guest_connect(&listener, 5000, 52, 4096);
+        let mut shutdown = TestHeader::guest(op::SHUTDOWN, 5000, 52);
+        shutdown.flags = VSOCK_FLAGS_SHUTDOWN_RCV;
+        ctx.send(shutdown, &[]);
+        host.write_all(b"unwanted").unwrap();
+        ctx.run();
+        assert!(ctx.recv().is_none());
+        // Still writable from the guest.
+        ctx.send_data(5000, 52, b"still here");
+        let mut buf = [0u8; 10];
+        host.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"still here");
+        // The other half: both done, so RST.
+        shutdown.flags = VSOCK_FLAGS_SHUTDOWN_SEND;
+        ctx.send(shutdown, &[]);
+        ctx.expect(op::RST, 52, 5000);
+        assert_eq!(ctx.connections(), 0);
+    }
+}

@@ -63,3 +63,60 @@ impl MutEventSubscriber for Vsock {
         self.sync_registrations(ops);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::vsock::test_utils::TestContext;
+    use crate::vsock::{op, TX_QUEUE};
+
+    #[test]
+    fn queue_kicks_before_activation_do_nothing() {
+        let mut ctx = TestContext::new();
+        // What an ioeventfd does when the guest writes QueueNotify.
+        ctx.transport.queue_evts()[TX_QUEUE].write(1).unwrap();
+        ctx.run();
+        assert_eq!(ctx.tx_used(), 0);
+        assert!(!ctx.vsock.lock().unwrap().queue_evts_registered);
+    }
+
+    #[test]
+    fn ioeventfd_kicks_reach_the_device() {
+        let mut ctx = TestContext::active();
+        assert!(ctx.vsock.lock().unwrap().queue_evts_registered);
+        ctx.post_rx(1);
+        // A packet made available without a QueueNotify write...
+        let q = &mut ctx.queues[TX_QUEUE];
+        let addr = q.slot_addr(q.peek_desc(0));
+        let hdr = crate::vsock::test_utils::TestHeader::guest(op::RW, 1, 2);
+        vm_memory::Bytes::write_slice(
+            ctx.guest_mem,
+            &hdr.to_bytes(),
+            vm_memory::GuestAddress(addr),
+        )
+        .unwrap();
+        q.add_chain(&[(addr, 44, 0)]);
+        // ...is processed when the transport's eventfd fires, as KVM does.
+        ctx.transport.queue_evts()[TX_QUEUE].write(1).unwrap();
+        ctx.run();
+        assert_eq!(ctx.tx_used(), 1);
+        ctx.expect(op::RST, 2, 1);
+    }
+
+    #[test]
+    fn reset_takes_the_queues_out_of_the_poll_set() {
+        let mut ctx = TestContext::active();
+        ctx.transport
+            .write(crate::mmio::reg::STATUS, &0u32.to_le_bytes());
+        ctx.run();
+        {
+            let vsock = ctx.vsock.lock().unwrap();
+            assert!(!vsock.queue_evts_registered);
+            assert!(vsock.retired_queue_evts.is_empty());
+        }
+        // A stale kick after reset is not processed (and does not spin).
+        ctx.send_op(op::RW, 1, 2);
+        ctx.transport.queue_evts()[TX_QUEUE].write(1).unwrap();
+        ctx.run();
+        assert_eq!(ctx.tx_used(), 0);
+    }
+}

@@ -27,15 +27,16 @@ const FIRST_LOCAL_PORT: u32 = 1 << 30;
 /// Most connections accepted from the listener per event.
 const MAX_ACCEPTS_PER_EVENT: usize = 16;
 
-/// Guest mistakes that are logged once per device, not once per packet.
+/// Problems that are logged once per device, not once per packet.
 #[derive(Debug, Clone, Copy)]
 #[repr(u32)]
-enum GuestError {
+enum Warning {
     WrongCid = 1,
     UnsupportedType = 2,
     UnknownConnection = 4,
     TooManyConnections = 8,
     RstQueueFull = 16,
+    Poll = 32,
 }
 
 /// A host connection that has not sent its `CONNECT <port>\n` line yet.
@@ -148,7 +149,7 @@ impl VsockMuxer {
         })
     }
 
-    fn warn_once(&mut self, kind: GuestError, what: &str) {
+    fn warn_once(&mut self, kind: Warning, what: &str) {
         let bit = kind as u32;
         if self.warned & bit == 0 {
             self.warned |= bit;
@@ -185,10 +186,7 @@ impl VsockMuxer {
 
     fn queue_rst(&mut self, host_port: u32, guest_port: u32) {
         if self.rst_queue.len() >= MAX_PENDING_RSTS {
-            self.warn_once(
-                GuestError::RstQueueFull,
-                "too many resets pending; dropping",
-            );
+            self.warn_once(Warning::RstQueueFull, "too many resets pending; dropping");
             return;
         }
         self.rst_queue.push_back((host_port, guest_port));
@@ -221,12 +219,12 @@ impl VsockMuxer {
     /// Handles a packet the guest sent.
     pub(crate) fn send_pkt(&mut self, pkt: &Packet<'_>) {
         if pkt.src_cid() != self.guest_cid || pkt.dst_cid() != VSOCK_HOST_CID {
-            self.warn_once(GuestError::WrongCid, "dropping a packet with a wrong CID");
+            self.warn_once(Warning::WrongCid, "dropping a packet with a wrong CID");
             return;
         }
         let key = (pkt.dst_port(), pkt.src_port());
         if pkt.type_() != VSOCK_TYPE_STREAM {
-            self.warn_once(GuestError::UnsupportedType, "refusing a non-stream packet");
+            self.warn_once(Warning::UnsupportedType, "refusing a non-stream packet");
             if pkt.op() != op::RST {
                 self.queue_rst(key.0, key.1);
             }
@@ -242,7 +240,7 @@ impl VsockMuxer {
             op::RST => {}
             _ => {
                 self.warn_once(
-                    GuestError::UnknownConnection,
+                    Warning::UnknownConnection,
                     "packet for an unknown connection",
                 );
                 self.queue_rst(key.0, key.1);
@@ -254,7 +252,7 @@ impl VsockMuxer {
     fn connect_to_host(&mut self, pkt: &Packet<'_>) {
         let (host_port, guest_port) = (pkt.dst_port(), pkt.src_port());
         if self.conns.len() >= MAX_CONNECTIONS {
-            self.warn_once(GuestError::TooManyConnections, "too many connections");
+            self.warn_once(Warning::TooManyConnections, "too many connections");
             self.queue_rst(host_port, guest_port);
             return;
         }
@@ -423,7 +421,7 @@ impl VsockMuxer {
                 Ok(()) => {
                     self.registered.insert(fd, set);
                 }
-                Err(e) => warn!("vsock: cannot poll a socket: {e}"),
+                Err(_) => self.warn_once(Warning::Poll, "cannot poll a socket"),
             }
         }
     }
@@ -439,6 +437,144 @@ impl Drop for VsockMuxer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
+
+    use crate::vsock::test_utils::{TestContext, TestHeader, GUEST_CID};
+
+    #[test]
+    fn packets_with_wrong_cids_are_dropped() {
+        let mut ctx = TestContext::active();
+        let _listener = ctx.host_listen(2);
+        ctx.post_rx(2);
+        for (src_cid, dst_cid) in [
+            (4, VSOCK_HOST_CID),
+            (VSOCK_HOST_CID, VSOCK_HOST_CID),
+            (GUEST_CID, GUEST_CID),
+            (GUEST_CID, 1),
+            (GUEST_CID, u64::MAX),
+            (GUEST_CID | 1 << 32, VSOCK_HOST_CID),
+        ] {
+            let mut hdr = TestHeader::guest(op::REQUEST, 1, 2);
+            hdr.src_cid = src_cid;
+            hdr.dst_cid = dst_cid;
+            ctx.send(hdr, &[]);
+            assert_eq!(ctx.tx_used(), 1);
+        }
+        assert!(ctx.recv().is_none());
+        assert_eq!(ctx.connections(), 0);
+    }
+
+    #[test]
+    fn non_stream_packets_are_reset() {
+        let mut ctx = TestContext::active();
+        let _listener = ctx.host_listen(2);
+        ctx.post_rx(4);
+        for type_ in [0u16, 2, 0xffff] {
+            let mut hdr = TestHeader::guest(op::REQUEST, 1, 2);
+            hdr.type_ = type_;
+            ctx.send(hdr, &[]);
+            ctx.expect(op::RST, 2, 1);
+        }
+        // An RST is never answered with an RST.
+        let mut hdr = TestHeader::guest(op::RST, 1, 2);
+        hdr.type_ = 2;
+        ctx.send(hdr, &[]);
+        assert!(ctx.recv().is_none());
+        assert_eq!(ctx.connections(), 0);
+    }
+
+    #[test]
+    fn packets_for_unknown_connections_are_reset() {
+        let mut ctx = TestContext::active();
+        ctx.post_rx(8);
+        let ops = [
+            op::RESPONSE,
+            op::SHUTDOWN,
+            op::RW,
+            op::CREDIT_UPDATE,
+            op::CREDIT_REQUEST,
+            0,
+            8,
+            0xffff,
+        ];
+        for (i, operation) in ops.into_iter().enumerate() {
+            let port = 100 + u32::try_from(i).unwrap();
+            ctx.send_op(operation, port, 7);
+            let (hdr, _) = ctx.expect(op::RST, 7, port);
+            assert_eq!(hdr.len, 0);
+        }
+        ctx.send_op(op::RST, 1, 7);
+        assert!(ctx.recv().is_none());
+    }
+
+    #[test]
+    fn unknown_op_on_a_connection_resets_it() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        ctx.post_rx(4);
+        let mut host = ctx.guest_connect(&listener, 5000, 52, 4096);
+        ctx.send_op(0x42, 5000, 52);
+        ctx.expect(op::RST, 52, 5000);
+        assert_eq!(ctx.connections(), 0);
+        let mut rest = Vec::new();
+        host.read_to_end(&mut rest).unwrap();
+        // A second REQUEST on a live connection resets it too.
+        let _host = ctx.guest_connect(&listener, 5001, 52, 4096);
+        ctx.send_op(op::REQUEST, 5001, 52);
+        ctx.expect(op::RST, 52, 5001);
+        assert_eq!(ctx.connections(), 0);
+    }
+
+    #[test]
+    fn connection_count_is_bounded() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        let mut hosts = Vec::new();
+        for port in 0..u32::try_from(MAX_CONNECTIONS).unwrap() {
+            // No rx buffers: the RESPONSEs wait in the device.
+            ctx.send_op(op::REQUEST, 10_000 + port, 52);
+            hosts.push(listener.accept().unwrap().0);
+        }
+        assert_eq!(ctx.connections(), MAX_CONNECTIONS);
+        ctx.send_op(op::REQUEST, 9_999, 52);
+        assert_eq!(ctx.connections(), MAX_CONNECTIONS);
+        // Host-side connections are refused too.
+        let mut host = ctx.host_connect(5);
+        let mut rest = Vec::new();
+        host.read_to_end(&mut rest).unwrap();
+        assert_eq!(ctx.connections(), MAX_CONNECTIONS);
+        ctx.post_rx(1);
+        ctx.expect(op::RST, 52, 9_999);
+    }
+
+    #[test]
+    fn pending_resets_are_bounded() {
+        let mut ctx = TestContext::active();
+        for port in 0..(MAX_PENDING_RSTS as u32 + 50) {
+            ctx.send_op(op::RW, port, 7);
+        }
+        assert_eq!(
+            ctx.vsock.lock().unwrap().muxer.rst_queue.len(),
+            MAX_PENDING_RSTS
+        );
+    }
+
+    #[test]
+    fn host_ports_are_unique() {
+        let mut ctx = TestContext::active();
+        ctx.post_rx(3);
+        let _a = ctx.host_connect(9);
+        let _b = ctx.host_connect(9);
+        let _c = ctx.host_connect(10);
+        let ports: Vec<u32> = (0..3).map(|_| ctx.recv().unwrap().0.src_port).collect();
+        assert!(ports[0] != ports[1] && ports[1] != ports[2] && ports[0] != ports[2]);
+        assert!(ports.iter().all(|&p| p >= FIRST_LOCAL_PORT));
+        assert_eq!(ctx.connections(), 3);
+        let muxer = &mut ctx.vsock.lock().unwrap().muxer;
+        muxer.next_local_port = u32::MAX;
+        assert_eq!(muxer.allocate_local_port(), u32::MAX);
+        assert_eq!(muxer.allocate_local_port(), FIRST_LOCAL_PORT + 3);
+    }
 
     #[test]
     fn connect_lines() {

@@ -292,7 +292,7 @@ impl TestContext {
     /// never settles (a busy loop).
     pub(crate) fn run(&mut self) {
         for _ in 0..1000 {
-            if self.event_manager.run_with_timeout(20).unwrap() == 0 {
+            if self.event_manager.run_with_timeout(0).unwrap() == 0 {
                 return;
             }
         }
@@ -418,6 +418,26 @@ impl TestContext {
         let mut path = self.uds_path.clone().into_os_string();
         path.push(format!("_{port}"));
         UnixListener::bind(path).unwrap()
+    }
+
+    /// Opens a guest connection from `guest_port` to host port `host_port`
+    /// (which `listener` serves), advertising `buf_alloc`; returns the host end.
+    pub(crate) fn guest_connect(
+        &mut self,
+        listener: &UnixListener,
+        guest_port: u32,
+        host_port: u32,
+        buf_alloc: u32,
+    ) -> UnixStream {
+        let mut request = TestHeader::guest(op::REQUEST, guest_port, host_port);
+        request.buf_alloc = buf_alloc;
+        self.send(request, &[]);
+        let (response, _) = self.expect(op::RESPONSE, host_port, guest_port);
+        assert_eq!(response.buf_alloc, super::CONN_TX_BUF_SIZE);
+        let (host, _) = listener.accept().unwrap();
+        host.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        host
     }
 
     /// Number of live connections in the device.
