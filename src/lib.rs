@@ -1,6 +1,8 @@
 //! runvm: a runc-compatible OCI runtime that boots each container in its
 //! own KVM microVM. The verbs live in [`commands`], one file each.
 
+pub mod agent_client;
 pub mod commands;
 pub mod guest_images;
 pub mod logging;
+pub mod monitor;

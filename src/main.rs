@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use runvm::commands::boot::Boot;
-use runvm::logging;
+use runvm::{logging, monitor};
 
 /// A runc-compatible OCI runtime that runs each container in its own KVM
 /// microVM.
@@ -55,8 +55,8 @@ fn main() -> ExitCode {
     }
     tracing::debug!(root = %cli.root.display(), systemd_cgroup = cli.systemd_cgroup, "runvm starting");
     match cli.command {
-        Command::Boot(boot) => match boot.run() {
-            Ok(status) => ExitCode::from(status),
+        Command::Boot(boot) => match boot.run(&cli.root) {
+            Ok(status) => monitor::mirror_exit(status),
             Err(err) => {
                 report(&err);
                 ExitCode::FAILURE

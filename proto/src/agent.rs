@@ -78,7 +78,11 @@ pub enum Request {
     /// Answers when the process has exited.
     Wait { exec_id: String },
     /// Sets the pty window size.
-    ResizeTty { exec_id: String, rows: u16, cols: u16 },
+    ResizeTty {
+        exec_id: String,
+        rows: u16,
+        cols: u16,
+    },
     /// Lists the processes the agent started.
     ListProcesses,
     /// Powers the VM off with `status`.
@@ -115,7 +119,10 @@ mod tests {
             all: false,
         })
         .unwrap();
-        assert_eq!(json, r#"{"request":"signal","exec_id":"init","signal":9,"all":false}"#);
+        assert_eq!(
+            json,
+            r#"{"request":"signal","exec_id":"init","signal":9,"all":false}"#
+        );
     }
 
     #[test]

@@ -2,24 +2,29 @@
 //! kernel image.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
+use event_manager::{EventManager, MutEventSubscriber, SubscriberOps};
 use kvm_bindings::{
     kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY,
 };
-use kvm_ioctls::{Kvm, VmFd};
+use kvm_ioctls::{IoEventAddress, Kvm, VmFd};
+use virtio::vsock::{Vsock, VsockError};
+use virtio::{MmioTransport, VirtioDevice, VirtioError};
 use vm_memory::{GuestMemory as _, GuestMemoryRegion};
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::arch::boot::{load_boot_images, BootError, BootImages};
 use crate::arch::cpuid::filter_cpuid;
 use crate::arch::mptable::MAX_VCPUS;
-use crate::arch::regs::{self, BootEntry, RegsError};
+use crate::arch::regs::{self, RegsError};
 use crate::devices::bus::{Bus, BusError};
 use crate::devices::exit_port::ExitPort;
 use crate::devices::i8042::{self, I8042};
 use crate::devices::serial::{SerialConsole, COM1_BASE, COM1_IRQ, COM1_LEN};
+use crate::devices::virtio_mmio;
 use crate::memory::{create_guest_memory, GuestMemory, MemoryError};
 use crate::vcpu::{Vcpu, VcpuError};
 
@@ -45,9 +50,16 @@ pub struct VmConfig<'a> {
     pub vcpus: u8,
     /// Guest RAM in MiB.
     pub memory_mib: u64,
-    /// Kernel, initrd and command line.
+    /// Kernel, initrd and command line; the VMM appends its devices to
+    /// the command line.
     pub images: BootImages<'a>,
+    /// With a path, the VM gets a vsock device whose host side is this
+    /// Unix socket (hybrid vsock: `CONNECT <port>`).
+    pub vsock_uds: Option<PathBuf>,
 }
+
+/// The event loop's view of a device.
+type Subscriber = Arc<Mutex<dyn MutEventSubscriber + Send>>;
 
 /// Why a VM could not be built or run.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +94,16 @@ pub enum VmError {
     Bus(#[source] BusError),
     #[error("starting vCPU thread {0}")]
     SpawnVcpu(u8, #[source] std::io::Error),
+    #[error("creating the device event loop")]
+    EventManager(#[source] event_manager::Error),
+    #[error("starting the device event loop")]
+    SpawnEventLoop(#[source] std::io::Error),
+    #[error("creating the vsock device")]
+    Vsock(#[source] VsockError),
+    #[error("attaching a virtio device")]
+    Virtio(#[source] VirtioError),
+    #[error("binding a virtio device's interrupt or queue notifications")]
+    VirtioEventFd(#[source] kvm_ioctls::Error),
 }
 
 /// A VM ready to run.
@@ -90,6 +112,7 @@ pub struct Vm {
     _vm: VmFd,
     _memory: GuestMemory,
     vcpus: Vec<Vcpu>,
+    event_manager: EventManager<Subscriber>,
     exits: Receiver<VmExit>,
 }
 
@@ -138,6 +161,36 @@ fn legacy_devices(
     Ok(pio)
 }
 
+/// Puts `device` behind the virtio-mmio window `index`: bus range, irqfd,
+/// one ioeventfd per queue, and its announcement on `cmdline`.
+fn attach_virtio(
+    vm: &VmFd,
+    mem: &GuestMemory,
+    mmio: &mut Bus,
+    cmdline: &mut String,
+    index: u32,
+    device: Arc<Mutex<dyn VirtioDevice>>,
+) -> Result<(), VmError> {
+    let transport = MmioTransport::new(mem.clone(), device).map_err(VmError::Virtio)?;
+    let (base, irq) = virtio_mmio::slot(index);
+    vm.register_irqfd(transport.interrupt().irq_evt(), irq)
+        .map_err(VmError::VirtioEventFd)?;
+    let notify = IoEventAddress::Mmio(base + virtio::mmio::QUEUE_NOTIFY_OFFSET);
+    for (queue, evt) in (0u32..).zip(transport.queue_evts()) {
+        vm.register_ioevent(evt, &notify, queue)
+            .map_err(VmError::VirtioEventFd)?;
+    }
+    mmio.insert(
+        base,
+        virtio_mmio::WINDOW_SIZE,
+        Arc::new(Mutex::new(transport)),
+    )
+    .map_err(VmError::Bus)?;
+    cmdline.push(' ');
+    cmdline.push_str(&virtio_mmio::cmdline_announcement(base, irq));
+    Ok(())
+}
+
 impl Vm {
     /// Creates the VM, loads the guest and sets every vCPU's boot state.
     /// The guest's serial console is written to `console`.
@@ -158,13 +211,29 @@ impl Vm {
 
         let memory = create_guest_memory(config.memory_mib).map_err(VmError::Memory)?;
         register_memory(&vm, &memory)?;
-        let entry =
-            load_boot_images(&memory, &config.images, config.vcpus).map_err(VmError::Boot)?;
+
+        let mut event_manager = EventManager::<Subscriber>::new().map_err(VmError::EventManager)?;
+        let mut mmio = Bus::default();
+        let mut cmdline = config.images.cmdline.to_string();
+        if let Some(uds) = &config.vsock_uds {
+            let vsock = Arc::new(Mutex::new(
+                Vsock::new(proto::agent::GUEST_CID, uds.clone()).map_err(VmError::Vsock)?,
+            ));
+            attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, 0, vsock.clone())?;
+            event_manager.add_subscriber(vsock);
+        }
+        let mmio = Arc::new(mmio);
+
+        let images = BootImages {
+            kernel: config.images.kernel,
+            initrd: config.images.initrd,
+            cmdline: &cmdline,
+        };
+        let entry = load_boot_images(&memory, &images, config.vcpus).map_err(VmError::Boot)?;
         regs::write_boot_tables(&memory, entry).map_err(|e| VmError::VcpuState(0, e))?;
 
         let (exit_tx, exits) = channel();
         let pio = Arc::new(legacy_devices(&vm, console, &exit_tx)?);
-        let mmio = Arc::new(Bus::default());
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(VmError::SupportedCpuid)?;
@@ -200,21 +269,19 @@ impl Vm {
             _vm: vm,
             _memory: memory,
             vcpus,
+            event_manager,
             exits,
         })
-    }
-
-    /// Where the boot processor enters the guest kernel.
-    pub fn boot_protocol(entry: BootEntry) -> &'static str {
-        match entry {
-            BootEntry::Linux64(_) => "linux 64-bit",
-            BootEntry::Pvh(_) => "pvh",
-        }
     }
 
     /// Runs the guest until it powers off, resets or fails. vCPU threads
     /// still inside the guest then are ended with the process.
     pub fn run(self) -> Result<VmExit, VmError> {
+        let mut event_manager = self.event_manager;
+        std::thread::Builder::new()
+            .name("vmm-events".into())
+            .spawn(move || while event_manager.run().is_ok() {})
+            .map_err(VmError::SpawnEventLoop)?;
         for vcpu in self.vcpus {
             let id = vcpu.id;
             std::thread::Builder::new()

@@ -1,0 +1,373 @@
+//! The monitor: the host process that owns a container's VM. It boots the
+//! guest, has the agent run the container process, relays that process's
+//! stdio from and to its own fds, forwards the signals it receives, and
+//! ends with the process's status: exit N for exit N, death by signal S
+//! for death by S — what a parent's waitpid would see from runc.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::termios::{self, SetArg, Termios};
+use oci_spec::runtime::Process;
+use proto::agent::{ExitStatus, Request, Response, StreamKind};
+use proto::frame::{read_message, write_message};
+use vmm::{BootImages, Vm, VmConfig, VmError, VmExit};
+
+use crate::agent_client::{AgentClient, AgentError};
+
+/// The exec id of the container's main process.
+pub const INIT_EXEC_ID: &str = "init";
+
+/// Signals the monitor forwards to the container process, as `runc run`
+/// does; SIGWINCH instead resizes the pty.
+const FORWARDED_SIGNALS: [Signal; 8] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGCONT,
+    Signal::SIGWINCH,
+];
+
+/// Why the monitor could not run the container.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("starting the VM")]
+    Vm(#[from] VmError),
+    #[error("the guest agent")]
+    Agent(#[from] AgentError),
+    #[error("duplicating the monitor's stdio")]
+    Stdio(#[source] io::Error),
+    #[error("listening on the control socket {}", .0.display())]
+    Control(PathBuf, #[source] io::Error),
+    #[error("blocking the forwarded signals")]
+    Signals(#[source] nix::Error),
+    #[error("creating the runtime directory {}", .0.display())]
+    RuntimeDir(PathBuf, #[source] io::Error),
+}
+
+/// Everything the monitor needs to run one container.
+pub struct MonitorConfig<'a> {
+    /// vCPUs.
+    pub vcpus: u8,
+    /// Guest RAM in MiB.
+    pub memory_mib: u64,
+    /// Kernel, initrd and command line.
+    pub images: BootImages<'a>,
+    /// The container process.
+    pub process: Process,
+    /// Where the monitor keeps its sockets.
+    pub runtime_dir: PathBuf,
+    /// A socket on which the monitor accepts agent requests for the
+    /// container (signal, resize) from other host processes.
+    pub control_socket: Option<PathBuf>,
+    /// How long the guest may take to boot to its agent.
+    pub agent_timeout: Duration,
+}
+
+/// The hybrid-vsock socket of the VM in `runtime_dir`.
+pub fn vsock_socket(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("vsock.sock")
+}
+
+/// Runs the container to its end and returns its status. Blocks the
+/// forwarded signals in this thread first, so every thread started here
+/// inherits the mask and only the forwarder receives them.
+pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
+    let mut signals = SigSet::empty();
+    for signal in FORWARDED_SIGNALS {
+        signals.add(signal);
+    }
+    signals.thread_block().map_err(MonitorError::Signals)?;
+
+    std::fs::create_dir_all(&config.runtime_dir)
+        .map_err(|e| MonitorError::RuntimeDir(config.runtime_dir.clone(), e))?;
+    let uds = vsock_socket(&config.runtime_dir);
+    let _ = std::fs::remove_file(&uds);
+    let vm_config = VmConfig {
+        vcpus: config.vcpus,
+        memory_mib: config.memory_mib,
+        images: BootImages {
+            kernel: config.images.kernel,
+            initrd: config.images.initrd,
+            cmdline: config.images.cmdline,
+        },
+        vsock_uds: Some(uds.clone()),
+    };
+    // The guest's console is the monitor's stderr: kernel messages never
+    // mix with the container's stdout.
+    let console = File::from(
+        io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(MonitorError::Stdio)?,
+    );
+    let vm = Vm::new(&vm_config, console)?;
+    std::thread::Builder::new()
+        .name("vm".into())
+        .spawn(move || end_if_guest_stops(vm.run()))
+        .map_err(MonitorError::Stdio)?;
+
+    let mut agent = AgentClient::connect(&uds, config.agent_timeout)?;
+    agent.create_process(INIT_EXEC_ID, &config.process)?;
+    let terminal = config.process.terminal().unwrap_or(false);
+    let relays = if terminal {
+        relay_pty(&agent)?
+    } else {
+        relay_pipes(&agent)?
+    };
+    agent.start(INIT_EXEC_ID)?;
+
+    let forwarder = agent.try_clone()?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || forward_signals(forwarder, signals, terminal))
+        .map_err(MonitorError::Stdio)?;
+    if let Some(path) = &config.control_socket {
+        serve_control(path, &agent)?;
+    }
+
+    let status = agent.wait(INIT_EXEC_ID)?;
+    for relay in relays.outputs {
+        // A relay thread only fails by panicking, which already reported.
+        let _ = relay.join();
+    }
+    drop(relays.terminal);
+    Ok(status)
+}
+
+/// Ends the monitor if the guest stops before the container process has:
+/// there is nothing left to wait for.
+fn end_if_guest_stops(result: Result<VmExit, VmError>) {
+    let reason = match result {
+        Ok(VmExit::PoweredOff(status)) => format!("the guest powered off with status {status}"),
+        Ok(VmExit::Reset) => "the guest reset".to_string(),
+        Ok(VmExit::VcpuFailed { vcpu, error }) => format!("vCPU {vcpu} stopped: {error}"),
+        Err(e) => format!("running the VM: {e}"),
+    };
+    eprintln!("runvm: {reason} before the container process exited");
+    std::process::exit(255);
+}
+
+/// Stdio relays that must finish before the monitor exits.
+struct Relays {
+    outputs: Vec<JoinHandle<()>>,
+    /// The host terminal's settings, restored when dropped.
+    terminal: Option<RawTerminal>,
+}
+
+fn copy_until_eof(mut from: impl Read, mut to: impl Write) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn dup_stdio(fd: BorrowedFd<'_>) -> Result<File, MonitorError> {
+    fd.try_clone_to_owned()
+        .map(File::from)
+        .map_err(MonitorError::Stdio)
+}
+
+fn spawn_copy(
+    name: &str,
+    from: impl Read + Send + 'static,
+    to: impl Write + Send + 'static,
+) -> Result<JoinHandle<()>, MonitorError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || copy_until_eof(from, to))
+        .map_err(MonitorError::Stdio)
+}
+
+fn relay_pipes(agent: &AgentClient) -> Result<Relays, MonitorError> {
+    let stdin = agent.attach_stream(INIT_EXEC_ID, StreamKind::Stdin)?;
+    let stdout = agent.attach_stream(INIT_EXEC_ID, StreamKind::Stdout)?;
+    let stderr = agent.attach_stream(INIT_EXEC_ID, StreamKind::Stderr)?;
+    let our_stdin = dup_stdio(io::stdin().as_fd())?;
+    // stdin is not waited for: the process may end before its input does.
+    spawn_copy("stdin", our_stdin, CloseOnDrop(stdin))?;
+    let outputs = vec![
+        spawn_copy("stdout", stdout, dup_stdio(io::stdout().as_fd())?)?,
+        spawn_copy("stderr", stderr, dup_stdio(io::stderr().as_fd())?)?,
+    ];
+    Ok(Relays {
+        outputs,
+        terminal: None,
+    })
+}
+
+fn relay_pty(agent: &AgentClient) -> Result<Relays, MonitorError> {
+    let pty = agent.attach_stream(INIT_EXEC_ID, StreamKind::Pty)?;
+    let stdin = io::stdin();
+    let terminal = RawTerminal::enter(stdin.as_fd());
+    let our_stdin = dup_stdio(stdin.as_fd())?;
+    let to_pty = pty.try_clone().map_err(MonitorError::Stdio)?;
+    spawn_copy("pty-in", our_stdin, to_pty)?;
+    let outputs = vec![spawn_copy(
+        "pty-out",
+        pty,
+        dup_stdio(io::stdout().as_fd())?,
+    )?];
+    Ok(Relays { outputs, terminal })
+}
+
+/// Shuts the stream down when the copy ends, so the agent sees EOF on the
+/// process's stdin even though other clones of the socket live on.
+struct CloseOnDrop(UnixStream);
+
+impl Write for CloseOnDrop {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// The host terminal in raw mode while a container owns it.
+struct RawTerminal {
+    fd: OwnedFd,
+    saved: Termios,
+}
+
+impl RawTerminal {
+    /// Puts `fd` in raw mode if it is a terminal.
+    fn enter(fd: BorrowedFd<'_>) -> Option<Self> {
+        let saved = termios::tcgetattr(fd).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
+        Some(Self {
+            fd: fd.try_clone_to_owned().ok()?,
+            saved,
+        })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(self.fd.as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+/// The window size of the monitor's own terminal, if stdin is one.
+fn host_window_size() -> Option<(u16, u16)> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a `winsize` into the valid pointer given.
+    let rc = unsafe { libc::ioctl(io::stdin().as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_row > 0).then_some((size.ws_row, size.ws_col))
+}
+
+fn forward_signals(mut agent: AgentClient, signals: SigSet, terminal: bool) {
+    if terminal {
+        if let Some((rows, cols)) = host_window_size() {
+            let _ = agent.resize_tty(INIT_EXEC_ID, rows, cols);
+        }
+    }
+    while let Ok(signal) = signals.wait() {
+        let result = match signal {
+            Signal::SIGWINCH if terminal => match host_window_size() {
+                Some((rows, cols)) => agent.resize_tty(INIT_EXEC_ID, rows, cols),
+                None => Ok(()),
+            },
+            Signal::SIGWINCH => Ok(()),
+            other => agent.signal(INIT_EXEC_ID, other as i32, false),
+        };
+        if result.is_err() {
+            // The agent is gone: the container ended, and the monitor with it.
+            return;
+        }
+    }
+}
+
+/// Accepts framed agent requests on `path` and passes signal, resize and
+/// list requests to the agent; one control connection per client.
+fn serve_control(path: &Path, agent: &AgentClient) -> Result<(), MonitorError> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).map_err(|e| MonitorError::Control(path.into(), e))?;
+    let agent = agent.try_clone()?;
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            let mut agent = agent;
+            for client in listener.incoming().flatten() {
+                serve_control_client(client, &mut agent);
+            }
+        })
+        .map_err(MonitorError::Stdio)?;
+    Ok(())
+}
+
+fn serve_control_client(mut client: UnixStream, agent: &mut AgentClient) {
+    while let Ok(request) = read_message::<Request>(&mut client) {
+        let response = match request {
+            Request::Signal { .. } | Request::ResizeTty { .. } | Request::ListProcesses => {
+                match agent.request(&request) {
+                    Ok(response) => response,
+                    Err(e) => Response::Error {
+                        message: e.to_string(),
+                    },
+                }
+            }
+            _ => Response::Error {
+                message: "the control socket takes signal, resize_tty and list_processes".into(),
+            },
+        };
+        if write_message(&mut client, &response).is_err() {
+            return;
+        }
+    }
+}
+
+/// Ends this process the way the container process ended: exit N, or
+/// death by the same signal (default disposition restored and unblocked
+/// first). Falls back to exit 128+S, the shell's convention, if the
+/// signal does not kill (SIGCHLD-like defaults).
+pub fn mirror_exit(status: ExitStatus) -> ! {
+    match status {
+        ExitStatus::Code(code) => std::process::exit(code),
+        ExitStatus::Signal(number) => {
+            if let Ok(signal) = Signal::try_from(number) {
+                // SAFETY: restoring the default disposition has no
+                // preconditions; no handler state is touched.
+                let _ = unsafe {
+                    nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl)
+                };
+                let mut set = SigSet::empty();
+                set.add(signal);
+                let _ = set.thread_unblock();
+                let _ = nix::sys::signal::raise(signal);
+            }
+            std::process::exit(128 + number)
+        }
+    }
+}
