@@ -76,6 +76,16 @@ pub mod reg {
     pub const QUEUE_USED_LOW: u64 = 0x0a0;
     /// QueueDeviceHigh (W).
     pub const QUEUE_USED_HIGH: u64 = 0x0a4;
+    /// SHMSel (W): selects a shared memory region.
+    pub const SHM_SEL: u64 = 0x0ac;
+    /// SHMLenLow (R).
+    pub const SHM_LEN_LOW: u64 = 0x0b0;
+    /// SHMLenHigh (R).
+    pub const SHM_LEN_HIGH: u64 = 0x0b4;
+    /// SHMBaseLow (R).
+    pub const SHM_BASE_LOW: u64 = 0x0b8;
+    /// SHMBaseHigh (R).
+    pub const SHM_BASE_HIGH: u64 = 0x0bc;
     /// ConfigGeneration (R).
     pub const CONFIG_GENERATION: u64 = 0x0fc;
     /// Start of the device-specific config space.
@@ -271,6 +281,10 @@ impl MmioTransport {
             reg::QUEUE_READY => self.selected_queue().map_or(0, |q| u32::from(q.ready)),
             reg::INTERRUPT_STATUS => self.interrupt.status(),
             reg::STATUS => self.status,
+            // No shared memory regions: a length of all ones says so.
+            reg::SHM_LEN_LOW | reg::SHM_LEN_HIGH | reg::SHM_BASE_LOW | reg::SHM_BASE_HIGH => {
+                u32::MAX
+            }
             reg::CONFIG_GENERATION => self.config_generation,
             _ => 0,
         };
@@ -658,6 +672,9 @@ mod tests {
         assert_eq!(read32(&mut t, reg::VENDOR_ID), MMIO_VENDOR_ID);
         assert_eq!(read32(&mut t, reg::STATUS), 0);
         assert_eq!(read32(&mut t, reg::CONFIG_GENERATION), 0);
+        write32(&mut t, reg::SHM_SEL, 0);
+        assert_eq!(read32(&mut t, reg::SHM_LEN_LOW), u32::MAX);
+        assert_eq!(read32(&mut t, reg::SHM_LEN_HIGH), u32::MAX);
     }
 
     #[test]

@@ -336,6 +336,10 @@ impl Connection {
                 }
             }
         }
+        if self.tx_buf.is_empty() && self.tx_buf.capacity() > MAX_PKT_BUF_SIZE as usize {
+            // Give back what a burst made us allocate.
+            self.tx_buf = Vec::new();
+        }
         self.finish_tx_side();
     }
 

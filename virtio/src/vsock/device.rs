@@ -42,6 +42,7 @@ enum QueueWarning {
     UsedRing = 4,
     Interrupt = 8,
     AvailIndex = 16,
+    BadHeadIndex = 32,
 }
 
 /// A virtio-vsock device whose host side is Unix sockets.
@@ -49,7 +50,31 @@ enum QueueWarning {
 /// The VMM creates it as `Arc<Mutex<Vsock>>` and hands the same Arc to the
 /// [`crate::MmioTransport`] (as `Arc<Mutex<dyn VirtioDevice>>`) and to its
 /// `EventManager` (as `Arc<Mutex<dyn MutEventSubscriber + Send>>`), before
-/// the guest boots.
+/// the guest boots:
+///
+/// ```no_run
+/// use std::sync::{Arc, Mutex};
+///
+/// use event_manager::{EventManager, MutEventSubscriber, SubscriberOps};
+/// use virtio::mmio::{MmioTransport, QUEUE_NOTIFY_OFFSET};
+/// use virtio::vsock::Vsock;
+/// use virtio::GuestMemory;
+///
+/// # fn wire(mem: GuestMemory) -> Result<(), Box<dyn std::error::Error>> {
+/// let vsock = Arc::new(Mutex::new(Vsock::new(3, "/run/runvm/c1/vsock.sock".into())?));
+/// let mut event_manager = EventManager::<Arc<Mutex<dyn MutEventSubscriber + Send>>>::new()?;
+/// event_manager.add_subscriber(vsock.clone());
+/// let transport = MmioTransport::new(mem, vsock)?;
+/// for (index, evt) in transport.queue_evts().iter().enumerate() {
+///     // vm.register_ioevent(evt, &IoEventAddress::Mmio(base + QUEUE_NOTIFY_OFFSET), index as u32)
+/// #   let _ = (index, evt, QUEUE_NOTIFY_OFFSET);
+/// }
+/// // vm.register_irqfd(transport.interrupt().irq_evt(), 5)
+/// // Then: an event loop thread runs `event_manager.run()`, and the MMIO bus
+/// // forwards guest accesses to `transport.read()` / `transport.write()`.
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Vsock {
     cid: u64,
@@ -118,6 +143,11 @@ impl Vsock {
         }
         while let Some(mut chain) = queue.pop_descriptor_chain(mem) {
             let head = chain.head_index();
+            if head >= queue.size() {
+                // No such descriptor: nothing to parse or give back.
+                warnings |= QueueWarning::BadHeadIndex as u32;
+                continue;
+            }
             match VsockPacket::from_tx_virtq_chain(mem, &mut chain, MAX_PKT_BUF_SIZE) {
                 Ok(pkt) => self.muxer.send_pkt(&pkt),
                 Err(_) => warnings |= QueueWarning::BadTxChain as u32,
@@ -152,6 +182,10 @@ impl Vsock {
                 break;
             };
             let head = chain.head_index();
+            if head >= queue.size() {
+                warnings |= QueueWarning::BadHeadIndex as u32;
+                continue;
+            }
             let used_len = match VsockPacket::from_rx_virtq_chain(mem, &mut chain, MAX_PKT_BUF_SIZE)
             {
                 Ok(mut pkt) => match self.muxer.recv_pkt(&mut pkt) {
@@ -199,6 +233,10 @@ impl Vsock {
             ),
             (QueueWarning::UsedRing, "cannot write the used ring"),
             (QueueWarning::Interrupt, "cannot signal the guest"),
+            (
+                QueueWarning::BadHeadIndex,
+                "skipped a descriptor index past the queue",
+            ),
         ] {
             if warnings & kind as u32 != 0 {
                 self.warn_once(kind, what);
@@ -553,6 +591,21 @@ mod tests {
         // the long one as header + data: both are RW for no connection.
         while ctx.recv().is_some() {}
         assert_eq!(ctx.connections(), 0);
+    }
+
+    #[test]
+    fn head_indexes_past_the_queue_are_skipped() {
+        let mut ctx = TestContext::active();
+        for index in [crate::vsock::TX_QUEUE, crate::vsock::RX_QUEUE] {
+            ctx.queues[index].make_available(200);
+            ctx.queues[index].make_available(u16::MAX);
+        }
+        ctx.kick(crate::vsock::RX_QUEUE as u32);
+        // Something for the rx queue: the RST for this packet.
+        ctx.send_op(op::RW, 4, 5);
+        ctx.post_rx(1);
+        ctx.expect(op::RST, 5, 4);
+        assert_eq!(ctx.tx_used(), 1);
     }
 
     #[test]
