@@ -24,6 +24,9 @@ use crate::agent_client::{AgentClient, AgentError};
 /// The exec id of the container's main process.
 pub const INIT_EXEC_ID: &str = "init";
 
+/// Lines of the guest console shown when the guest dies early.
+const CONSOLE_TAIL_LINES: usize = 20;
+
 /// Signals the monitor forwards to the container process, as `runc run`
 /// does; SIGWINCH instead resizes the pty.
 const FORWARDED_SIGNALS: [Signal; 8] = [
@@ -50,6 +53,8 @@ pub enum MonitorError {
     Control(PathBuf, #[source] io::Error),
     #[error("blocking the forwarded signals")]
     Signals(#[source] nix::Error),
+    #[error("creating the console log {}", .0.display())]
+    ConsoleLog(PathBuf, #[source] io::Error),
     #[error("creating the runtime directory {}", .0.display())]
     RuntimeDir(PathBuf, #[source] io::Error),
 }
@@ -78,6 +83,11 @@ pub fn vsock_socket(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join("vsock.sock")
 }
 
+/// The guest's serial console log in `runtime_dir`.
+pub fn console_log(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("console.log")
+}
+
 /// Runs the container to its end and returns its status. Blocks the
 /// forwarded signals in this thread first, so every thread started here
 /// inherits the mask and only the forwarder receives them.
@@ -102,18 +112,14 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         },
         vsock_uds: Some(uds.clone()),
     };
-    // The guest's console is the monitor's stderr: kernel messages never
-    // mix with the container's stdout.
-    let console = File::from(
-        io::stderr()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(MonitorError::Stdio)?,
-    );
+    // The guest's console goes to a log, never into the container's stdio.
+    let log_path = console_log(&config.runtime_dir);
+    let console =
+        File::create(&log_path).map_err(|e| MonitorError::ConsoleLog(log_path.clone(), e))?;
     let vm = Vm::new(&vm_config, console)?;
     std::thread::Builder::new()
         .name("vm".into())
-        .spawn(move || end_if_guest_stops(vm.run()))
+        .spawn(move || end_if_guest_stops(vm.run(), &log_path))
         .map_err(MonitorError::Stdio)?;
 
     let mut agent = AgentClient::connect(&uds, config.agent_timeout)?;
@@ -146,7 +152,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
 
 /// Ends the monitor if the guest stops before the container process has:
 /// there is nothing left to wait for.
-fn end_if_guest_stops(result: Result<VmExit, VmError>) {
+fn end_if_guest_stops(result: Result<VmExit, VmError>, console_log: &Path) {
     let reason = match result {
         Ok(VmExit::PoweredOff(status)) => format!("the guest powered off with status {status}"),
         Ok(VmExit::Reset) => "the guest reset".to_string(),
@@ -154,6 +160,12 @@ fn end_if_guest_stops(result: Result<VmExit, VmError>) {
         Err(e) => format!("running the VM: {e}"),
     };
     eprintln!("runvm: {reason} before the container process exited");
+    if let Ok(log) = std::fs::read_to_string(console_log) {
+        let lines: Vec<&str> = log.lines().collect();
+        for line in &lines[lines.len().saturating_sub(CONSOLE_TAIL_LINES)..] {
+            eprintln!("runvm: guest console: {line}");
+        }
+    }
     std::process::exit(255);
 }
 
