@@ -2,15 +2,16 @@
 //! the state machine, the bounded buffer of guest data, and credit-based
 //! flow control both ways.
 
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::Shutdown;
 use std::num::Wrapping;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
 use event_manager::EventSet;
 use tracing::warn;
 use virtio_vsock::packet::{VsockPacket, PKT_HEADER_SIZE};
-use vm_memory::{ReadVolatile, VolatileMemoryError, VolatileSlice, WriteVolatile};
+use vm_memory::{ReadVolatile, VolatileMemoryError, VolatileSlice};
 
 use super::{
     op, CONN_CREDIT_UPDATE_THRESHOLD, CONN_TX_BUF_SIZE, MAX_PKT_BUF_SIZE, VSOCK_FLAGS_SHUTDOWN_RCV,
@@ -228,6 +229,10 @@ impl Connection {
         if self.state == ConnState::Closed || self.rst_pending {
             return set;
         }
+        if self.state == ConnState::LocalInit {
+            // Only to learn that the host client gave up waiting.
+            set |= EventSet::READ_HANG_UP;
+        }
         if !self.readable && self.can_read_stream() {
             set |= EventSet::IN;
         }
@@ -285,27 +290,12 @@ impl Connection {
             self.reset("guest sent more than its credit");
             return;
         }
-        let mut written = 0;
-        if self.tx_buf.is_empty() {
-            match self.stream.write_volatile(data) {
-                Ok(n) => written = n,
-                Err(e) if is_would_block(&e) => {}
-                Err(_) => {
-                    self.reset("host socket write failed");
-                    return;
-                }
-            }
-        }
-        self.count_forwarded(written);
-        if written < len {
-            let rest = match data.subslice(written, len - written) {
-                Ok(rest) => rest,
-                Err(_) => return,
-            };
-            let start = self.tx_buf.len();
-            self.tx_buf.resize(start + rest.len(), 0);
-            rest.copy_to(&mut self.tx_buf[start..]);
-        }
+        // Copy first, then send from our buffer: the guest cannot change the
+        // bytes under us, and send(2) takes MSG_NOSIGNAL.
+        let start = self.tx_buf.len();
+        self.tx_buf.resize(start + len, 0);
+        data.copy_to(&mut self.tx_buf[start..]);
+        self.flush_tx();
     }
 
     /// Accounts `n` guest bytes as written to the Unix socket.
@@ -320,7 +310,7 @@ impl Connection {
     /// Writes buffered guest data to the Unix socket.
     fn flush_tx(&mut self) {
         while !self.tx_buf.is_empty() {
-            match self.stream.write(&self.tx_buf) {
+            match send_nosignal(&self.stream, &self.tx_buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     let counted = n.saturating_sub(self.tx_uncounted);
@@ -366,6 +356,13 @@ impl Connection {
     /// Handles readiness of the Unix socket.
     pub(crate) fn handle_stream_event(&mut self, set: EventSet) {
         if self.state == ConnState::Closed || self.rst_pending {
+            return;
+        }
+        let hung_up = EventSet::READ_HANG_UP | EventSet::HANG_UP | EventSet::ERROR;
+        if self.state == ConnState::LocalInit && set.intersects(hung_up) {
+            // The host client left before the guest accepted: withdraw the
+            // request.
+            self.rst_pending = true;
             return;
         }
         if set.intersects(EventSet::IN | EventSet::HANG_UP | EventSet::ERROR)
@@ -467,6 +464,21 @@ impl Connection {
         self.rx_cnt += Wrapping(len);
         HEADER_LEN.checked_add(len)
     }
+}
+
+/// Writes to a Unix socket without raising SIGPIPE if the peer is gone.
+fn send_nosignal(stream: &UnixStream, buf: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole
+    // call, and the descriptor belongs to `stream`, which outlives it.
+    let ret = unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(ret).map_err(|_| std::io::Error::last_os_error())
 }
 
 fn is_would_block(e: &VolatileMemoryError) -> bool {

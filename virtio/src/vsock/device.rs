@@ -2,7 +2,7 @@
 //! between the queues and the muxer.
 
 use std::num::Wrapping;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -115,6 +115,11 @@ impl Vsock {
     /// The guest's CID.
     pub fn cid(&self) -> u64 {
         self.cid
+    }
+
+    /// Where the device listens for host connections.
+    pub fn uds_path(&self) -> &Path {
+        self.muxer.uds_path()
     }
 
     fn warn_once(&mut self, kind: QueueWarning, what: &str) {
@@ -450,10 +455,12 @@ mod tests {
         let (request, _) = ctx.recv().unwrap();
         drop(host);
         ctx.run();
-        // The guest accepts; writing the OK line fails, so it gets an RST.
-        ctx.send_op(op::RESPONSE, 1234, request.src_port);
+        // The request is withdrawn.
         ctx.expect(op::RST, request.src_port, 1234);
         assert_eq!(ctx.connections(), 0);
+        // A late RESPONSE is for a connection that no longer exists.
+        ctx.send_op(op::RESPONSE, 1234, request.src_port);
+        ctx.expect(op::RST, request.src_port, 1234);
     }
 
     #[test]
@@ -707,5 +714,6 @@ mod tests {
         assert!(matches!(err, VirtioError::InvalidQueue(0)));
         assert!(vsock.active.is_none());
         assert_eq!(vsock.cid(), GUEST_CID);
+        assert_eq!(vsock.uds_path(), ctx.uds_path);
     }
 }

@@ -157,6 +157,10 @@ impl VsockMuxer {
         }
     }
 
+    pub(crate) fn uds_path(&self) -> &Path {
+        &self.uds_path
+    }
+
     /// Starts or stops accepting host connections.
     pub(crate) fn set_listening(&mut self, listening: bool) {
         self.listening = listening;
