@@ -601,6 +601,118 @@ mod tests {
     }
 
     #[test]
+    fn random_guest_traffic_never_panics() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        listener.set_nonblocking(true).unwrap();
+        let mut hosts = Vec::new();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let tx = crate::vsock::TX_QUEUE;
+        let rx = crate::vsock::RX_QUEUE;
+        let mut rx_outstanding = 0;
+        let mut accepted = 0;
+        for _ in 0..2000 {
+            let r = next();
+            let mut hdr = TestHeader::guest((r % 9) as u16, 5000 + (r >> 8) as u32 % 4, 52);
+            if r & (1 << 20) != 0 {
+                hdr.flags = (r >> 21) as u32 % 4;
+            }
+            if r & (1 << 24) != 0 {
+                hdr.buf_alloc = (r >> 25) as u32;
+                hdr.fwd_cnt = (r >> 40) as u32;
+            }
+            if r % 97 == 0 {
+                hdr.type_ = (r >> 3) as u16;
+            }
+            if r % 89 == 0 {
+                hdr.src_cid = r >> 7;
+            }
+            let data_len = [
+                0u32,
+                1,
+                100,
+                4096,
+                MAX_PKT_BUF_SIZE,
+                MAX_PKT_BUF_SIZE + 1,
+                u32::MAX,
+            ][(r >> 50) as usize % 7];
+            hdr.len = data_len;
+            let q = &mut ctx.queues[tx];
+            let hdr_addr = q.slot_addr(q.peek_desc(0));
+            let data_addr = q.slot_addr(q.peek_desc(1));
+            ctx.guest_mem
+                .write_slice(&hdr.to_bytes(), vm_memory::GuestAddress(hdr_addr))
+                .unwrap();
+            let shape = next();
+            let flags = |bit: u64| if shape & bit != 0 { DESC_F_WRITE } else { 0 };
+            let hdr_len = [44u32, 20, 44 + 100, 0][(shape >> 8) as usize % 4];
+            let data_desc_len = [data_len, 10, 0x2_0000, u32::MAX][(shape >> 12) as usize % 4];
+            let data_addr = [data_addr, MEM_SIZE - 8, u64::MAX - 4, 0][(shape >> 16) as usize % 4];
+            match shape % 3 {
+                0 => {
+                    q.add_chain(&[(hdr_addr, hdr_len, flags(1 << 30))]);
+                }
+                1 => {
+                    q.add_chain(&[
+                        (hdr_addr, hdr_len, flags(1 << 30)),
+                        (data_addr, data_desc_len, flags(1 << 31)),
+                    ]);
+                }
+                _ => {
+                    q.add_chain(&[
+                        (hdr_addr, hdr_len, 0),
+                        (data_addr, data_desc_len, 0),
+                        (hdr_addr, 44, flags(1 << 32)),
+                    ]);
+                }
+            }
+            ctx.kick(tx as u32);
+            ctx.tx_used();
+
+            // Now and then: the guest reads, the host connects and talks.
+            match next() % 8 {
+                0 if rx_outstanding < 6 => {
+                    ctx.add_rx_buffers(2);
+                    rx_outstanding += 2;
+                    ctx.kick(rx as u32);
+                }
+                1 => {
+                    if let Ok((stream, _)) = listener.accept() {
+                        stream.set_nonblocking(true).unwrap();
+                        hosts.push(stream);
+                        accepted += 1;
+                    }
+                }
+                2 => {
+                    for host in &mut hosts {
+                        let _ = host.write(b"host data");
+                        let mut buf = [0u8; 1024];
+                        let _ = host.read(&mut buf);
+                    }
+                    ctx.run();
+                }
+                3 if hosts.len() > 2 => {
+                    hosts.remove(0);
+                    ctx.run();
+                }
+                _ => {}
+            }
+            while ctx.queues[rx].next_used().is_some() {
+                rx_outstanding -= 1;
+            }
+        }
+        assert!(ctx.connections() <= crate::vsock::MAX_CONNECTIONS);
+        // The traffic did open connections now and then.
+        assert!(accepted > 0);
+    }
+
+    #[test]
     fn head_indexes_past_the_queue_are_skipped() {
         let mut ctx = TestContext::active();
         for index in [crate::vsock::TX_QUEUE, crate::vsock::RX_QUEUE] {

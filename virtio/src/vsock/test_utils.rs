@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use event_manager::{EventManager, MutEventSubscriber, SubscriberOps};
 use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
-use virtio_queue::mock::MockSplitQueue;
+use virtio_queue::mock::{AvailRing, DescriptorTable, UsedRing};
 use vm_memory::{Bytes, GuestAddress};
 use vmm_sys_util::tempdir::TempDir;
 
@@ -26,6 +26,8 @@ pub(crate) const MEM_SIZE: u64 = 0x100_0000;
 pub(crate) const TEST_QUEUE_SIZE: u16 = 16;
 /// Where each queue's rings are.
 const QUEUE_BASES: [u64; 3] = [0x1_0000, 0x2_0000, 0x3_0000];
+const AVAIL_OFFSET: u64 = 0x1000;
+const USED_OFFSET: u64 = 0x2000;
 /// Each descriptor index of each queue owns a buffer of this size from here.
 const BUF_BASE: u64 = 0x10_0000;
 const BUF_SLOT: u64 = 0x2_0000;
@@ -104,7 +106,9 @@ impl TestHeader {
 
 /// The driver side of one split queue.
 pub(crate) struct GuestQueue {
-    mock: MockSplitQueue<'static, GuestMemory>,
+    desc_table: DescriptorTable<'static, GuestMemory>,
+    avail: AvailRing<'static, GuestMemory>,
+    used: UsedRing<'static, GuestMemory>,
     index: u64,
     next_desc: u16,
     used_seen: u16,
@@ -112,17 +116,26 @@ pub(crate) struct GuestQueue {
 
 impl GuestQueue {
     pub(crate) fn new(mem: &'static GuestMemory, index: usize) -> Self {
+        let base = QUEUE_BASES[index];
         Self {
-            mock: MockSplitQueue::create(mem, GuestAddress(QUEUE_BASES[index]), TEST_QUEUE_SIZE),
+            desc_table: DescriptorTable::new(mem, GuestAddress(base), TEST_QUEUE_SIZE),
+            avail: AvailRing::new(mem, GuestAddress(base + AVAIL_OFFSET), TEST_QUEUE_SIZE),
+            used: UsedRing::new(mem, GuestAddress(base + USED_OFFSET), TEST_QUEUE_SIZE),
             index: index as u64,
             next_desc: 0,
             used_seen: 0,
         }
     }
 
+    /// Where the descriptor table, avail ring and used ring are.
+    pub(crate) fn ring_addrs(&self) -> (u64, u64, u64) {
+        let base = QUEUE_BASES[self.index as usize];
+        (base, base + AVAIL_OFFSET, base + USED_OFFSET)
+    }
+
     /// Where the avail ring is.
     pub(crate) fn avail_addr(&self) -> u64 {
-        self.mock.avail_addr().0
+        self.ring_addrs().1
     }
 
     /// The buffer owned by descriptor `desc`.
@@ -152,8 +165,7 @@ impl GuestQueue {
 
     /// Writes one raw descriptor.
     pub(crate) fn store_desc(&self, id: u16, addr: u64, len: u32, flags: u16, next: u16) {
-        self.mock
-            .desc_table()
+        self.desc_table
             .store(
                 id,
                 RawDescriptor::from(SplitDescriptor::new(addr, len, flags, next)),
@@ -163,29 +175,29 @@ impl GuestQueue {
 
     /// Puts descriptor `head` on the avail ring.
     pub(crate) fn make_available(&self, head: u16) {
-        let avail = self.mock.avail();
-        let idx = avail.idx().load();
-        avail
+        let idx = self.avail.idx().load();
+        self.avail
             .ring()
             .ref_at(usize::from(idx % TEST_QUEUE_SIZE))
             .unwrap()
             .store(head);
-        avail.idx().store(idx.wrapping_add(1));
+        self.avail.idx().store(idx.wrapping_add(1));
     }
 
     /// The next used element, if any: (descriptor id, used length).
     pub(crate) fn next_used(&mut self) -> Option<(u16, u32)> {
-        let used = self.mock.used();
-        if used.idx().load() == self.used_seen {
+        if self.used.idx().load() == self.used_seen {
             return None;
         }
-        let elem = used
+        let elem = self
+            .used
             .ring()
             .ref_at(usize::from(self.used_seen % TEST_QUEUE_SIZE))
             .unwrap()
             .load();
         self.used_seen = self.used_seen.wrapping_add(1);
-        Some((u16::try_from(elem.id()).unwrap(), elem.len()))
+        let id = u16::try_from(elem.id()).expect("a used id within the queue");
+        Some((id, elem.len()))
     }
 }
 
@@ -267,8 +279,7 @@ impl TestContext {
         self.transport.read(reg::CONFIG_SPACE, &mut cid);
         assert_eq!(u64::from_le_bytes(cid), GUEST_CID);
         for index in 0..3u32 {
-            let q = &self.queues[index as usize].mock;
-            let (desc, avail, used) = (q.desc_table_addr().0, q.avail_addr().0, q.used_addr().0);
+            let (desc, avail, used) = self.queues[index as usize].ring_addrs();
             self.write_reg(reg::QUEUE_SEL, index);
             assert!(self.read_reg(reg::QUEUE_NUM_MAX) >= u32::from(TEST_QUEUE_SIZE));
             self.write_reg(reg::QUEUE_NUM, u32::from(TEST_QUEUE_SIZE));
