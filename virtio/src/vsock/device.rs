@@ -297,6 +297,11 @@ impl VirtioDevice for Vsock {
         if let Some(index) = queues.iter().position(|q| !q.ready()) {
             return Err(VirtioError::InvalidQueue(index));
         }
+        // The event loop registers the queues and sockets when it sees this;
+        // it cannot run before we release the device lock.
+        self.activate_evt
+            .write(1)
+            .map_err(|e| VirtioError::Activation(e.to_string()))?;
         self.active = Some(ActiveState {
             mem,
             interrupt,
@@ -304,10 +309,7 @@ impl VirtioDevice for Vsock {
             queue_evts,
         });
         self.muxer.set_listening(true);
-        // The event loop registers the queues and sockets when it sees this.
-        self.activate_evt
-            .write(1)
-            .map_err(|e| VirtioError::Activation(e.to_string()))
+        Ok(())
     }
 
     fn reset(&mut self) {
