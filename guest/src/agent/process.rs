@@ -169,8 +169,8 @@ impl Spec {
     /// gets its status. Returns its pid.
     pub fn spawn(&self, stdio: [OwnedFd; 3], on_exit: OnExit) -> Result<i32, SpawnError> {
         let arg0 = &self.args[0];
-        let program =
-            lookup(arg0, &self.path, &self.cwd).ok_or_else(|| SpawnError::NotFound(arg0.clone()))?;
+        let program = lookup(arg0, &self.path, &self.cwd)
+            .ok_or_else(|| SpawnError::NotFound(arg0.clone()))?;
         let [stdin, stdout, stderr] = stdio;
         let mut command = Command::new(program);
         command
@@ -185,7 +185,8 @@ impl Spec {
 
         // The child tells which setup step failed through this pipe; std
         // only passes the errno back.
-        let (failed_step, report) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Spawn)?;
+        let (failed_step, report) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Spawn)?;
         let setup = self.setup.clone();
         let report_fd = report.as_raw_fd();
         // SAFETY: the closure runs in the forked child before exec; it only

@@ -73,7 +73,9 @@ impl Agent {
             }
             Request::Hello { version } => reply_error(
                 &mut conn,
-                format!("protocol version {version} is not supported (agent speaks {PROTOCOL_VERSION})"),
+                format!(
+                    "protocol version {version} is not supported (agent speaks {PROTOCOL_VERSION})"
+                ),
             ),
             Request::AttachStream { exec_id, stream } => self.attach(conn, &exec_id, stream),
             _ => reply_error(
@@ -101,9 +103,10 @@ impl Agent {
 
     /// Answers one request of a control connection.
     pub fn handle(&self, request: Request) -> Response {
-        self.dispatch(request).unwrap_or_else(|error| Response::Error {
-            message: error.to_string(),
-        })
+        self.dispatch(request)
+            .unwrap_or_else(|error| Response::Error {
+                message: error.to_string(),
+            })
     }
 
     fn dispatch(&self, request: Request) -> Result<Response, Error> {

@@ -6,8 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    accept4, bind, listen, socket, AddressFamily, Backlog, Shutdown, SockFlag, SockType,
-    VsockAddr,
+    accept4, bind, listen, socket, AddressFamily, Backlog, Shutdown, SockFlag, SockType, VsockAddr,
 };
 
 /// ioctl on /dev/vsock that returns this VM's context id (linux/vm_sockets.h).

@@ -10,10 +10,10 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use proto::agent::{ExitStatus, ProcessInfo, StreamKind};
 
-use super::{describe, errno_of};
 use super::process::{SpawnError, Spec, SpecError};
 use super::pty;
 use super::reaper::{self, SignalError};
+use super::{describe, errno_of};
 
 /// Why a request about a process failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,11 @@ pub enum Error {
     #[error("process {0} has exited")]
     Exited(String),
     #[error("signal {signal} to {id}: {}", describe(*.errno))]
-    Signal { id: String, signal: i32, errno: Errno },
+    Signal {
+        id: String,
+        signal: i32,
+        errno: Errno,
+    },
     #[error("process {0} has no terminal")]
     NoTerminal(String),
     #[error("resizing the terminal of {id}: {}", describe(*.errno))]
@@ -126,7 +130,10 @@ impl Table {
 
     fn remove(&self, exec: &Arc<Exec>) {
         let mut table = self.lock();
-        if table.get(&exec.id).is_some_and(|entry| Arc::ptr_eq(entry, exec)) {
+        if table
+            .get(&exec.id)
+            .is_some_and(|entry| Arc::ptr_eq(entry, exec))
+        {
             table.remove(&exec.id);
         }
     }
@@ -177,7 +184,10 @@ impl Exec {
                     pty.slave.try_clone().map_err(|e| errno_of(&e))?,
                     pty.slave,
                 ];
-                host.insert(StreamKind::Pty, Some(pty.master.try_clone().map_err(|e| errno_of(&e))?));
+                host.insert(
+                    StreamKind::Pty,
+                    Some(pty.master.try_clone().map_err(|e| errno_of(&e))?),
+                );
                 (child, Some(pty.master))
             }
             None => {

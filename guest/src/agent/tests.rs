@@ -1,0 +1,871 @@
+//! The agent end to end over Unix socket pairs instead of vsock: no VM, no
+//! root. Processes run as the test's own user, so the uid/gid/groups steps
+//! are no-ops.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::Process;
+use proto::agent::{ExitStatus, Request, Response, StreamKind, PROTOCOL_VERSION};
+use proto::frame::{read_message, write_message};
+use serde_json::{json, Value};
+
+use super::socket::{Listener, Stream};
+use super::Agent;
+
+/// An agent whose `Shutdown` records the status instead of ending anything.
+fn agent() -> (Arc<Agent>, Arc<Mutex<Vec<u8>>>) {
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&statuses);
+    let agent = Agent::new(Box::new(move |status| {
+        recorded.lock().unwrap().push(status)
+    }));
+    (agent, statuses)
+}
+
+/// A new connection to `agent`, served on its own thread.
+fn connect(agent: &Arc<Agent>) -> UnixStream {
+    let (host, guest) = UnixStream::pair().unwrap();
+    let agent = Arc::clone(agent);
+    thread::spawn(move || agent.serve_connection(Stream::from(OwnedFd::from(guest))));
+    host
+}
+
+fn call(conn: &mut UnixStream, request: &Request) -> Response {
+    write_message(conn, request).unwrap();
+    read_message(conn).unwrap()
+}
+
+/// A control connection, after hello.
+fn control(agent: &Arc<Agent>) -> UnixStream {
+    let mut conn = connect(agent);
+    let hello = Request::Hello {
+        version: PROTOCOL_VERSION,
+    };
+    assert_eq!(
+        call(&mut conn, &hello),
+        Response::Hello {
+            version: PROTOCOL_VERSION
+        }
+    );
+    conn
+}
+
+fn attach(agent: &Arc<Agent>, exec_id: &str, stream: StreamKind) -> UnixStream {
+    let mut conn = connect(agent);
+    let request = Request::AttachStream {
+        exec_id: exec_id.into(),
+        stream,
+    };
+    assert_eq!(call(&mut conn, &request), Response::Ok);
+    conn
+}
+
+fn error(response: Response) -> String {
+    match response {
+        Response::Error { message } => message,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// A process spec for the test's user; `extra` overrides or adds fields.
+fn spec(args: &[&str], extra: Value) -> Box<Process> {
+    let mut process = json!({
+        "args": args,
+        "cwd": "/",
+        "env": ["PATH=/usr/bin:/bin", "HOME=/"],
+        "user": {
+            "uid": nix::unistd::getuid().as_raw(),
+            "gid": nix::unistd::getgid().as_raw(),
+        },
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        process[key] = value.clone();
+    }
+    Box::new(serde_json::from_value(process).unwrap())
+}
+
+fn create(conn: &mut UnixStream, exec_id: &str, process: Box<Process>) -> Response {
+    let request = Request::CreateProcess {
+        exec_id: exec_id.into(),
+        process,
+    };
+    call(conn, &request)
+}
+
+fn start(conn: &mut UnixStream, exec_id: &str) -> Response {
+    call(
+        conn,
+        &Request::Start {
+            exec_id: exec_id.into(),
+        },
+    )
+}
+
+fn wait(conn: &mut UnixStream, exec_id: &str) -> Response {
+    call(
+        conn,
+        &Request::Wait {
+            exec_id: exec_id.into(),
+        },
+    )
+}
+
+fn read_all(mut conn: UnixStream) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        conn.read_to_end(&mut bytes).unwrap();
+        bytes
+    })
+}
+
+/// A process with pipes, attached and started.
+struct Piped {
+    stdin: UnixStream,
+    stdout: JoinHandle<Vec<u8>>,
+    stderr: JoinHandle<Vec<u8>>,
+    pid: i32,
+}
+
+fn run_piped(
+    agent: &Arc<Agent>,
+    conn: &mut UnixStream,
+    exec_id: &str,
+    process: Box<Process>,
+) -> Piped {
+    assert_eq!(create(conn, exec_id, process), Response::Ok);
+    let stdin = attach(agent, exec_id, StreamKind::Stdin);
+    let stdout = read_all(attach(agent, exec_id, StreamKind::Stdout));
+    let stderr = read_all(attach(agent, exec_id, StreamKind::Stderr));
+    let pid = match start(conn, exec_id) {
+        Response::Started { pid } => pid,
+        other => panic!("start: {other:?}"),
+    };
+    assert!(pid > 0);
+    Piped {
+        stdin,
+        stdout,
+        stderr,
+        pid,
+    }
+}
+
+/// Runs `sh -c script` to the end; returns its status and stdout.
+fn sh(agent: &Arc<Agent>, script: &str, extra: Value) -> (ExitStatus, String) {
+    let mut conn = control(agent);
+    let piped = run_piped(agent, &mut conn, "sh", spec(&["sh", "-c", script], extra));
+    drop(piped.stdin);
+    let status = match wait(&mut conn, "sh") {
+        Response::Exited { status } => status,
+        other => panic!("wait: {other:?}"),
+    };
+    let stderr = String::from_utf8(piped.stderr.join().unwrap()).unwrap();
+    assert_eq!(stderr, "", "stderr of {script}");
+    let stdout = String::from_utf8(piped.stdout.join().unwrap()).unwrap();
+    (status, stdout)
+}
+
+#[test]
+fn pipes_carry_stdout_and_stderr_apart_and_the_exit_code() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    let process = spec(
+        &["/bin/sh", "-c", "echo out; echo err >&2; exit 42"],
+        json!({}),
+    );
+    let piped = run_piped(&agent, &mut conn, "init", process);
+    assert_eq!(
+        wait(&mut conn, "init"),
+        Response::Exited {
+            status: ExitStatus::Code(42)
+        }
+    );
+    assert_eq!(piped.stdout.join().unwrap(), b"out\n");
+    assert_eq!(piped.stderr.join().unwrap(), b"err\n");
+    // Collected: the exec id is free again.
+    assert_eq!(error(wait(&mut conn, "init")), "no process init");
+}
+
+#[test]
+fn output_is_complete_when_wait_answers() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    let process = spec(&["sh", "-c", "seq 1 200000"], json!({}));
+    assert_eq!(create(&mut conn, "seq", process), Response::Ok);
+    let _stdin = attach(&agent, "seq", StreamKind::Stdin);
+    let mut stdout = attach(&agent, "seq", StreamKind::Stdout);
+    let _stderr = read_all(attach(&agent, "seq", StreamKind::Stderr));
+    assert!(matches!(start(&mut conn, "seq"), Response::Started { .. }));
+    // Nobody reads stdout yet: the relay blocks once the socket is full,
+    // and so must the answer to Wait.
+    let waiter = thread::spawn(move || wait(&mut conn, "seq"));
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        !waiter.is_finished(),
+        "Wait answered before stdout was relayed"
+    );
+    let mut bytes = Vec::new();
+    stdout.read_to_end(&mut bytes).unwrap();
+    let expected: String = (1..=200000).map(|n| format!("{n}\n")).collect();
+    assert_eq!(String::from_utf8(bytes).unwrap(), expected);
+    assert_eq!(
+        waiter.join().unwrap(),
+        Response::Exited {
+            status: ExitStatus::Code(0)
+        }
+    );
+}
+
+#[test]
+fn wait_after_the_exit_keeps_the_status() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    let piped = run_piped(
+        &agent,
+        &mut conn,
+        "quick",
+        spec(&["sh", "-c", "exit 3"], json!({})),
+    );
+    assert_eq!(piped.stdout.join().unwrap(), b"");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(&mut conn, &Request::ListProcesses) != (Response::Processes { processes: vec![] }) {
+        assert!(Instant::now() < deadline, "process did not exit");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        wait(&mut conn, "quick"),
+        Response::Exited {
+            status: ExitStatus::Code(3)
+        }
+    );
+}
+
+#[test]
+fn signal_kills_the_process() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    let piped = run_piped(
+        &agent,
+        &mut conn,
+        "sleeper",
+        spec(&["sleep", "100"], json!({})),
+    );
+    let listed = call(&mut conn, &Request::ListProcesses);
+    let Response::Processes { processes } = listed else {
+        panic!("list: {listed:?}");
+    };
+    assert_eq!(processes.len(), 1);
+    assert_eq!(
+        (processes[0].exec_id.as_str(), processes[0].pid),
+        ("sleeper", piped.pid)
+    );
+
+    let kill = Request::Signal {
+        exec_id: "sleeper".into(),
+        signal: 9,
+        all: false,
+    };
+    assert_eq!(call(&mut conn, &kill), Response::Ok);
+    assert_eq!(
+        wait(&mut conn, "sleeper"),
+        Response::Exited {
+            status: ExitStatus::Signal(9)
+        }
+    );
+    assert_eq!(
+        call(&mut conn, &Request::ListProcesses),
+        Response::Processes { processes: vec![] }
+    );
+}
+
+#[test]
+fn signal_all_reaches_the_whole_process_group() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    // The background sleep holds stdout open: stdout ends only if it dies too.
+    let script = "sleep 100 & wait";
+    let piped = run_piped(
+        &agent,
+        &mut conn,
+        "group",
+        spec(&["sh", "-c", script], json!({})),
+    );
+    thread::sleep(Duration::from_millis(200));
+    let term = Request::Signal {
+        exec_id: "group".into(),
+        signal: 15,
+        all: true,
+    };
+    assert_eq!(call(&mut conn, &term), Response::Ok);
+    assert_eq!(
+        wait(&mut conn, "group"),
+        Response::Exited {
+            status: ExitStatus::Signal(15)
+        }
+    );
+    assert_eq!(piped.stdout.join().unwrap(), b"");
+}
+
+#[test]
+fn signal_from_inside_is_reported() {
+    let (agent, _) = agent();
+    let (status, _) = sh(&agent, "kill -TERM $$", json!({}));
+    assert_eq!(status, ExitStatus::Signal(15));
+}
+
+#[test]
+fn stdin_is_relayed_byte_exact_and_closed_at_its_end() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    let mut piped = run_piped(&agent, &mut conn, "cat", spec(&["cat"], json!({})));
+    let input: Vec<u8> = (0..1_000_000u32)
+        .map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let sent = input.clone();
+    let writer = thread::spawn(move || {
+        piped.stdin.write_all(&sent).unwrap();
+        // Closing stdin is the host's end of input: cat sees EOF.
+        drop(piped.stdin);
+    });
+    writer.join().unwrap();
+    assert_eq!(
+        wait(&mut conn, "cat"),
+        Response::Exited {
+            status: ExitStatus::Code(0)
+        }
+    );
+    let output = piped.stdout.join().unwrap();
+    assert_eq!(output.len(), input.len());
+    assert!(output == input, "stdout differs from stdin");
+}
+
+/// Creates and starts a terminal process; returns the pty connection.
+fn run_tty(
+    agent: &Arc<Agent>,
+    conn: &mut UnixStream,
+    exec_id: &str,
+    process: Box<Process>,
+) -> UnixStream {
+    assert_eq!(create(conn, exec_id, process), Response::Ok);
+    let pty = attach(agent, exec_id, StreamKind::Pty);
+    assert!(matches!(start(conn, exec_id), Response::Started { .. }));
+    pty
+}
+
+fn read_until(pty: &mut UnixStream, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = pty.read(&mut buffer).unwrap();
+        assert!(
+            n > 0,
+            "pty closed before {needle:?}: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn terminal_process_gets_a_pty_as_controlling_tty() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    let process = spec(&["sh", "-c", "tty; exit 5"], json!({"terminal": true}));
+    let pty = run_tty(&agent, &mut conn, "tty", process);
+    let output = read_all(pty);
+    assert_eq!(
+        wait(&mut conn, "tty"),
+        Response::Exited {
+            status: ExitStatus::Code(5)
+        }
+    );
+    let output = String::from_utf8(output.join().unwrap()).unwrap();
+    assert!(output.starts_with("/dev/pts/"), "tty printed {output:?}");
+    // A pty turns \n into \r\n.
+    assert!(output.ends_with("\r\n"), "tty printed {output:?}");
+}
+
+#[test]
+fn resize_and_console_size_set_the_window() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    let script = "stty size; read line; stty size; echo \"got $line\"";
+    let process = spec(
+        &["sh", "-c", script],
+        json!({"terminal": true, "consoleSize": {"height": 30, "width": 90}}),
+    );
+    let mut pty = run_tty(&agent, &mut conn, "resize", process);
+    read_until(&mut pty, "30 90\r\n");
+    let resize = Request::ResizeTty {
+        exec_id: "resize".into(),
+        rows: 40,
+        cols: 100,
+    };
+    assert_eq!(call(&mut conn, &resize), Response::Ok);
+    pty.write_all(b"hello\r").unwrap();
+    let rest = read_until(&mut pty, "got hello\r\n");
+    assert!(rest.contains("40 100\r\n"), "after resize: {rest:?}");
+    assert_eq!(
+        wait(&mut conn, "resize"),
+        Response::Exited {
+            status: ExitStatus::Code(0)
+        }
+    );
+    // The agent closes the pty connection after the last byte.
+    let mut tail = Vec::new();
+    pty.read_to_end(&mut tail).unwrap();
+}
+
+#[test]
+fn spec_env_cwd_umask_rlimits_and_no_new_privileges_apply() {
+    let (agent, _) = agent();
+    let script =
+        "env | sort; pwd; umask; ulimit -n; grep NoNewPrivs /proc/self/status; id -u; id -g";
+    let extra = json!({
+        "env": ["PATH=/usr/bin:/bin", "B=2", "A=x=y"],
+        "cwd": "/usr/bin",
+        "user": {
+            "uid": nix::unistd::getuid().as_raw(),
+            "gid": nix::unistd::getgid().as_raw(),
+            "umask": 0o27,
+            "additionalGids": current_groups(),
+        },
+        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}],
+        "noNewPrivileges": true,
+    });
+    let (status, stdout) = sh(&agent, script, extra);
+    assert_eq!(status, ExitStatus::Code(0));
+    let lines: Vec<&str> = stdout.lines().collect();
+    let uid = nix::unistd::getuid().to_string();
+    let gid = nix::unistd::getgid().to_string();
+    // sh adds PWD (and maybe SHLVL / _), nothing of the agent's own.
+    let env: Vec<&str> = lines
+        .iter()
+        .copied()
+        .take_while(|line| line.contains('='))
+        .filter(|line| !["PWD=", "SHLVL=", "_="].iter().any(|p| line.starts_with(p)))
+        .collect();
+    assert_eq!(env, ["A=x=y", "B=2", "PATH=/usr/bin:/bin"]);
+    let rest = &lines[lines.len() - 6..];
+    assert_eq!(rest[0], "/usr/bin");
+    assert_eq!(rest[1], "0027");
+    assert_eq!(rest[2], "100");
+    assert_eq!(
+        rest[3].split_whitespace().collect::<Vec<_>>(),
+        ["NoNewPrivs:", "1"]
+    );
+    assert_eq!(rest[4], uid);
+    assert_eq!(rest[5], gid);
+}
+
+fn current_groups() -> Vec<u32> {
+    nix::unistd::getgroups()
+        .unwrap()
+        .into_iter()
+        .map(|gid| gid.as_raw())
+        .collect()
+}
+
+#[test]
+fn without_path_the_program_is_found_in_the_default_path() {
+    let (agent, _) = agent();
+    let (status, stdout) = sh(
+        &agent,
+        "echo \"$FOO${PATH:-nopath}\"",
+        json!({"env": ["FOO=bar"]}),
+    );
+    assert_eq!(status, ExitStatus::Code(0));
+    // sh found via the default PATH; the process's env still has no PATH
+    // (dash then uses its own default, bash prints nothing).
+    assert!(stdout.starts_with("bar"), "{stdout:?}");
+}
+
+/// One capability set of this process, from /proc/self/status.
+fn own_caps(name: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with(name)).unwrap();
+    u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+}
+
+#[test]
+fn capabilities_are_set_as_listed() {
+    let (agent, _) = agent();
+    const CHOWN_AND_KILL: u64 = 1 << 0 | 1 << 5;
+    const SETPCAP: u64 = 1 << 8;
+    // With CAP_SETPCAP (root) the bounding set really shrinks; without it
+    // only sets we already have can be asked for, and only emptied.
+    let (bounding, kept) = if own_caps("CapEff:") & SETPCAP != 0 {
+        (CHOWN_AND_KILL, CHOWN_AND_KILL)
+    } else {
+        (own_caps("CapBnd:"), 0)
+    };
+    let names = |set: u64| -> Vec<&str> {
+        (0..41)
+            .filter(|bit| set & 1 << bit != 0)
+            .map(cap_name)
+            .collect()
+    };
+    let extra = json!({
+        "capabilities": {
+            "bounding": names(bounding),
+            "effective": names(kept),
+            "permitted": names(kept),
+            "inheritable": [],
+            "ambient": [],
+        }
+    });
+    let (status, stdout) = sh(
+        &agent,
+        "grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status",
+        extra,
+    );
+    assert_eq!(status, ExitStatus::Code(0));
+    let value = |name: &str| {
+        let line = stdout.lines().find(|line| line.starts_with(name)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(value("CapBnd:"), bounding);
+    // Across exec, uid 0 gets the whole bounding set again; anyone else
+    // keeps only what it had (no ambient capabilities here).
+    let effective = if nix::unistd::getuid().is_root() {
+        bounding
+    } else {
+        kept
+    };
+    assert_eq!(value("CapEff:"), effective);
+    assert_eq!(value("CapPrm:"), effective);
+    assert_eq!(value("CapAmb:"), 0);
+}
+
+fn cap_name(bit: u32) -> &'static str {
+    const NAMES: [&str; 41] = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+    ];
+    NAMES[bit as usize]
+}
+
+#[test]
+fn bad_process_specs_are_refused_with_the_reason() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    let cases = [
+        (json!({"args": []}), "process.args is empty"),
+        (json!({"cwd": "tmp"}), "process.cwd tmp is not absolute"),
+        (json!({"cwd": "/nope"}), "cwd /nope does not exist"),
+        (
+            json!({"cwd": "/etc/passwd"}),
+            "cwd /etc/passwd is not a directory",
+        ),
+        (
+            json!({"env": ["NOEQUALS"]}),
+            "process.env entry \"NOEQUALS\" is not KEY=VALUE",
+        ),
+        (
+            json!({"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]}),
+            "process.rlimits: RlimitNofile soft limit exceeds hard limit",
+        ),
+    ];
+    for (extra, message) in cases {
+        let response = create(&mut conn, "bad", spec(&["true"], extra));
+        assert_eq!(error(response), message);
+    }
+    assert_eq!(
+        error(create(&mut conn, "", spec(&["true"], json!({})))),
+        "exec_id is empty"
+    );
+}
+
+#[test]
+fn lifecycle_mistakes_are_errors() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    assert_eq!(error(start(&mut conn, "ghost")), "no process ghost");
+    assert_eq!(error(wait(&mut conn, "ghost")), "no process ghost");
+    let kill = Request::Signal {
+        exec_id: "ghost".into(),
+        signal: 9,
+        all: false,
+    };
+    assert_eq!(error(call(&mut conn, &kill)), "no process ghost");
+
+    assert_eq!(
+        create(&mut conn, "p", spec(&["cat"], json!({}))),
+        Response::Ok
+    );
+    assert_eq!(
+        error(create(&mut conn, "p", spec(&["cat"], json!({})))),
+        "process p already exists"
+    );
+    assert_eq!(error(wait(&mut conn, "p")), "process p is not started");
+    let kill = Request::Signal {
+        exec_id: "p".into(),
+        signal: 9,
+        all: false,
+    };
+    assert_eq!(error(call(&mut conn, &kill)), "process p is not started");
+    let resize = Request::ResizeTty {
+        exec_id: "p".into(),
+        rows: 1,
+        cols: 1,
+    };
+    assert_eq!(error(call(&mut conn, &resize)), "process p has no terminal");
+
+    let stdin = attach(&agent, "p", StreamKind::Stdin);
+    assert_eq!(error(start(&mut conn, "p")), "stdout of p is not attached");
+    let mut again = connect(&agent);
+    let request = Request::AttachStream {
+        exec_id: "p".into(),
+        stream: StreamKind::Stdin,
+    };
+    assert_eq!(
+        error(call(&mut again, &request)),
+        "stdin of p is already attached"
+    );
+    let mut pty = connect(&agent);
+    let request = Request::AttachStream {
+        exec_id: "p".into(),
+        stream: StreamKind::Pty,
+    };
+    assert_eq!(
+        error(call(&mut pty, &request)),
+        "process p has no pty stream"
+    );
+    let stdout = read_all(attach(&agent, "p", StreamKind::Stdout));
+    let _stderr = read_all(attach(&agent, "p", StreamKind::Stderr));
+    assert!(matches!(start(&mut conn, "p"), Response::Started { .. }));
+    assert_eq!(error(start(&mut conn, "p")), "process p is already started");
+    drop(stdin);
+    assert_eq!(
+        wait(&mut conn, "p"),
+        Response::Exited {
+            status: ExitStatus::Code(0)
+        }
+    );
+    assert_eq!(stdout.join().unwrap(), b"");
+    assert_eq!(
+        error(call(
+            &mut conn,
+            &Request::Hello {
+                version: PROTOCOL_VERSION
+            }
+        )),
+        "hello was already said"
+    );
+}
+
+#[test]
+fn exec_and_setup_failures_say_what_failed() {
+    let (agent, _) = agent();
+    let mut conn = control(&agent);
+    for (exec_id, args, extra, message) in [
+        (
+            "missing",
+            vec!["no-such-program"],
+            json!({}),
+            "exec no-such-program: no such file or directory",
+        ),
+        (
+            "notexec",
+            vec!["/etc/passwd"],
+            json!({}),
+            "exec /etc/passwd: permission denied",
+        ),
+        (
+            "rlimit",
+            vec!["true"],
+            // Above fs.nr_open: refused even with CAP_SYS_RESOURCE.
+            json!({"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1u64 << 40, "hard": 1u64 << 40}]}),
+            "process setup failed at rlimits: operation not permitted",
+        ),
+    ] {
+        assert_eq!(create(&mut conn, exec_id, spec(&args, extra)), Response::Ok);
+        let _stdin = attach(&agent, exec_id, StreamKind::Stdin);
+        let stdout = read_all(attach(&agent, exec_id, StreamKind::Stdout));
+        let _stderr = read_all(attach(&agent, exec_id, StreamKind::Stderr));
+        assert_eq!(error(start(&mut conn, exec_id)), message);
+        // The streams end and the exec id is forgotten.
+        assert_eq!(stdout.join().unwrap(), b"");
+        assert_eq!(
+            error(wait(&mut conn, exec_id)),
+            format!("no process {exec_id}")
+        );
+    }
+}
+
+#[test]
+fn hello_with_another_version_is_refused() {
+    let (agent, _) = agent();
+    let mut conn = connect(&agent);
+    let message = error(call(&mut conn, &Request::Hello { version: 99 }));
+    assert_eq!(
+        message,
+        format!("protocol version 99 is not supported (agent speaks {PROTOCOL_VERSION})")
+    );
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+
+    let mut conn = connect(&agent);
+    let message = error(call(&mut conn, &Request::ListProcesses));
+    assert_eq!(
+        message,
+        "a connection must start with hello or attach_stream"
+    );
+}
+
+#[test]
+fn shutdown_answers_then_powers_off() {
+    let (agent, statuses) = agent();
+    let mut conn = control(&agent);
+    assert_eq!(
+        call(&mut conn, &Request::Shutdown { status: 7 }),
+        Response::Ok
+    );
+    // The next answer proves the power-off already ran.
+    assert!(matches!(
+        call(&mut conn, &Request::ListProcesses),
+        Response::Processes { .. }
+    ));
+    assert_eq!(*statuses.lock().unwrap(), [7]);
+}
+
+/// Reads until the peer closes (a reset counts: the agent may close with
+/// our garbage unread); true if it sent no more than an optional Error.
+fn closed_after_error(conn: &mut UnixStream) -> bool {
+    let mut rest = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match conn.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => rest.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("reading: {e}"),
+        }
+    }
+    if rest.is_empty() {
+        return true;
+    }
+    let mut reader = rest.as_slice();
+    matches!(
+        read_message::<Response>(&mut reader),
+        Ok(Response::Error { .. })
+    ) && reader.is_empty()
+}
+
+#[test]
+fn garbage_closes_the_connection_and_the_agent_keeps_serving() {
+    let (agent, _) = agent();
+    let dir = std::env::temp_dir().join(format!("runvm-agent-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("agent.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = Listener::from(OwnedFd::from(UnixListener::bind(&path).unwrap()));
+    let serving = Arc::clone(&agent);
+    thread::spawn(move || serving.serve(&listener));
+
+    let garbage: [&[u8]; 4] = [
+        b"\x00\x00\x00\x03{x}",
+        b"\xff\xff\xff\xffAAAA",
+        b"\x00\x00\x00\x13{\"request\":\"nope\"}",
+        b"\x00\x00",
+    ];
+    for bytes in garbage {
+        let mut conn = UnixStream::connect(&path).unwrap();
+        conn.write_all(bytes).unwrap();
+        conn.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(closed_after_error(&mut conn), "after {bytes:?}");
+    }
+    // Garbage after a good hello closes that connection too.
+    let mut conn = UnixStream::connect(&path).unwrap();
+    let hello = Request::Hello {
+        version: PROTOCOL_VERSION,
+    };
+    assert!(matches!(call(&mut conn, &hello), Response::Hello { .. }));
+    conn.write_all(b"\x00\x00\x00\x02[]").unwrap();
+    assert!(closed_after_error(&mut conn));
+
+    let mut conn = UnixStream::connect(&path).unwrap();
+    assert!(matches!(call(&mut conn, &hello), Response::Hello { .. }));
+    assert!(matches!(
+        call(&mut conn, &Request::ListProcesses),
+        Response::Processes { .. }
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn orphans_are_reaped() {
+    // Make this test process the reaper of its descendants, as PID 1 is.
+    // SAFETY: prctl with integer arguments reads and writes no memory.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(rc, 0);
+    let (agent, _) = agent();
+    let (status, stdout) = sh(
+        &agent,
+        "sleep 0.3 >/dev/null 2>&1 & echo $!; exit 4",
+        json!({}),
+    );
+    assert_eq!(status, ExitStatus::Code(4));
+    let orphan = stdout.trim();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_our_child(orphan) {
+        assert!(Instant::now() < deadline, "orphan {orphan} not reaped");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// True while `pid` exists (running or a zombie) as a child of this process.
+fn is_our_child(pid: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some((_, tail)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    tail.split_whitespace().nth(1) == Some(&std::process::id().to_string())
+}
