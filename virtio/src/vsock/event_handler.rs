@@ -66,8 +66,34 @@ impl MutEventSubscriber for Vsock {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+
     use crate::vsock::test_utils::TestContext;
     use crate::vsock::{op, TX_QUEUE};
+
+    #[test]
+    fn event_loop_on_its_own_thread() {
+        // As in the VMM: the transport runs on this ("vCPU") thread, the
+        // event loop on another.
+        let mut ctx = TestContext::with_event_thread();
+        ctx.activate();
+        ctx.post_rx(4);
+        let mut host = ctx.host_connect(1024);
+        let (request, _) = ctx.recv_wait();
+        assert_eq!((request.op, request.dst_port), (op::REQUEST, 1024));
+        ctx.send_op(op::RESPONSE, 1024, request.src_port);
+        let ok = format!("OK {}\n", request.src_port);
+        let mut line = vec![0u8; ok.len()];
+        host.read_exact(&mut line).unwrap();
+        assert_eq!(line, ok.as_bytes());
+        host.write_all(b"over the thread").unwrap();
+        let (hdr, data) = ctx.recv_wait();
+        assert_eq!((hdr.op, data.as_slice()), (op::RW, &b"over the thread"[..]));
+        ctx.send_data(1024, request.src_port, b"back");
+        let mut back = [0u8; 4];
+        host.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"back");
+    }
 
     #[test]
     fn queue_kicks_before_activation_do_nothing() {

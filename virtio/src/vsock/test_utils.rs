@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use event_manager::{EventManager, MutEventSubscriber, SubscriberOps};
 use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
@@ -201,6 +203,9 @@ impl GuestQueue {
     }
 }
 
+/// How the VMM hands the device to its event loop.
+type Subscriber = Arc<Mutex<dyn MutEventSubscriber + Send>>;
+
 /// A vsock device behind a transport, a mock guest driver, and an event loop.
 pub(crate) struct TestContext {
     pub(crate) mem: GuestMemory,
@@ -208,15 +213,28 @@ pub(crate) struct TestContext {
     pub(crate) uds_path: PathBuf,
     pub(crate) vsock: Arc<Mutex<Vsock>>,
     pub(crate) transport: MmioTransport,
-    pub(crate) event_manager: EventManager<Arc<Mutex<dyn MutEventSubscriber + Send>>>,
+    /// The event loop, when the test runs it; `None` when it runs on its own
+    /// thread as in the VMM.
+    event_manager: Option<EventManager<Subscriber>>,
+    event_thread: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     pub(crate) queues: Vec<GuestQueue>,
     // Kept last: removed after the device dropped its socket.
     _dir: TempDir,
 }
 
 impl TestContext {
-    /// Sets everything up the way the VMM does; the device is not active yet.
+    /// Sets everything up the way the VMM does; the device is not active
+    /// yet, and the test runs the event loop.
     pub(crate) fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// Like [`TestContext::new`], with the event loop on its own thread.
+    pub(crate) fn with_event_thread() -> Self {
+        Self::build(true)
+    }
+
+    fn build(threaded: bool) -> Self {
         let mem = GuestMemory::from_ranges(&[(GuestAddress(0), MEM_SIZE as usize)]).unwrap();
         // The mock queues borrow the memory for the whole test.
         let guest_mem: &'static GuestMemory = Box::leak(Box::new(mem.clone()));
@@ -226,10 +244,24 @@ impl TestContext {
         // What the VMM does: one Arc, two trait-object views.
         let vsock = Arc::new(Mutex::new(Vsock::new(GUEST_CID, uds_path.clone()).unwrap()));
         let device: Arc<Mutex<dyn VirtioDevice>> = vsock.clone();
-        let subscriber: Arc<Mutex<dyn MutEventSubscriber + Send>> = vsock.clone();
+        let subscriber: Subscriber = vsock.clone();
         let transport = MmioTransport::new(mem.clone(), device).unwrap();
-        let mut event_manager = EventManager::new().unwrap();
-        event_manager.add_subscriber(subscriber);
+        let (event_manager, event_thread) = if threaded {
+            let stop = Arc::new(AtomicBool::new(false));
+            let thread_stop = stop.clone();
+            let thread = std::thread::spawn(move || {
+                let mut event_manager = EventManager::<Subscriber>::new().unwrap();
+                event_manager.add_subscriber(subscriber);
+                while !thread_stop.load(Ordering::Relaxed) {
+                    event_manager.run_with_timeout(10).unwrap();
+                }
+            });
+            (None, Some((stop, thread)))
+        } else {
+            let mut event_manager = EventManager::new().unwrap();
+            event_manager.add_subscriber(subscriber);
+            (Some(event_manager), None)
+        };
 
         let queues = (0..3).map(|i| GuestQueue::new(guest_mem, i)).collect();
         Self {
@@ -239,6 +271,7 @@ impl TestContext {
             vsock,
             transport,
             event_manager,
+            event_thread,
             queues,
             _dir: dir,
         }
@@ -302,12 +335,28 @@ impl TestContext {
     /// Runs the event loop until nothing is ready; fails the test if it
     /// never settles (a busy loop).
     pub(crate) fn run(&mut self) {
+        let Some(event_manager) = self.event_manager.as_mut() else {
+            // The event thread does the work; give it a moment.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            return;
+        };
         for _ in 0..1000 {
-            if self.event_manager.run_with_timeout(0).unwrap() == 0 {
+            if event_manager.run_with_timeout(0).unwrap() == 0 {
                 return;
             }
         }
         panic!("the event loop does not settle");
+    }
+
+    /// Waits (up to 5 s) for the next packet on the rx queue.
+    pub(crate) fn recv_wait(&mut self) -> (TestHeader, Vec<u8>) {
+        for _ in 0..500 {
+            if let Some(packet) = self.recv() {
+                return packet;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("no packet on the rx queue");
     }
 
     /// Notifies queue `index` the way the guest does (QueueNotify).
@@ -454,5 +503,14 @@ impl TestContext {
     /// Number of live connections in the device.
     pub(crate) fn connections(&self) -> usize {
         self.vsock.lock().unwrap().muxer.connection_count()
+    }
+}
+
+impl Drop for TestContext {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.event_thread.take() {
+            stop.store(true, Ordering::Relaxed);
+            thread.join().unwrap();
+        }
     }
 }
