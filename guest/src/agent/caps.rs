@@ -17,11 +17,7 @@ pub struct CapSets {
 
 /// Capabilities the kernel does not know are left out, as runc does.
 pub fn from_spec(spec: &LinuxCapabilities, last_cap: u32) -> CapSets {
-    let known = if last_cap >= 63 {
-        u64::MAX
-    } else {
-        (1u64 << (last_cap + 1)) - 1
-    };
+    let known = u64::MAX >> (63 - last_cap.min(63));
     let mask = |set: &Option<Capabilities>| {
         set.iter()
             .flatten()
@@ -45,6 +41,8 @@ pub fn last_cap() -> u32 {
         .and_then(|text| text.trim().parse().ok())
         // CAP_CHECKPOINT_RESTORE, the last one of Linux 6.1.
         .unwrap_or(40)
+        // The sets here are 64 bits wide.
+        .min(63)
 }
 
 /// Drops every capability not in `bounding` from the bounding set.

@@ -43,6 +43,8 @@ pub enum SpecError {
     ConsoleSize(u64, u64),
     #[error("process.rlimits: {0:?} soft limit exceeds hard limit")]
     Rlimit(PosixRlimitType),
+    #[error("process.oomScoreAdj {0} is outside -1000..=1000")]
+    OomScoreAdj(i32),
 }
 
 /// Why a process did not start.
@@ -140,11 +142,23 @@ impl Spec {
             rlimits.push((resource(rlimit.typ()), limit));
         }
 
+        let oom_score_adj = process
+            .oom_score_adj()
+            .map(|score| {
+                if (-1000..=1000).contains(&score) {
+                    Ok(score.to_string().into_bytes())
+                } else {
+                    Err(SpecError::OomScoreAdj(score))
+                }
+            })
+            .transpose()?;
+
         let user = process.user();
         let groups = user.additional_gids().clone().unwrap_or_default();
         let setup = Setup {
             terminal: terminal.is_some(),
             rlimits,
+            oom_score_adj,
             umask: user.umask(),
             uid: user.uid(),
             gid: user.gid(),
@@ -220,6 +234,8 @@ impl Spec {
 struct Setup {
     terminal: bool,
     rlimits: Vec<(ResourceId, libc::rlimit)>,
+    /// The score as decimal text, ready to write.
+    oom_score_adj: Option<Vec<u8>>,
     umask: Option<u32>,
     uid: u32,
     gid: u32,
@@ -241,6 +257,7 @@ enum Step {
     Setsid,
     Tty,
     Rlimit,
+    OomScoreAdj,
     Bounding,
     KeepCaps,
     Setgroups,
@@ -251,10 +268,11 @@ enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 10] = [
+    const ALL: [Step; 11] = [
         Step::Setsid,
         Step::Tty,
         Step::Rlimit,
+        Step::OomScoreAdj,
         Step::Bounding,
         Step::KeepCaps,
         Step::Setgroups,
@@ -269,6 +287,7 @@ impl Step {
             Some(Step::Setsid) => "setsid",
             Some(Step::Tty) => "controlling terminal",
             Some(Step::Rlimit) => "rlimits",
+            Some(Step::OomScoreAdj) => "oom_score_adj",
             Some(Step::Bounding) => "capability bounding set",
             Some(Step::KeepCaps) => "keepcaps",
             Some(Step::Setgroups) => "setgroups",
@@ -307,6 +326,9 @@ impl Setup {
             // SAFETY: see above.
             check(unsafe { libc::setrlimit(*resource, limit) }).map_err(at(Step::Rlimit))?;
         }
+        if let Some(score) = &self.oom_score_adj {
+            write_oom_score_adj(score).map_err(at(Step::OomScoreAdj))?;
+        }
         if let Some(mask) = self.umask {
             // SAFETY: see above; umask cannot fail.
             unsafe { libc::umask(mask) };
@@ -335,6 +357,24 @@ impl Setup {
         }
         Ok(())
     }
+}
+
+/// Writes `score` (decimal text) to /proc/self/oom_score_adj.
+fn write_oom_score_adj(score: &[u8]) -> Result<(), i32> {
+    let path = c"/proc/self/oom_score_adj";
+    // SAFETY: open reads the NUL-terminated path, a static string.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    check(fd)?;
+    // SAFETY: write reads `score.len()` bytes of `score`, which is alive.
+    let written = unsafe { libc::write(fd, score.as_ptr().cast(), score.len()) };
+    let result = if written < 0 {
+        Err(Errno::last_raw())
+    } else {
+        Ok(())
+    };
+    // SAFETY: closes the descriptor opened above, used by nothing else.
+    unsafe { libc::close(fd) };
+    result
 }
 
 fn check(rc: i32) -> Result<(), i32> {

@@ -87,22 +87,25 @@ impl Agent {
 
     fn control(&self, mut conn: Stream) {
         while let Some(request) = receive(&mut conn) {
-            if let Request::Shutdown { status } = request {
-                // The answer goes out before the VM stops; a failure to send
-                // it changes nothing.
-                let _ = write_message(&mut conn, &Response::Ok);
+            let shutdown = match request {
+                Request::Shutdown { status } => Some(status),
+                _ => None,
+            };
+            let answered = write_message(&mut conn, &self.handle(request)).is_ok();
+            if let Some(status) = shutdown {
+                // The answer went out first; the VM stops even if the host
+                // did not hear it.
                 nix::unistd::sync();
                 (self.power_off)(status);
-                continue;
             }
-            if write_message(&mut conn, &self.handle(request)).is_err() {
+            if !answered {
                 return;
             }
         }
     }
 
     /// Answers one request of a control connection.
-    pub fn handle(&self, request: Request) -> Response {
+    fn handle(&self, request: Request) -> Response {
         self.dispatch(request)
             .unwrap_or_else(|error| Response::Error {
                 message: error.to_string(),
@@ -147,10 +150,8 @@ impl Agent {
             Request::AttachStream { .. } => Response::Error {
                 message: "attach_stream must open its own connection".into(),
             },
-            // Handled by the control loop, which must answer before acting.
-            Request::Shutdown { .. } => Response::Error {
-                message: "shutdown is only for control connections".into(),
-            },
+            // The control loop powers off once this answer is out.
+            Request::Shutdown { .. } => Response::Ok,
         })
     }
 

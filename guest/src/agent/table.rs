@@ -1,6 +1,7 @@
 //! The processes the agent knows, each from `CreateProcess` until its
 //! status has been collected by `Wait`.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -84,14 +85,19 @@ impl Table {
         if id.is_empty() {
             return Err(Error::EmptyId);
         }
-        let mut table = self.lock();
-        if table.contains_key(&id) {
+        if self.lock().contains_key(&id) {
             return Err(Error::Exists(id));
         }
+        // Checking the spec touches the filesystem: not under the lock.
         let spec = Spec::new(process)?;
         let exec = Exec::new(id.clone(), spec).map_err(Error::Stdio)?;
-        table.insert(id, Arc::new(exec));
-        Ok(())
+        match self.lock().entry(id) {
+            Entry::Occupied(entry) => Err(Error::Exists(entry.key().clone())),
+            Entry::Vacant(entry) => {
+                entry.insert(Arc::new(exec));
+                Ok(())
+            }
+        }
     }
 
     /// Spawns `id`; a process that fails to start is forgotten.

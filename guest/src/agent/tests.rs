@@ -424,8 +424,8 @@ fn resize_and_console_size_set_the_window() {
 #[test]
 fn spec_env_cwd_umask_rlimits_and_no_new_privileges_apply() {
     let (agent, _) = agent();
-    let script =
-        "env | sort; pwd; umask; ulimit -n; grep NoNewPrivs /proc/self/status; id -u; id -g";
+    let script = "env | sort; pwd; umask; ulimit -n; grep NoNewPrivs /proc/self/status; \
+         cat /proc/self/oom_score_adj; id -u; id -g";
     let extra = json!({
         "env": ["PATH=/usr/bin:/bin", "B=2", "A=x=y"],
         "cwd": "/usr/bin",
@@ -437,6 +437,7 @@ fn spec_env_cwd_umask_rlimits_and_no_new_privileges_apply() {
         },
         "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}],
         "noNewPrivileges": true,
+        "oomScoreAdj": 500,
     });
     let (status, stdout) = sh(&agent, script, extra);
     assert_eq!(status, ExitStatus::Code(0));
@@ -451,7 +452,7 @@ fn spec_env_cwd_umask_rlimits_and_no_new_privileges_apply() {
         .filter(|line| !["PWD=", "SHLVL=", "_="].iter().any(|p| line.starts_with(p)))
         .collect();
     assert_eq!(env, ["A=x=y", "B=2", "PATH=/usr/bin:/bin"]);
-    let rest = &lines[lines.len() - 6..];
+    let rest = &lines[lines.len() - 7..];
     assert_eq!(rest[0], "/usr/bin");
     assert_eq!(rest[1], "0027");
     assert_eq!(rest[2], "100");
@@ -459,8 +460,9 @@ fn spec_env_cwd_umask_rlimits_and_no_new_privileges_apply() {
         rest[3].split_whitespace().collect::<Vec<_>>(),
         ["NoNewPrivs:", "1"]
     );
-    assert_eq!(rest[4], uid);
-    assert_eq!(rest[5], gid);
+    assert_eq!(rest[4], "500");
+    assert_eq!(rest[5], uid);
+    assert_eq!(rest[6], gid);
 }
 
 fn current_groups() -> Vec<u32> {
@@ -608,6 +610,10 @@ fn bad_process_specs_are_refused_with_the_reason() {
         (
             json!({"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]}),
             "process.rlimits: RlimitNofile soft limit exceeds hard limit",
+        ),
+        (
+            json!({"oomScoreAdj": 1001}),
+            "process.oomScoreAdj 1001 is outside -1000..=1000",
         ),
     ];
     for (extra, message) in cases {
