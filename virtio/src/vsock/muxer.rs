@@ -37,6 +37,7 @@ enum Warning {
     TooManyConnections = 8,
     RstQueueFull = 16,
     Poll = 32,
+    Accept = 64,
 }
 
 /// A host connection that has not sent its `CONNECT <port>\n` line yet.
@@ -108,6 +109,9 @@ pub(crate) struct VsockMuxer {
     listener: UnixListener,
     /// Whether the listener is polled (only while the device is active).
     listening: bool,
+    /// accept(2) failed (out of descriptors): stop polling the listener
+    /// until a connection closes, rather than spin on it.
+    accept_paused: bool,
     handshakes: HashMap<RawFd, Handshake>,
     conns: HashMap<ConnKey, Connection>,
     conn_by_fd: HashMap<RawFd, ConnKey>,
@@ -137,6 +141,7 @@ impl VsockMuxer {
             uds_path,
             listener,
             listening: false,
+            accept_paused: false,
             handshakes: HashMap::new(),
             conns: HashMap::new(),
             conn_by_fd: HashMap::new(),
@@ -312,8 +317,16 @@ impl VsockMuxer {
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    warn!("vsock: accept on {}: {e}", self.uds_path.display());
+                    if self.warned & Warning::Accept as u32 == 0 {
+                        self.warned |= Warning::Accept as u32;
+                        warn!(
+                            "vsock: accept on {}: {e} (logged once)",
+                            self.uds_path.display()
+                        );
+                    }
+                    self.accept_paused = true;
                     return;
                 }
             };
@@ -389,6 +402,10 @@ impl VsockMuxer {
     /// Brings the poll set in line with what each descriptor waits for, and
     /// closes retired sockets once they are out of it.
     pub(crate) fn sync(&mut self, ops: &mut EventOps) {
+        if !self.retired.is_empty() {
+            // Descriptors are being freed: accepting may work again.
+            self.accept_paused = false;
+        }
         for stream in self.retired.drain(..) {
             if self.registered.remove(&stream.as_raw_fd()).is_some() {
                 // Fails only if it was never added; either way it is out.
@@ -397,7 +414,7 @@ impl VsockMuxer {
         }
         let mut wanted: Vec<(RawFd, EventSet)> =
             Vec::with_capacity(1 + self.handshakes.len() + self.conns.len());
-        let listener_set = if self.listening {
+        let listener_set = if self.listening && !self.accept_paused {
             EventSet::IN
         } else {
             EventSet::empty()
