@@ -139,14 +139,14 @@ impl Vsock {
         let mut used_any = false;
         let mem = &active.mem;
         let queue = &mut active.queues[TX_QUEUE];
-        if !avail_idx_is_sane(queue, mem) {
-            self.warn_once(
-                QueueWarning::AvailIndex,
-                "ignoring a queue with a bad avail index",
-            );
-            return;
-        }
-        while let Some(mut chain) = queue.pop_descriptor_chain(mem) {
+        loop {
+            if !avail_idx_is_sane(queue, mem) {
+                warnings |= QueueWarning::AvailIndex as u32;
+                break;
+            }
+            let Some(mut chain) = queue.pop_descriptor_chain(mem) else {
+                break;
+            };
             let head = chain.head_index();
             if head >= queue.size() {
                 // No such descriptor: nothing to parse or give back.
@@ -175,14 +175,11 @@ impl Vsock {
         let mut used_any = false;
         let mem = &active.mem;
         let queue = &mut active.queues[RX_QUEUE];
-        if !avail_idx_is_sane(queue, mem) {
-            self.warn_once(
-                QueueWarning::AvailIndex,
-                "ignoring a queue with a bad avail index",
-            );
-            return;
-        }
         while self.muxer.has_pending_rx() {
+            if !avail_idx_is_sane(queue, mem) {
+                warnings |= QueueWarning::AvailIndex as u32;
+                break;
+            }
             let Some(mut chain) = queue.pop_descriptor_chain(mem) else {
                 break;
             };
@@ -739,6 +736,17 @@ mod tests {
             .unwrap();
         ctx.kick(tx as u32);
         assert_eq!(ctx.tx_used(), 0);
+
+        // The same on the rx queue, with a packet waiting for it.
+        let mut ctx = TestContext::active();
+        let rx = crate::vsock::RX_QUEUE;
+        ctx.send_op(op::RW, 4, 5);
+        let avail = ctx.queues[rx].avail_addr();
+        ctx.guest_mem
+            .write_obj(0x8000u16, vm_memory::GuestAddress(avail + 2))
+            .unwrap();
+        ctx.kick(rx as u32);
+        assert!(ctx.queues[rx].next_used().is_none());
     }
 
     #[test]
