@@ -980,6 +980,13 @@ mod tests {
     }
 
     #[test]
+    fn transport_can_move_to_a_vcpu_thread() {
+        fn assert_send<T: Send + 'static>() {}
+        assert_send::<MmioTransport>();
+        assert_send::<Arc<Interrupt>>();
+    }
+
+    #[test]
     fn invalid_max_queue_size_is_refused() {
         let mut dev = RecordingDevice::new();
         dev.max_sizes = vec![12];
