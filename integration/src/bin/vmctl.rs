@@ -26,8 +26,11 @@ fn control(socket: &str, request: &Request) -> Result<()> {
     }
 }
 
+fn number<T: std::str::FromStr>(s: &str) -> Result<T> {
+    s.parse().ok().with_context(|| format!("{s:?} is not a number in range"))
+}
+
 fn run(args: &[String]) -> Result<()> {
-    let number = |s: &String| s.parse().with_context(|| format!("{s:?} is not a number"));
     match args {
         [verb, socket, signal] if verb == "signal" => control(
             socket,
