@@ -11,6 +11,8 @@ use nix::sys::socket::{
 
 /// ioctl on /dev/vsock that returns this VM's context id (linux/vm_sockets.h).
 const IOCTL_VM_SOCKETS_GET_LOCAL_CID: libc::c_ulong = 0x7b9;
+/// The host's CID; the ones below it are reserved too.
+const VMADDR_CID_HOST: u32 = 2;
 
 /// A listening stream socket.
 pub struct Listener(OwnedFd);
@@ -43,9 +45,10 @@ impl From<OwnedFd> for Listener {
     }
 }
 
-/// True if the VM has a virtio-vsock device: without one the guest has no
-/// CID (the kernel reports VMADDR_CID_ANY), even though vsock sockets can
-/// still be created and bound.
+/// True if the VM has a virtio-vsock device, that is a guest CID (3 and
+/// up). Without one, vsock sockets can still be created, bound and even
+/// connected (the loopback transport; the kernel then reports CID 1 or
+/// VMADDR_CID_ANY), so a successful bind proves nothing.
 pub fn vsock_present() -> bool {
     let Ok(dev) = std::fs::File::open("/dev/vsock") else {
         return false;
@@ -54,7 +57,7 @@ pub fn vsock_present() -> bool {
     // SAFETY: this ioctl writes one u32 through the pointer, which points
     // to `cid` for the duration of the call.
     let rc = unsafe { libc::ioctl(dev.as_raw_fd(), IOCTL_VM_SOCKETS_GET_LOCAL_CID, &mut cid) };
-    rc == 0 && cid != libc::VMADDR_CID_ANY
+    rc == 0 && cid > VMADDR_CID_HOST && cid != libc::VMADDR_CID_ANY
 }
 
 /// A connected stream socket.
