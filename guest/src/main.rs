@@ -10,6 +10,7 @@ mod agent;
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -187,6 +188,7 @@ fn report(error: &InitError) {
 
 /// Ends the VM with `status`; never returns, as PID 1 must not exit.
 fn power_off(status: u8) -> ! {
+    drain_console();
     let port = proto::EXIT_PORT;
     // SAFETY: ioperm only changes this process's I/O permission bitmap; it
     // touches no memory of ours.
@@ -208,6 +210,16 @@ fn power_off(status: u8) -> ! {
     let _ = nix::sys::reboot::reboot(RebootMode::RB_AUTOBOOT);
     loop {
         nix::unistd::pause();
+    }
+}
+
+/// Waits until the UART has sent what we wrote: the tty layer queues output
+/// and sends it from interrupts, which stop once the VM is off.
+fn drain_console() {
+    for fd in [io::stdout().as_fd(), io::stderr().as_fd()] {
+        // Not a tty (ENOTTY) means nothing is queued; otherwise there is
+        // nothing better to do than power off anyway.
+        let _ = nix::sys::termios::tcdrain(fd);
     }
 }
 
