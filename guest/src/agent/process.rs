@@ -63,9 +63,12 @@ pub enum SpawnError {
 /// A validated process spec, ready to spawn.
 #[derive(Debug)]
 pub struct Spec {
+    /// args[0], the program as the spec names it.
+    arg0: String,
+    /// The other args.
     args: Vec<String>,
     env: Vec<(String, String)>,
-    /// PATH to look args[0] up in.
+    /// PATH to look `arg0` up in.
     path: String,
     cwd: PathBuf,
     /// Window size (rows, cols) of the pty, if the process has one.
@@ -76,11 +79,10 @@ pub struct Spec {
 impl Spec {
     /// Validates `process`.
     pub fn new(process: &Process) -> Result<Self, SpecError> {
-        let args = process.args().clone().unwrap_or_default();
-        if args.is_empty() {
-            return Err(SpecError::NoArgs);
-        }
-        if args.iter().any(|arg| arg.contains('\0')) {
+        let mut args = process.args().clone().unwrap_or_default().into_iter();
+        let arg0 = args.next().ok_or(SpecError::NoArgs)?;
+        let args: Vec<String> = args.collect();
+        if arg0.contains('\0') || args.iter().any(|arg| arg.contains('\0')) {
             return Err(SpecError::Nul("args"));
         }
         let mut env = Vec::new();
@@ -170,6 +172,7 @@ impl Spec {
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
         };
         Ok(Spec {
+            arg0,
             args,
             env,
             path,
@@ -182,14 +185,14 @@ impl Spec {
     /// Spawns the process with `stdio` as its fds 0, 1 and 2; `on_exit`
     /// gets its status. Returns its pid.
     pub fn spawn(&self, stdio: [OwnedFd; 3], on_exit: OnExit) -> Result<i32, SpawnError> {
-        let arg0 = &self.args[0];
+        let arg0 = &self.arg0;
         let program = lookup(arg0, &self.path, &self.cwd)
             .ok_or_else(|| SpawnError::NotFound(arg0.clone()))?;
         let [stdin, stdout, stderr] = stdio;
         let mut command = Command::new(program);
         command
             .arg0(arg0)
-            .args(&self.args[1..])
+            .args(&self.args)
             .env_clear()
             .envs(self.env.iter().map(|(key, value)| (key, value)))
             .current_dir(&self.cwd)

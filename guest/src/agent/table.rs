@@ -255,7 +255,7 @@ impl Exec {
     /// Called when an output relay has finished.
     pub fn relay_done(&self) {
         let mut state = self.lock();
-        state.relays -= 1;
+        state.relays = state.relays.saturating_sub(1);
         self.changed.notify_all();
     }
 
