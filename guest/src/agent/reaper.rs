@@ -3,9 +3,9 @@
 //! The agent runs as PID 1, so orphans of its processes land here too. A
 //! single thread collects every exited child with `waitpid(-1)`, hands the
 //! status of the ones [`spawn`] registered to their callbacks and discards
-//! the rest. Spawning holds the same lock as reaping, so a child is
-//! registered before it can be reaped, and std's own wait on a child whose
-//! exec failed cannot race the reaper.
+//! the rest (`__WALL`: clone children too). Spawning holds the same lock
+//! as reaping, so a child is registered before it can be reaped, and std's
+//! own wait on a child whose exec failed cannot race the reaper.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -108,7 +108,14 @@ fn wait_for_zombie() -> Result<(), Errno> {
     // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: waitid writes only into `info`, which outlives the call.
-    let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT | libc::__WALL,
+        )
+    };
     Errno::result(rc).map(drop)
 }
 
@@ -120,7 +127,7 @@ fn reap_all() {
         loop {
             let mut status = 0;
             // SAFETY: waitpid writes only into `status`, which outlives the call.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL) };
             if pid <= 0 {
                 break;
             }
