@@ -41,7 +41,7 @@ pub enum SpecError {
     CwdNotDirectory(PathBuf),
     #[error("process.consoleSize {0}x{1} is too large")]
     ConsoleSize(u64, u64),
-    #[error("process.rlimits: {0:?} soft limit exceeds hard limit")]
+    #[error("process.rlimits: {0} soft limit exceeds hard limit")]
     Rlimit(PosixRlimitType),
     #[error("process.oomScoreAdj {0} is outside -1000..=1000")]
     OomScoreAdj(i32),

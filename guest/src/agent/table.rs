@@ -55,7 +55,7 @@ pub enum Error {
     Resize { id: String, errno: Errno },
 }
 
-pub fn stream_name(kind: StreamKind) -> &'static str {
+fn stream_name(kind: StreamKind) -> &'static str {
     match kind {
         StreamKind::Stdin => "stdin",
         StreamKind::Stdout => "stdout",

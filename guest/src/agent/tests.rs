@@ -609,7 +609,7 @@ fn bad_process_specs_are_refused_with_the_reason() {
         ),
         (
             json!({"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]}),
-            "process.rlimits: RlimitNofile soft limit exceeds hard limit",
+            "process.rlimits: RLIMIT_NOFILE soft limit exceeds hard limit",
         ),
         (
             json!({"oomScoreAdj": 1001}),
