@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use oci_spec::runtime::{PosixRlimitType, Process};
+use oci_spec::runtime::{IOPriorityClass, PosixRlimitType, Process};
 
 use super::caps::{self, CapSets};
 use super::describe;
@@ -45,6 +45,10 @@ pub enum SpecError {
     Rlimit(PosixRlimitType),
     #[error("process.oomScoreAdj {0} is outside -1000..=1000")]
     OomScoreAdj(i32),
+    #[error("process.ioPriority.priority {0} is outside 0..=7")]
+    IoPriority(i64),
+    #[error("process.{0} is not supported")]
+    Unsupported(&'static str),
 }
 
 /// Why a process did not start.
@@ -155,12 +159,36 @@ impl Spec {
             })
             .transpose()?;
 
+        let io_priority = process
+            .io_priority()
+            .map(|io| {
+                let class = match io.class() {
+                    IOPriorityClass::IoprioClassRt => 1,
+                    IOPriorityClass::IoprioClassBe => 2,
+                    IOPriorityClass::IoprioClassIdle => 3,
+                };
+                match i32::try_from(io.priority()) {
+                    Ok(priority @ 0..=7) => Ok(class << IOPRIO_CLASS_SHIFT | priority),
+                    _ => Err(SpecError::IoPriority(io.priority())),
+                }
+            })
+            .transpose()?;
+        // Refused rather than ignored: the process would silently run
+        // differently from what was asked.
+        if process.scheduler().is_some() {
+            return Err(SpecError::Unsupported("scheduler"));
+        }
+        if process.exec_cpu_affinity().is_some() {
+            return Err(SpecError::Unsupported("execCPUAffinity"));
+        }
+
         let user = process.user();
         let groups = user.additional_gids().clone().unwrap_or_default();
         let setup = Setup {
             terminal: terminal.is_some(),
             rlimits,
             oom_score_adj,
+            io_priority,
             umask: user.umask(),
             uid: user.uid(),
             gid: user.gid(),
@@ -239,6 +267,8 @@ struct Setup {
     rlimits: Vec<(ResourceId, libc::rlimit)>,
     /// The score as decimal text, ready to write.
     oom_score_adj: Option<Vec<u8>>,
+    /// For ioprio_set: class << IOPRIO_CLASS_SHIFT | priority.
+    io_priority: Option<i32>,
     umask: Option<u32>,
     uid: u32,
     gid: u32,
@@ -261,6 +291,7 @@ enum Step {
     Tty,
     Rlimit,
     OomScoreAdj,
+    IoPriority,
     Bounding,
     KeepCaps,
     Setgroups,
@@ -271,11 +302,12 @@ enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 11] = [
+    const ALL: [Step; 12] = [
         Step::Setsid,
         Step::Tty,
         Step::Rlimit,
         Step::OomScoreAdj,
+        Step::IoPriority,
         Step::Bounding,
         Step::KeepCaps,
         Step::Setgroups,
@@ -291,6 +323,7 @@ impl Step {
             Some(Step::Tty) => "controlling terminal",
             Some(Step::Rlimit) => "rlimits",
             Some(Step::OomScoreAdj) => "oom_score_adj",
+            Some(Step::IoPriority) => "ioprio_set",
             Some(Step::Bounding) => "capability bounding set",
             Some(Step::KeepCaps) => "keepcaps",
             Some(Step::Setgroups) => "setgroups",
@@ -332,6 +365,12 @@ impl Setup {
         if let Some(score) = &self.oom_score_adj {
             write_oom_score_adj(score).map_err(at(Step::OomScoreAdj))?;
         }
+        if let Some(priority) = self.io_priority {
+            // SAFETY: see above.
+            let rc =
+                unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, priority) };
+            check(rc as i32).map_err(at(Step::IoPriority))?;
+        }
         if let Some(mask) = self.umask {
             // SAFETY: see above; umask cannot fail.
             unsafe { libc::umask(mask) };
@@ -361,6 +400,10 @@ impl Setup {
         Ok(())
     }
 }
+
+/// linux/ioprio.h
+const IOPRIO_CLASS_SHIFT: i32 = 13;
+const IOPRIO_WHO_PROCESS: libc::c_int = 1;
 
 /// Writes `score` (decimal text) to /proc/self/oom_score_adj.
 fn write_oom_score_adj(score: &[u8]) -> Result<(), i32> {

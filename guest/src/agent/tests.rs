@@ -425,7 +425,7 @@ fn resize_and_console_size_set_the_window() {
 fn spec_env_cwd_umask_rlimits_and_no_new_privileges_apply() {
     let (agent, _) = agent();
     let script = "env | sort; pwd; umask; ulimit -n; grep NoNewPrivs /proc/self/status; \
-         cat /proc/self/oom_score_adj; id -u; id -g";
+         cat /proc/self/oom_score_adj; ionice -p $$; id -u; id -g";
     let extra = json!({
         "env": ["PATH=/usr/bin:/bin", "B=2", "A=x=y"],
         "cwd": "/usr/bin",
@@ -438,6 +438,7 @@ fn spec_env_cwd_umask_rlimits_and_no_new_privileges_apply() {
         "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}],
         "noNewPrivileges": true,
         "oomScoreAdj": 500,
+        "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 6},
     });
     let (status, stdout) = sh(&agent, script, extra);
     assert_eq!(status, ExitStatus::Code(0));
@@ -452,7 +453,7 @@ fn spec_env_cwd_umask_rlimits_and_no_new_privileges_apply() {
         .filter(|line| !["PWD=", "SHLVL=", "_="].iter().any(|p| line.starts_with(p)))
         .collect();
     assert_eq!(env, ["A=x=y", "B=2", "PATH=/usr/bin:/bin"]);
-    let rest = &lines[lines.len() - 7..];
+    let rest = &lines[lines.len() - 8..];
     assert_eq!(rest[0], "/usr/bin");
     assert_eq!(rest[1], "0027");
     assert_eq!(rest[2], "100");
@@ -461,8 +462,9 @@ fn spec_env_cwd_umask_rlimits_and_no_new_privileges_apply() {
         ["NoNewPrivs:", "1"]
     );
     assert_eq!(rest[4], "500");
-    assert_eq!(rest[5], uid);
-    assert_eq!(rest[6], gid);
+    assert_eq!(rest[5], "best-effort: prio 6");
+    assert_eq!(rest[6], uid);
+    assert_eq!(rest[7], gid);
 }
 
 fn current_groups() -> Vec<u32> {
@@ -614,6 +616,14 @@ fn bad_process_specs_are_refused_with_the_reason() {
         (
             json!({"oomScoreAdj": 1001}),
             "process.oomScoreAdj 1001 is outside -1000..=1000",
+        ),
+        (
+            json!({"ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 8}}),
+            "process.ioPriority.priority 8 is outside 0..=7",
+        ),
+        (
+            json!({"scheduler": {"policy": "SCHED_OTHER"}}),
+            "process.scheduler is not supported",
         ),
     ];
     for (extra, message) in cases {
