@@ -12,7 +12,7 @@ grep -q "^/dev/pts/[0-9]" out || fail "tty should print a /dev/pts path"
 grep -q "^40 100" out || fail "stty size should print '40 100'"
 
 "$RUNVM" boot --tty --control "$PWD/control.sock" --extra-initrd "$bb" \
-	-- sh -c 'echo ready; read line; stty size' >out2 2>err2 &
+	-- sh -c 'echo ready; while [ "$(stty size)" != "50 132" ]; do sleep 0.1; done; stty size' >out2 2>err2 &
 wait_for ready out2 120
 "$VMCTL" resize "$PWD/control.sock" 50 132 || fail "vmctl resize failed"
 wait $!
