@@ -66,7 +66,8 @@ impl Shared {
         let run = self.testhost.get_or_init(|| {
             let payload = Payload {
                 scripts: self.selected.clone(),
-                ..Payload::default()
+                host_files: vec![vmctl()],
+                extra_env: extra_env(),
             };
             let work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
             let run =
@@ -83,8 +84,9 @@ impl Shared {
             Place::TestHost => self.testhost_run()?.script_run(&script.name),
             Place::Direct => {
                 self.build_release()?;
-                let env = ScriptEnv::on_this_host(&self.artifacts, Vec::new());
-                scripts::run_direct(script, &env).map_err(|e| e.to_string())?
+                let env = ScriptEnv::on_this_host(&self.artifacts, extra_env());
+                let work_dir = work_dir().join("direct").join(&script.name);
+                scripts::run_direct(script, &env, &work_dir).map_err(|e| e.to_string())?
             }
         };
         run.verdict().map_err(Failed::from)
@@ -99,6 +101,23 @@ impl Shared {
         let run = run_with_timeout(command, REFUSAL_HANG_GUARD).map_err(|e| e.to_string())?;
         pvm_refusal::check(&run).map_err(Failed::from)
     }
+}
+
+/// The test driver for what busybox cannot do (`src/bin/vmctl.rs`).
+fn vmctl() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vmctl"))
+}
+
+/// Variables beyond the standard ones (paths are the same inside the test
+/// host, which gets these files at their host paths).
+fn extra_env() -> Vec<(String, PathBuf)> {
+    vec![("VMCTL".to_owned(), vmctl())]
+}
+
+/// Where the runs keep their files: the console log, direct runs' working
+/// directories.
+fn work_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e")
 }
 
 /// Runs `build` the first time; later calls get its first result.

@@ -44,6 +44,7 @@ fn main() -> Result<()> {
         ("QEMU".to_owned(), QEMU.into()),
     ];
 
+    let work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
     let run = if in_testhost {
         eprintln!(
             "boot benchmark: inside the nested test host (this /dev/kvm is not hardware KVM)"
@@ -53,10 +54,13 @@ fn main() -> Result<()> {
             host_files: vec![boot_timer, QEMU.into(), QEMU_MICROVM_FIRMWARE.into()],
             extra_env,
         };
-        let work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
         testhost::run(&artifacts, &payload, &work_dir)?.script_run(&script.name)
     } else {
-        scripts::run_direct(&script, &ScriptEnv::on_this_host(&artifacts, extra_env))?
+        scripts::run_direct(
+            &script,
+            &ScriptEnv::on_this_host(&artifacts, extra_env),
+            &work_dir,
+        )?
     };
     match run.verdict() {
         Ok(()) => {

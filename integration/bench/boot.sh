@@ -6,7 +6,6 @@
 
 runs=5
 ready="runvm-init: ready"
-work=$(mktemp -d)
 
 echo "boot to \"$ready\" in ms ($runs runs each; kernel $GUEST_KERNEL, 256 MiB, 1 vCPU)"
 printf "%-8s %10s %10s\n" run runvm qemu
@@ -19,8 +18,8 @@ while [ "$run" -le "$runs" ]; do
 		-no-reboot -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRAMFS" \
 		-append "console=ttyS0 reboot=t panic=-1") || exit 1
 	printf "%-8s %10s %10s\n" "$run" "$runvm_ms" "$qemu_ms"
-	echo "$runvm_ms" >>"$work/runvm"
-	echo "$qemu_ms" >>"$work/qemu"
+	echo "$runvm_ms" >>runvm.ms
+	echo "$qemu_ms" >>qemu.ms
 	run=$((run + 1))
 done
 
@@ -28,5 +27,4 @@ done
 median() {
 	sort -n "$1" | sed -n "$((($(wc -l <"$1") + 1) / 2))p"
 }
-printf "%-8s %10s %10s\n" median "$(median "$work/runvm")" "$(median "$work/qemu")"
-rm -r "$work"
+printf "%-8s %10s %10s\n" median "$(median runvm.ms)" "$(median qemu.ms)"

@@ -48,6 +48,11 @@ fn is_plain_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// The shell helpers the test scripts source, on this host.
+pub fn test_lib_dir() -> PathBuf {
+    crate::crate_dir().join("tests").join("lib")
+}
+
 /// The `*.sh` files in `dir`, sorted by name.
 pub fn discover(dir: &Path, timeout: Duration) -> Result<Vec<Script>> {
     let entries =
@@ -76,6 +81,8 @@ pub struct ScriptEnv {
     pub guest_kernel: PathBuf,
     pub guest_initramfs: PathBuf,
     pub busybox: PathBuf,
+    /// The directory of shell helpers the scripts source (`tests/lib`).
+    pub test_lib: PathBuf,
     /// More variables for particular scripts, such as the benchmark's tools.
     pub extra: Vec<(String, PathBuf)>,
 }
@@ -89,6 +96,7 @@ impl ScriptEnv {
             guest_initramfs: artifacts.guest_initramfs.clone(),
             // Debian's busybox-static.
             busybox: "/bin/busybox".into(),
+            test_lib: test_lib_dir(),
             extra,
         }
     }
@@ -99,6 +107,7 @@ impl ScriptEnv {
             ("GUEST_KERNEL", self.guest_kernel.as_path()),
             ("GUEST_INITRAMFS", self.guest_initramfs.as_path()),
             ("BUSYBOX", self.busybox.as_path()),
+            ("TEST_LIB", self.test_lib.as_path()),
         ];
         vars.extend(
             self.extra
@@ -152,10 +161,20 @@ impl ScriptRun {
     }
 }
 
-/// Runs `script` on this machine with busybox's sh, as the test host would.
-pub fn run_direct(script: &Script, env: &ScriptEnv) -> Result<ScriptRun> {
+/// Runs `script` on this machine with busybox's sh, as the test host would,
+/// in a fresh `work_dir` (emptied first) for the files it makes.
+pub fn run_direct(script: &Script, env: &ScriptEnv, work_dir: &Path) -> Result<ScriptRun> {
+    let reset_error = || Error::io(format!("emptying {}", work_dir.display()));
+    if work_dir.exists() {
+        std::fs::remove_dir_all(work_dir).map_err(reset_error())?;
+    }
+    std::fs::create_dir_all(work_dir).map_err(reset_error())?;
     let mut command = Command::new(&env.busybox);
-    command.arg("sh").arg(&script.path).envs(env.vars());
+    command
+        .arg("sh")
+        .arg(&script.path)
+        .envs(env.vars())
+        .current_dir(work_dir);
     let finished = run_with_timeout(command, script.timeout)
         .map_err(Error::io(format!("running {}", script.path.display())))?;
     let exit = match finished.status.and_then(|status| status.code()) {

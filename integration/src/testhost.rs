@@ -15,7 +15,7 @@ use xtask::cpio::Archive;
 
 use crate::artifacts::Artifacts;
 use crate::console::ConsoleLog;
-use crate::scripts::{Script, ScriptEnv, ScriptExit, ScriptRun};
+use crate::scripts::{self, Script, ScriptEnv, ScriptExit, ScriptRun};
 use crate::{ldd, Error, Result};
 
 /// Set to copy the test host's console to stderr as it runs.
@@ -99,6 +99,7 @@ fn env_inside(payload: &Payload) -> ScriptEnv {
         guest_kernel: "/runvm/vmlinux".into(),
         guest_initramfs: "/runvm/initramfs.cpio".into(),
         busybox: BUSYBOX.into(),
+        test_lib: "/tests/lib".into(),
         extra: payload.extra_env.clone(),
     }
 }
@@ -128,7 +129,7 @@ pub fn run(artifacts: &Artifacts, payload: &Payload, work_dir: &Path) -> Result<
 }
 
 /// Builds the test host's initramfs: busybox, the init, runvm and the guest
-/// assets, the scripts and their plan, and the payload's host files.
+/// assets, the scripts, their plan and helpers, and the payload's host files.
 fn build_initramfs(artifacts: &Artifacts, payload: &Payload) -> Result<Vec<u8>> {
     let mut image = Image::default();
     // The kernel opens it as /init's stdio: the console markers go there.
@@ -163,6 +164,12 @@ fn build_initramfs(artifacts: &Artifacts, payload: &Payload) -> Result<Vec<u8>> 
         ));
     }
     image.add_file("/tests/plan", 0o644, plan.as_bytes())?;
+    let lib_dir = scripts::test_lib_dir();
+    let lib_error = || Error::io(format!("reading {}", lib_dir.display()));
+    for entry in std::fs::read_dir(&lib_dir).map_err(lib_error())? {
+        let helper = entry.map_err(lib_error())?;
+        image.add_host_file(&helper.path(), &env.test_lib.join(helper.file_name()))?;
+    }
 
     for host_file in &payload.host_files {
         image.add_host_file(host_file, host_file)?;

@@ -27,7 +27,9 @@ fn control(socket: &str, request: &Request) -> Result<()> {
 }
 
 fn number<T: std::str::FromStr>(s: &str) -> Result<T> {
-    s.parse().ok().with_context(|| format!("{s:?} is not a number in range"))
+    s.parse()
+        .ok()
+        .with_context(|| format!("{s:?} is not a number in range"))
 }
 
 fn run(args: &[String]) -> Result<()> {
