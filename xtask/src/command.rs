@@ -17,13 +17,17 @@ pub enum CommandError {
     NotUtf8 { program: String },
 }
 
-/// Runs `command` with inherited stdio and fails unless it exits 0.
+/// Runs `command` with its output on our stderr, keeping our stdout for the
+/// paths of what was built; fails unless it exits 0.
 pub fn run(command: &mut Command) -> Result<(), CommandError> {
     let program = program_name(command);
-    let status = command.status().map_err(|source| CommandError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
+    let status = command
+        .stdout(std::io::stderr())
+        .status()
+        .map_err(|source| CommandError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
     if status.success() {
         Ok(())
     } else {

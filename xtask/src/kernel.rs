@@ -14,6 +14,7 @@ const SOURCE_PACKAGE: &str = "linux-source-6.1";
 const SOURCE_TARBALL: &str = "/usr/src/linux-source-6.1.tar.xz";
 const GUEST_FRAGMENT: &str = "guest/kernel.config";
 const TESTHOST_FRAGMENT: &str = "integration/testhost-kernel.config";
+const BUILD_DIR_PREFIX: &str = ".build-";
 
 /// Which kernel to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -110,12 +111,27 @@ pub fn build(workspace: &Path, flavor: Flavor) -> Result<PathBuf, Error> {
     if cached_vmlinux.is_file() {
         eprintln!("kernel: cache hit {}", cached_vmlinux.display());
     } else {
-        let build_dir = kernel_cache.join(format!(".build-{}-{key}", flavor.name()));
+        remove_abandoned_builds(&kernel_cache)?;
+        // Named after this process, so that concurrent builds never share a tree.
+        let build_dir = kernel_cache.join(format!(
+            "{BUILD_DIR_PREFIX}{}-{key}-{}",
+            flavor.name(),
+            std::process::id()
+        ));
         build_uncached(&build_dir, &fragments, &fragment_texts)?;
         // Only a finished build is renamed into place, so an interrupted one
         // never looks cached.
         let finished = build_dir.join("out");
-        rename(&finished, &cached_dir)?;
+        if let Err(source) = fs::rename(&finished, &cached_dir) {
+            // Fine if a concurrent build of the same config got there first.
+            if !cached_vmlinux.is_file() {
+                return Err(Error::Io {
+                    action: "moving the finished build to",
+                    path: cached_dir,
+                    source,
+                });
+            }
+        }
         remove_dir_all(&build_dir)?;
     }
 
@@ -130,6 +146,46 @@ pub fn build(workspace: &Path, flavor: Flavor) -> Result<PathBuf, Error> {
     Ok(output)
 }
 
+/// Removes build trees left by interrupted builds: those whose process
+/// (the last `-` field of the name) is gone.
+fn remove_abandoned_builds(kernel_cache: &Path) -> Result<(), Error> {
+    let entries = match fs::read_dir(kernel_cache) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(Error::Io {
+                action: "listing",
+                path: kernel_cache.to_path_buf(),
+                source,
+            })
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = builder_pid(&name.to_string_lossy()) else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            eprintln!(
+                "kernel: removing abandoned build {}",
+                entry.path().display()
+            );
+            remove_dir_all(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// The pid in a build directory's name `.build-<flavor>-<key>-<pid>`.
+fn builder_pid(dir_name: &str) -> Option<u32> {
+    dir_name
+        .strip_prefix(BUILD_DIR_PREFIX)?
+        .rsplit_once('-')?
+        .1
+        .parse()
+        .ok()
+}
+
 /// Extracts the source into `build_dir/src`, configures and builds it, and
 /// leaves `vmlinux` and `.config` in `build_dir/out`.
 fn build_uncached(
@@ -137,10 +193,6 @@ fn build_uncached(
     fragments: &[PathBuf],
     fragment_texts: &[String],
 ) -> Result<(), Error> {
-    // A leftover from an interrupted or failed build.
-    if build_dir.exists() {
-        remove_dir_all(build_dir)?;
-    }
     let source_dir = build_dir.join("src");
     create_dir_all(&source_dir)?;
     let step = |step: &'static str, command: &mut Command| {
@@ -267,14 +319,6 @@ fn copy(from: &Path, to: &Path) -> Result<(), Error> {
     })
 }
 
-fn rename(from: &Path, to: &Path) -> Result<(), Error> {
-    fs::rename(from, to).map_err(|source| Error::Io {
-        action: "moving the finished build to",
-        path: to.to_path_buf(),
-        source,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +336,13 @@ mod tests {
             dropped_options("CONFIG_NET=y\n", "CONFIG_NET_NS=y\n"),
             ["CONFIG_NET"]
         );
+    }
+
+    #[test]
+    fn finds_the_builder_pid_in_build_dir_names() {
+        assert_eq!(builder_pid(".build-guest-0a1b-4242"), Some(4242));
+        assert_eq!(builder_pid("guest-0a1b"), None);
+        assert_eq!(builder_pid(".build-guest-0a1b"), None);
     }
 
     #[test]
