@@ -21,11 +21,13 @@ const IMPLICIT_DIR_MODE: u32 = 0o755;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "invalid archive path {0:?}: must be non-empty, without `.`, `..` or empty components"
+        "invalid archive path {0:?}: must be non-empty, without NUL, `.`, `..` or empty components"
     )]
     InvalidPath(String),
     #[error("duplicate archive path {0:?}")]
     Duplicate(String),
+    #[error("{path:?} is not a directory, so {child:?} cannot be in it")]
+    ParentNotDirectory { path: String, child: String },
     #[error("entry {path:?} is {len} bytes, more than cpio's 4 GiB limit")]
     TooLarge { path: String, len: usize },
 }
@@ -35,6 +37,7 @@ pub enum Error {
 pub struct Archive {
     out: Vec<u8>,
     paths: HashSet<String>,
+    dirs: HashSet<String>,
     next_inode: u32,
 }
 
@@ -53,7 +56,9 @@ impl Archive {
             2,
             NOT_A_DEVICE,
             &[],
-        )
+        )?;
+        self.dirs.insert(path);
+        Ok(())
     }
 
     /// Adds a regular file with the given permission bits and contents.
@@ -103,9 +108,17 @@ impl Archive {
             .map(|(slash, _)| &path[..slash])
             .collect();
         for dir in ancestors {
-            if !self.paths.contains(dir) {
-                self.push(dir, S_IFDIR | IMPLICIT_DIR_MODE, 2, NOT_A_DEVICE, &[])?;
+            if self.dirs.contains(dir) {
+                continue;
             }
+            if self.paths.contains(dir) {
+                return Err(Error::ParentNotDirectory {
+                    path: dir.to_owned(),
+                    child: path.to_owned(),
+                });
+            }
+            self.push(dir, S_IFDIR | IMPLICIT_DIR_MODE, 2, NOT_A_DEVICE, &[])?;
+            self.dirs.insert(dir.to_owned());
         }
         Ok(())
     }
@@ -188,6 +201,7 @@ const NOT_A_DEVICE: DeviceNumber = DeviceNumber { major: 0, minor: 0 };
 fn normalize(path: &str) -> Result<String, Error> {
     let trimmed = path.trim_start_matches('/').trim_end_matches('/');
     let valid = !trimmed.is_empty()
+        && !trimmed.contains('\0')
         && trimmed
             .split('/')
             .all(|part| !part.is_empty() && part != "." && part != "..");
@@ -325,6 +339,16 @@ mod tests {
     }
 
     #[test]
+    fn rejects_entries_under_a_non_directory() {
+        let mut archive = Archive::new();
+        archive.add_file("/init", 0o755, b"").unwrap();
+        assert!(matches!(
+            archive.add_file("/init/x", 0o644, b""),
+            Err(Error::ParentNotDirectory { .. })
+        ));
+    }
+
+    #[test]
     fn rejects_duplicates_and_bad_paths() {
         let mut archive = Archive::new();
         archive.add_dir("/etc", 0o755).unwrap();
@@ -332,7 +356,7 @@ mod tests {
             archive.add_dir("etc/", 0o755),
             Err(Error::Duplicate(_))
         ));
-        for bad in ["", "/", "a/../b", "a//b", "./a"] {
+        for bad in ["", "/", "a/../b", "a//b", "./a", "a\0b"] {
             assert!(
                 matches!(
                     archive.add_file(bad, 0o644, b""),
