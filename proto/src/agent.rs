@@ -12,7 +12,7 @@
 //! A process goes: `CreateProcess` (validated, stdio prepared) → its
 //! streams attached → `Start` (spawned) → `Wait` (answered at exit).
 
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{Process, Spec};
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; `Hello` carries it both ways and the agent
@@ -22,6 +22,14 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const AGENT_PORT: u32 = 1024;
 /// The guest's vsock context id.
 pub const GUEST_CID: u64 = 3;
+/// The virtio-fs tag of the container's share: its root holds `rootfs/`
+/// (the bundle's rootfs) and `mounts/<n>`, the source of the `n`th bind
+/// mount of the spec.
+pub const SHARE_TAG: &str = "runvm";
+/// The share's directory holding the container's root filesystem.
+pub const SHARE_ROOTFS: &str = "rootfs";
+/// The share's directory holding bind-mount sources.
+pub const SHARE_MOUNTS: &str = "mounts";
 
 /// One stdio stream of a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,6 +67,11 @@ pub struct ProcessInfo {
 pub enum Request {
     /// Opens a control connection.
     Hello { version: u32 },
+    /// Sets up the container from its OCI spec: `root.path` and bind-mount
+    /// sources are relative to the share ([`SHARE_TAG`]); every other mount,
+    /// the hostname, masked and read-only paths are as in config.json.
+    /// Processes created afterwards run inside this container.
+    CreateContainer { spec: Box<Spec> },
     /// Prepares a process from the OCI process spec, under `exec_id`.
     CreateProcess {
         exec_id: String,
