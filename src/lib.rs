@@ -2,7 +2,10 @@
 //! own KVM microVM. The verbs live in [`commands`], one file each.
 
 pub mod agent_client;
+pub mod bundle;
 pub mod commands;
+pub mod container;
 pub mod guest_images;
 pub mod logging;
 pub mod monitor;
+pub mod signal;

@@ -1,0 +1,187 @@
+//! An OCI bundle: `config.json` and the root filesystem it names,
+//! checked before anything is created.
+
+use std::path::{Component, Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+/// The spec versions runvm understands.
+pub const SUPPORTED_OCI_MAJOR: &str = "1";
+
+/// What is wrong with a bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("bundle {} does not exist", .0.display())]
+    NoBundle(PathBuf),
+    #[error("open {}: no such file or directory", .0.display())]
+    NoConfig(PathBuf),
+    #[error("reading {}", .0.display())]
+    Read(PathBuf, #[source] std::io::Error),
+    #[error("invalid config.json: {0}")]
+    Parse(#[source] serde_json::Error),
+    #[error("unsupported ociVersion {0:?}: runvm supports 1.x")]
+    OciVersion(String),
+    #[error("config.json: process is missing")]
+    NoProcess,
+    #[error("config.json: process.args must not be empty")]
+    NoArgs,
+    #[error("config.json: process.cwd {0:?} must be an absolute path")]
+    RelativeCwd(PathBuf),
+    #[error("config.json: root is missing")]
+    NoRoot,
+    #[error("config.json: root.path {0:?} leaves the bundle")]
+    RootOutsideBundle(PathBuf),
+    #[error("rootfs {} does not exist or is not a directory", .0.display())]
+    NoRootfs(PathBuf),
+}
+
+/// A parsed and checked bundle.
+#[derive(Debug)]
+pub struct Bundle {
+    /// The bundle directory, absolute.
+    pub dir: PathBuf,
+    pub spec: Spec,
+    /// The root filesystem, absolute.
+    pub rootfs: PathBuf,
+}
+
+/// Whether a relative path climbs above where it starts.
+fn escapes(path: &Path) -> bool {
+    let mut depth: i32 = 0;
+    for component in path.components() {
+        match component {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Loads and checks the bundle at `dir`; `needs_process` for verbs that
+/// start one (create, run).
+pub fn load(dir: &Path, needs_process: bool) -> Result<Bundle, BundleError> {
+    let dir = std::path::absolute(dir).map_err(|e| BundleError::Read(dir.into(), e))?;
+    if !dir.is_dir() {
+        return Err(BundleError::NoBundle(dir));
+    }
+    let config = dir.join("config.json");
+    let bytes = match std::fs::read(&config) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(BundleError::NoConfig(config))
+        }
+        Err(e) => return Err(BundleError::Read(config, e)),
+    };
+    let spec: Spec = serde_json::from_slice(&bytes).map_err(BundleError::Parse)?;
+    let version = spec.version();
+    if version.split('.').next() != Some(SUPPORTED_OCI_MAJOR) {
+        return Err(BundleError::OciVersion(version.clone()));
+    }
+    if needs_process {
+        let process = spec.process().as_ref().ok_or(BundleError::NoProcess)?;
+        if process.args().as_ref().is_none_or(|args| args.is_empty()) {
+            return Err(BundleError::NoArgs);
+        }
+        if !process.cwd().is_absolute() {
+            return Err(BundleError::RelativeCwd(process.cwd().clone()));
+        }
+    }
+    let root = spec.root().as_ref().ok_or(BundleError::NoRoot)?;
+    let root_path = root.path();
+    let rootfs = if root_path.is_absolute() {
+        root_path.clone()
+    } else if escapes(root_path) {
+        return Err(BundleError::RootOutsideBundle(root_path.clone()));
+    } else {
+        dir.join(root_path)
+    };
+    if !rootfs.is_dir() {
+        return Err(BundleError::NoRootfs(rootfs));
+    }
+    Ok(Bundle { dir, spec, rootfs })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A minimal valid config.json with `args`.
+    pub fn config(args: &str) -> String {
+        format!(
+            r#"{{"ociVersion":"1.0.2","process":{{"args":{args},"cwd":"/","user":{{"uid":0,"gid":0}}}},"root":{{"path":"rootfs"}}}}"#
+        )
+    }
+
+    /// A bundle directory with `config` and an empty rootfs.
+    pub fn bundle_with(name: &str, config: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("runvm-bundle-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        dir
+    }
+
+    fn error(name: &str, config: &str) -> String {
+        let dir = bundle_with(name, config);
+        let err = load(&dir, true).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        err
+    }
+
+    #[test]
+    fn valid_bundle_loads() {
+        let dir = bundle_with("ok", &config(r#"["sh"]"#));
+        let bundle = load(&dir, true).unwrap();
+        assert_eq!(bundle.rootfs, dir.join("rootfs"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_bundles_name_what_is_wrong() {
+        assert!(error("json", "{not json").starts_with("invalid config.json"));
+        assert!(error("type", r#"{"ociVersion":1}"#).contains("invalid config.json"));
+        let v2 = config(r#"["sh"]"#).replace("1.0.2", "2.0.0");
+        assert_eq!(
+            error("v2", &v2),
+            "unsupported ociVersion \"2.0.0\": runvm supports 1.x"
+        );
+        assert_eq!(
+            error("args", &config("[]")),
+            "config.json: process.args must not be empty"
+        );
+        let cwd = config(r#"["sh"]"#).replace(r#""cwd":"/""#, r#""cwd":"tmp""#);
+        assert!(error("cwd", &cwd).contains("process.cwd \"tmp\""));
+        let outside = config(r#"["sh"]"#).replace(r#""path":"rootfs""#, r#""path":"../../etc""#);
+        assert!(error("outside", &outside).contains("leaves the bundle"));
+        let missing = config(r#"["sh"]"#).replace(r#""path":"rootfs""#, r#""path":"nope""#);
+        assert!(error("norootfs", &missing).contains("does not exist"));
+        let no_process = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#;
+        assert_eq!(
+            error("noproc", no_process),
+            "config.json: process is missing"
+        );
+    }
+
+    #[test]
+    fn missing_config_reads_like_runc() {
+        let dir = bundle_with("noconfig", "");
+        std::fs::remove_file(dir.join("config.json")).unwrap();
+        let err = load(&dir, true).unwrap_err().to_string();
+        assert!(
+            err.starts_with("open ") && err.ends_with("config.json: no such file or directory")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn escape_detection() {
+        assert!(escapes(Path::new("../x")));
+        assert!(escapes(Path::new("a/../../x")));
+        assert!(!escapes(Path::new("a/../b")));
+        assert!(!escapes(Path::new("rootfs")));
+    }
+}

@@ -1,0 +1,365 @@
+//! A container as the CLI sees it: its directory under `--root`, its
+//! state, and the operations each verb performs behind a status check.
+//! The monitor process owns the VM; the CLI reaches it through the
+//! control socket in the container's directory.
+
+pub mod id;
+pub mod state;
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use proto::agent::{ProcessInfo, Request, Response};
+use proto::frame::{read_message, write_message, FrameError};
+use serde::Serialize;
+
+pub use id::validate_id;
+pub use state::{State, Status};
+
+/// The monitor's control socket in a container's directory.
+pub const CONTROL_SOCKET: &str = "monitor.sock";
+/// The OCI runtime-spec version runvm reports.
+pub const OCI_VERSION: &str = "1.2.0";
+/// How long `delete --force` waits for a killed monitor to go.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a container operation failed. The texts match runc's where callers
+/// match on them ("does not exist", "already exists", "not running").
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    Id(#[from] id::IdError),
+    #[error("container \"{0}\" does not exist")]
+    NotExist(String),
+    #[error("container \"{0}\" already exists")]
+    Exists(String),
+    #[error("creating {}", .0.display())]
+    CreateDir(PathBuf, #[source] std::io::Error),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error("cannot start container \"{0}\": it is {1}, not created")]
+    NotCreated(String, Status),
+    #[error("container \"{0}\" is not running")]
+    NotRunning(String),
+    #[error("cannot delete container \"{0}\" that is not stopped: {1}")]
+    NotStopped(String, Status),
+    #[error("cannot {0} container \"{1}\": it is {2}")]
+    WrongStatus(&'static str, String, Status),
+    #[error("talking to the monitor of \"{0}\"")]
+    Control(String, #[source] FrameError),
+    #[error("connecting to the monitor of \"{0}\"")]
+    Connect(String, #[source] std::io::Error),
+    #[error("{0}")]
+    Monitor(String),
+    #[error("the monitor of \"{0}\" did not exit after SIGKILL")]
+    KillTimeout(String),
+    #[error("removing {}", .0.display())]
+    Remove(PathBuf, #[source] std::io::Error),
+}
+
+/// What the host knows of a process, behind a trait so status logic is
+/// testable without real processes.
+pub trait ProcessProbe {
+    /// The start time (clock ticks since boot) of `pid` if it exists and
+    /// is not a zombie.
+    fn live_start_time(&self, pid: i32) -> Option<u64>;
+}
+
+/// The real `/proc`.
+pub struct ProcFs;
+
+/// Parses `/proc/PID/stat`: the state (field 3) and start time (field 22).
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    // The command name is in parentheses and may hold spaces or ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let start_time = fields.get(19)?.parse().ok()?;
+    Some((state, start_time))
+}
+
+impl ProcessProbe for ProcFs {
+    fn live_start_time(&self, pid: i32) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        match parse_stat(&stat)? {
+            ('Z' | 'X', _) => None,
+            (_, start_time) => Some(start_time),
+        }
+    }
+}
+
+/// The start time of this process, for the state file.
+pub fn own_start_time() -> Option<u64> {
+    ProcFs.live_start_time(std::process::id() as i32)
+}
+
+/// The status a container really has: the recorded one while its monitor
+/// lives, `stopped` once it is gone (also after SIGKILL of the monitor).
+pub fn derive_status(state: &State, probe: &impl ProcessProbe) -> Status {
+    match probe.live_start_time(state.pid) {
+        Some(start) if start == state.pid_start_time => state.status,
+        _ => Status::Stopped,
+    }
+}
+
+/// The state JSON `runvm state` prints, shaped like runc's.
+#[derive(Debug, Serialize)]
+pub struct OciState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'static str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'static str,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// One container.
+#[derive(Debug)]
+pub struct Container {
+    pub dir: PathBuf,
+    pub state: State,
+}
+
+/// The directory of container `id` under `root`.
+pub fn container_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+/// Makes the container's directory; fails if the id is taken.
+pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, ContainerError> {
+    validate_id(id)?;
+    std::fs::create_dir_all(root).map_err(|e| ContainerError::CreateDir(root.into(), e))?;
+    let dir = container_dir(root, id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(ContainerError::Exists(id.into()))
+        }
+        Err(e) => Err(ContainerError::CreateDir(dir, e)),
+    }
+}
+
+impl Container {
+    /// Loads container `id` from `root`.
+    pub fn load(root: &Path, id: &str) -> Result<Self, ContainerError> {
+        validate_id(id)?;
+        let dir = container_dir(root, id);
+        if !dir.is_dir() {
+            return Err(ContainerError::NotExist(id.into()));
+        }
+        let state = match State::load(&dir) {
+            Ok(state) => state,
+            Err(state::StateError::Read(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ContainerError::NotExist(id.into()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Self { dir, state })
+    }
+
+    /// Every container under `root`, skipping directories that are not
+    /// (yet) containers.
+    pub fn list(root: &Path) -> Vec<Self> {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            return Vec::new();
+        };
+        let mut containers: Vec<Self> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let id = entry.file_name().into_string().ok()?;
+                Self::load(root, &id).ok()
+            })
+            .collect();
+        containers.sort_by(|a, b| a.state.id.cmp(&b.state.id));
+        containers
+    }
+
+    /// The status, derived from the monitor's liveness.
+    pub fn status(&self) -> Status {
+        derive_status(&self.state, &ProcFs)
+    }
+
+    /// The monitor's control socket.
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.join(CONTROL_SOCKET)
+    }
+
+    /// The OCI state.
+    pub fn oci_state(&self) -> OciState<'_> {
+        OciState {
+            oci_version: OCI_VERSION,
+            id: &self.state.id,
+            pid: self.state.pid,
+            status: self.status(),
+            bundle: &self.state.bundle,
+            rootfs: &self.state.rootfs,
+            created: &self.state.created,
+            owner: "",
+            annotations: &self.state.annotations,
+        }
+    }
+
+    fn request(&self, request: &Request) -> Result<Response, ContainerError> {
+        let id = || self.state.id.clone();
+        let mut stream = UnixStream::connect(self.control_socket())
+            .map_err(|e| ContainerError::Connect(id(), e))?;
+        write_message(&mut stream, request).map_err(|e| ContainerError::Control(id(), e))?;
+        match read_message(&mut stream).map_err(|e| ContainerError::Control(id(), e))? {
+            Response::Error { message } => Err(ContainerError::Monitor(message)),
+            response => Ok(response),
+        }
+    }
+
+    /// Starts the container's process; it must be `created`.
+    pub fn start(&self) -> Result<(), ContainerError> {
+        match self.status() {
+            Status::Created => {}
+            other => return Err(ContainerError::NotCreated(self.state.id.clone(), other)),
+        }
+        self.request(&Request::Start {
+            exec_id: crate::monitor::INIT_EXEC_ID.into(),
+        })
+        .map(drop)
+    }
+
+    /// Sends `signal` to the container's process (or all its processes).
+    pub fn kill(&self, signal: Signal, all: bool) -> Result<(), ContainerError> {
+        if self.status() == Status::Stopped {
+            return Err(ContainerError::NotRunning(self.state.id.clone()));
+        }
+        self.request(&Request::Signal {
+            exec_id: crate::monitor::INIT_EXEC_ID.into(),
+            signal: signal as i32,
+            all,
+        })
+        .map(drop)
+    }
+
+    /// The processes running in the container (guest pids).
+    pub fn processes(&self) -> Result<Vec<ProcessInfo>, ContainerError> {
+        match self.status() {
+            Status::Running | Status::Paused => {}
+            other => {
+                return Err(ContainerError::WrongStatus(
+                    "list processes of",
+                    self.state.id.clone(),
+                    other,
+                ))
+            }
+        }
+        match self.request(&Request::ListProcesses)? {
+            Response::Processes { processes } => Ok(processes),
+            other => Err(ContainerError::Monitor(format!(
+                "unexpected answer {other:?}"
+            ))),
+        }
+    }
+
+    /// Removes a stopped container; with `force`, kills its monitor first.
+    pub fn delete(self, force: bool) -> Result<(), ContainerError> {
+        let status = self.status();
+        if status != Status::Stopped {
+            if !force {
+                return Err(ContainerError::NotStopped(self.state.id.clone(), status));
+            }
+            let pid = nix::unistd::Pid::from_raw(self.state.pid);
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let deadline = Instant::now() + KILL_WAIT;
+            while self.status() != Status::Stopped {
+                if Instant::now() > deadline {
+                    return Err(ContainerError::KillTimeout(self.state.id.clone()));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        std::fs::remove_dir_all(&self.dir).map_err(|e| ContainerError::Remove(self.dir.clone(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct FakeProcs(Option<u64>);
+
+    impl ProcessProbe for FakeProcs {
+        fn live_start_time(&self, _pid: i32) -> Option<u64> {
+            self.0
+        }
+    }
+
+    fn state(status: Status) -> State {
+        State {
+            id: "c".into(),
+            pid: 100,
+            pid_start_time: 555,
+            status,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: String::new(),
+            annotations: Default::default(),
+        }
+    }
+
+    #[test]
+    fn live_monitor_keeps_the_recorded_status() {
+        assert_eq!(
+            derive_status(&state(Status::Running), &FakeProcs(Some(555))),
+            Status::Running
+        );
+        assert_eq!(
+            derive_status(&state(Status::Created), &FakeProcs(Some(555))),
+            Status::Created
+        );
+    }
+
+    #[test]
+    fn gone_or_reused_pid_means_stopped() {
+        assert_eq!(
+            derive_status(&state(Status::Running), &FakeProcs(None)),
+            Status::Stopped
+        );
+        assert_eq!(
+            derive_status(&state(Status::Running), &FakeProcs(Some(1))),
+            Status::Stopped
+        );
+    }
+
+    #[test]
+    fn stat_parsing_handles_odd_names() {
+        let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 10";
+        assert_eq!(parse_stat(stat), Some(('S', 98765)));
+        assert_eq!(parse_stat("garbage"), None);
+        assert!(own_start_time().is_some());
+    }
+
+    #[test]
+    fn create_dir_refuses_duplicates_and_bad_ids() {
+        let root = std::env::temp_dir().join(format!("runvm-root-{}", std::process::id()));
+        create_dir(&root, "c1").unwrap();
+        assert!(matches!(
+            create_dir(&root, "c1"),
+            Err(ContainerError::Exists(_))
+        ));
+        assert!(matches!(
+            create_dir(&root, "../x"),
+            Err(ContainerError::Id(_))
+        ));
+        assert!(matches!(
+            Container::load(&root, "c1"),
+            Err(ContainerError::NotExist(_))
+        ));
+        assert!(matches!(
+            Container::load(&root, "nope"),
+            Err(ContainerError::NotExist(_))
+        ));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
