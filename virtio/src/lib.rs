@@ -5,6 +5,7 @@
 //! protocol to the guest driver and activates the device once the driver is
 //! ready. The device signals the guest through an [`Interrupt`].
 
+pub mod fs;
 pub mod interrupt;
 pub mod mmio;
 pub mod vsock;

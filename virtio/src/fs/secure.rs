@@ -1,0 +1,622 @@
+//! [`SecureFs`]: the checks a hostile guest's requests go through before
+//! they reach fuse-backend-rs's `PassthroughFs`.
+//!
+//! What `PassthroughFs` already guarantees, and we rely on:
+//! - every inode is an `O_PATH | O_NOFOLLOW` fd opened with `openat` relative
+//!   to its parent's fd, so no host path is ever resolved from a string the
+//!   guest sent, and symlinks (absolute or not) are never followed on the
+//!   host: the guest reads them (READLINK) and resolves them itself;
+//! - data is opened by re-opening that fd through `/proc/self/fd`, only for
+//!   regular files and directories (EBADF otherwise);
+//! - names with `/`, `.` and `..` are refused by every creating or removing
+//!   operation (EINVAL), but LOOKUP accepts `.` and `..`.
+//!
+//! What this layer adds (the guest only ever reaches the passthrough
+//! through it):
+//! - names: empty, `.`, `..` or holding `/` are EINVAL for every operation
+//!   that takes one, LOOKUP included (`..` from the root would leave the
+//!   share);
+//! - OPEN of anything but a regular file or directory: EACCES (device
+//!   nodes, FIFOs, sockets and symlinks are the guest kernel's business);
+//! - MKNOD of anything but a regular file, FIFO or socket: EPERM;
+//! - setuid and setgid bits are stripped from CREATE, MKNOD, MKDIR and
+//!   SETATTR modes; SETXATTR of `security.capability` or `trusted.*` is
+//!   EPERM (file capabilities and overlayfs metadata on the host). CHOWN is
+//!   allowed: the host kernel clears setuid/setgid on a chown itself;
+//! - xattr sizes above [`MAX_XATTR_SIZE`] are ERANGE / E2BIG before any
+//!   buffer is allocated, READDIR sizes are clamped to [`MAX_READDIR_SIZE`];
+//! - at most `max_host_fds` host fds (inodes the guest holds plus open
+//!   handles): more is EMFILE;
+//! - a read-only share refuses every mutating request with EROFS.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CStr;
+use std::io;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use fuse_backend_rs::abi::fuse_abi::{stat64, statvfs64, CreateIn};
+use fuse_backend_rs::api::filesystem::{
+    Context, DirEntry, Entry, FileSystem, FsOptions as FuseInitOptions, GetxattrReply,
+    ListxattrReply, OpenOptions, SetattrValid, ZeroCopyReader, ZeroCopyWriter,
+};
+use fuse_backend_rs::passthrough::PassthroughFs;
+
+use super::{MAX_READDIR_SIZE, MAX_XATTR_SIZE};
+
+type Inode = u64;
+type Handle = u64;
+
+const SETID_BITS: u32 = libc::S_ISUID | libc::S_ISGID;
+const O_ACCMODE: u32 = libc::O_ACCMODE.unsigned_abs();
+const O_RDONLY: u32 = libc::O_RDONLY.unsigned_abs();
+const O_TRUNC: u32 = libc::O_TRUNC.unsigned_abs();
+const O_CREAT: u32 = libc::O_CREAT.unsigned_abs();
+
+/// xattrs the guest may not set on host files.
+const PRIVILEGED_XATTR_NAME: &[u8] = b"security.capability";
+const PRIVILEGED_XATTR_PREFIX: &[u8] = b"trusted.";
+
+fn errno(code: i32) -> io::Error {
+    io::Error::from_raw_os_error(code)
+}
+
+/// EINVAL unless `name` is one path component that stays in its directory.
+fn check_name(name: &CStr) -> io::Result<()> {
+    let bytes = name.to_bytes();
+    if bytes.is_empty() || bytes == b"." || bytes == b".." || bytes.contains(&b'/') {
+        return Err(errno(libc::EINVAL));
+    }
+    Ok(())
+}
+
+fn strip_setid(mode: u32) -> u32 {
+    mode & !SETID_BITS
+}
+
+/// Host fds the share holds on the guest's behalf.
+#[derive(Debug, Default)]
+struct HostFds {
+    /// Lookup count of each inode the guest knows (each holds an `O_PATH` fd
+    /// until the guest forgets it).
+    inode_lookups: HashMap<Inode, u64>,
+    /// Open file and directory handles.
+    handles: HashSet<Handle>,
+}
+
+impl HostFds {
+    fn in_use(&self) -> usize {
+        self.inode_lookups.len().saturating_add(self.handles.len())
+    }
+
+    fn add_lookup(&mut self, inode: Inode) {
+        // Inode 0 is a negative entry: nothing held.
+        if inode != 0 {
+            let count = self.inode_lookups.entry(inode).or_default();
+            *count = count.saturating_add(1);
+        }
+    }
+
+    fn forget(&mut self, inode: Inode, count: u64) {
+        if let Some(lookups) = self.inode_lookups.get_mut(&inode) {
+            *lookups = lookups.saturating_sub(count);
+            if *lookups == 0 {
+                self.inode_lookups.remove(&inode);
+            }
+        }
+    }
+}
+
+/// The passthrough file system with the checks above in front of it.
+pub(crate) struct SecureFs {
+    inner: PassthroughFs,
+    readonly: bool,
+    max_host_fds: usize,
+    host_fds: Mutex<HostFds>,
+}
+
+impl SecureFs {
+    pub(crate) fn new(inner: PassthroughFs, readonly: bool, max_host_fds: usize) -> Self {
+        Self {
+            inner,
+            readonly,
+            max_host_fds,
+            host_fds: Mutex::new(HostFds::default()),
+        }
+    }
+
+    /// The accounting stays usable even if a panic poisoned the lock.
+    fn host_fds(&self) -> MutexGuard<'_, HostFds> {
+        self.host_fds.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn check_writable(&self) -> io::Result<()> {
+        if self.readonly {
+            return Err(errno(libc::EROFS));
+        }
+        Ok(())
+    }
+
+    /// EMFILE if the share already holds as many host fds as it may.
+    fn check_fd_available(&self) -> io::Result<()> {
+        if self.host_fds().in_use() >= self.max_host_fds {
+            return Err(errno(libc::EMFILE));
+        }
+        Ok(())
+    }
+
+    /// Records the lookup an entry gives the guest.
+    fn record_entry(&self, entry: Entry) -> Entry {
+        self.host_fds().add_lookup(entry.inode);
+        entry
+    }
+
+    fn record_handle(&self, handle: Option<Handle>) {
+        if let Some(handle) = handle {
+            self.host_fds().handles.insert(handle);
+        }
+    }
+
+    fn file_type(&self, ctx: &Context, inode: Inode) -> io::Result<u32> {
+        let (st, _) = self.inner.getattr(ctx, inode, None)?;
+        Ok(st.st_mode & libc::S_IFMT)
+    }
+}
+
+impl FileSystem for SecureFs {
+    type Inode = Inode;
+    type Handle = Handle;
+
+    fn init(&self, capable: FuseInitOptions) -> io::Result<FuseInitOptions> {
+        self.inner.init(capable)
+    }
+
+    fn destroy(&self) {
+        self.inner.destroy();
+        *self.host_fds() = HostFds::default();
+    }
+
+    fn lookup(&self, ctx: &Context, parent: Inode, name: &CStr) -> io::Result<Entry> {
+        check_name(name)?;
+        let entry = self.inner.lookup(ctx, parent, name)?;
+        let mut fds = self.host_fds();
+        let known = fds.inode_lookups.contains_key(&entry.inode);
+        if entry.inode != 0 && !known && fds.in_use() >= self.max_host_fds {
+            drop(fds);
+            // Give back the fd the lookup may have opened.
+            self.inner.forget(ctx, entry.inode, 1);
+            return Err(errno(libc::EMFILE));
+        }
+        fds.add_lookup(entry.inode);
+        Ok(entry)
+    }
+
+    fn forget(&self, ctx: &Context, inode: Inode, count: u64) {
+        self.inner.forget(ctx, inode, count);
+        self.host_fds().forget(inode, count);
+    }
+
+    fn batch_forget(&self, ctx: &Context, requests: Vec<(Inode, u64)>) {
+        {
+            let mut fds = self.host_fds();
+            for &(inode, count) in &requests {
+                fds.forget(inode, count);
+            }
+        }
+        self.inner.batch_forget(ctx, requests);
+    }
+
+    fn getattr(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        handle: Option<Handle>,
+    ) -> io::Result<(stat64, Duration)> {
+        self.inner.getattr(ctx, inode, handle)
+    }
+
+    fn setattr(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        mut attr: stat64,
+        handle: Option<Handle>,
+        valid: SetattrValid,
+    ) -> io::Result<(stat64, Duration)> {
+        self.check_writable()?;
+        if valid.contains(SetattrValid::MODE) {
+            attr.st_mode = strip_setid(attr.st_mode);
+        }
+        self.inner.setattr(ctx, inode, attr, handle, valid)
+    }
+
+    fn readlink(&self, ctx: &Context, inode: Inode) -> io::Result<Vec<u8>> {
+        self.inner.readlink(ctx, inode)
+    }
+
+    fn symlink(
+        &self,
+        ctx: &Context,
+        linkname: &CStr,
+        parent: Inode,
+        name: &CStr,
+    ) -> io::Result<Entry> {
+        self.check_writable()?;
+        check_name(name)?;
+        self.check_fd_available()?;
+        // The target is stored as the guest wrote it; the host never follows it.
+        let entry = self.inner.symlink(ctx, linkname, parent, name)?;
+        Ok(self.record_entry(entry))
+    }
+
+    fn mknod(
+        &self,
+        ctx: &Context,
+        parent: Inode,
+        name: &CStr,
+        mode: u32,
+        rdev: u32,
+        umask: u32,
+    ) -> io::Result<Entry> {
+        self.check_writable()?;
+        check_name(name)?;
+        match mode & libc::S_IFMT {
+            0 | libc::S_IFREG | libc::S_IFIFO | libc::S_IFSOCK => {}
+            _ => return Err(errno(libc::EPERM)),
+        }
+        self.check_fd_available()?;
+        let entry = self
+            .inner
+            .mknod(ctx, parent, name, strip_setid(mode), rdev, umask)?;
+        Ok(self.record_entry(entry))
+    }
+
+    fn mkdir(
+        &self,
+        ctx: &Context,
+        parent: Inode,
+        name: &CStr,
+        mode: u32,
+        umask: u32,
+    ) -> io::Result<Entry> {
+        self.check_writable()?;
+        check_name(name)?;
+        self.check_fd_available()?;
+        let entry = self
+            .inner
+            .mkdir(ctx, parent, name, strip_setid(mode), umask)?;
+        Ok(self.record_entry(entry))
+    }
+
+    fn unlink(&self, ctx: &Context, parent: Inode, name: &CStr) -> io::Result<()> {
+        self.check_writable()?;
+        check_name(name)?;
+        self.inner.unlink(ctx, parent, name)
+    }
+
+    fn rmdir(&self, ctx: &Context, parent: Inode, name: &CStr) -> io::Result<()> {
+        self.check_writable()?;
+        check_name(name)?;
+        self.inner.rmdir(ctx, parent, name)
+    }
+
+    fn rename(
+        &self,
+        ctx: &Context,
+        olddir: Inode,
+        oldname: &CStr,
+        newdir: Inode,
+        newname: &CStr,
+        flags: u32,
+    ) -> io::Result<()> {
+        self.check_writable()?;
+        check_name(oldname)?;
+        check_name(newname)?;
+        self.inner
+            .rename(ctx, olddir, oldname, newdir, newname, flags)
+    }
+
+    fn link(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        newparent: Inode,
+        newname: &CStr,
+    ) -> io::Result<Entry> {
+        self.check_writable()?;
+        check_name(newname)?;
+        self.check_fd_available()?;
+        let entry = self.inner.link(ctx, inode, newparent, newname)?;
+        Ok(self.record_entry(entry))
+    }
+
+    fn open(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        flags: u32,
+        fuse_flags: u32,
+    ) -> io::Result<(Option<Handle>, OpenOptions, Option<u32>)> {
+        if flags & O_ACCMODE != O_RDONLY || flags & (O_TRUNC | O_CREAT) != 0 {
+            self.check_writable()?;
+        }
+        match self.file_type(ctx, inode)? {
+            libc::S_IFREG | libc::S_IFDIR => {}
+            _ => return Err(errno(libc::EACCES)),
+        }
+        self.check_fd_available()?;
+        let opened = self.inner.open(ctx, inode, flags, fuse_flags)?;
+        self.record_handle(opened.0);
+        Ok(opened)
+    }
+
+    fn create(
+        &self,
+        ctx: &Context,
+        parent: Inode,
+        name: &CStr,
+        mut args: CreateIn,
+    ) -> io::Result<(Entry, Option<Handle>, OpenOptions, Option<u32>)> {
+        self.check_writable()?;
+        check_name(name)?;
+        match args.mode & libc::S_IFMT {
+            0 | libc::S_IFREG => {}
+            _ => return Err(errno(libc::EPERM)),
+        }
+        args.mode = strip_setid(args.mode);
+        self.check_fd_available()?;
+        let (entry, handle, options, passthrough) = self.inner.create(ctx, parent, name, args)?;
+        self.record_handle(handle);
+        Ok((self.record_entry(entry), handle, options, passthrough))
+    }
+
+    #[allow(clippy::too_many_arguments)] // The trait's signature.
+    fn read(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        handle: Handle,
+        w: &mut dyn ZeroCopyWriter,
+        size: u32,
+        offset: u64,
+        lock_owner: Option<u64>,
+        flags: u32,
+    ) -> io::Result<usize> {
+        self.inner
+            .read(ctx, inode, handle, w, size, offset, lock_owner, flags)
+    }
+
+    #[allow(clippy::too_many_arguments)] // The trait's signature.
+    fn write(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        handle: Handle,
+        r: &mut dyn ZeroCopyReader,
+        size: u32,
+        offset: u64,
+        lock_owner: Option<u64>,
+        delayed_write: bool,
+        flags: u32,
+        fuse_flags: u32,
+    ) -> io::Result<usize> {
+        self.check_writable()?;
+        self.inner.write(
+            ctx,
+            inode,
+            handle,
+            r,
+            size,
+            offset,
+            lock_owner,
+            delayed_write,
+            flags,
+            fuse_flags,
+        )
+    }
+
+    fn flush(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        handle: Handle,
+        lock_owner: u64,
+    ) -> io::Result<()> {
+        self.inner.flush(ctx, inode, handle, lock_owner)
+    }
+
+    fn fsync(&self, ctx: &Context, inode: Inode, datasync: bool, handle: Handle) -> io::Result<()> {
+        self.inner.fsync(ctx, inode, datasync, handle)
+    }
+
+    fn fallocate(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        handle: Handle,
+        mode: u32,
+        offset: u64,
+        length: u64,
+    ) -> io::Result<()> {
+        self.check_writable()?;
+        self.inner
+            .fallocate(ctx, inode, handle, mode, offset, length)
+    }
+
+    #[allow(clippy::too_many_arguments)] // The trait's signature.
+    fn release(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        flags: u32,
+        handle: Handle,
+        flush: bool,
+        flock_release: bool,
+        lock_owner: Option<u64>,
+    ) -> io::Result<()> {
+        let released =
+            self.inner
+                .release(ctx, inode, flags, handle, flush, flock_release, lock_owner);
+        self.host_fds().handles.remove(&handle);
+        released
+    }
+
+    fn statfs(&self, ctx: &Context, inode: Inode) -> io::Result<statvfs64> {
+        self.inner.statfs(ctx, inode)
+    }
+
+    fn setxattr(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        name: &CStr,
+        value: &[u8],
+        flags: u32,
+    ) -> io::Result<()> {
+        self.check_writable()?;
+        let name_bytes = name.to_bytes();
+        if name_bytes == PRIVILEGED_XATTR_NAME || name_bytes.starts_with(PRIVILEGED_XATTR_PREFIX) {
+            return Err(errno(libc::EPERM));
+        }
+        if u32::try_from(value.len()).map_or(true, |len| len > MAX_XATTR_SIZE) {
+            return Err(errno(libc::E2BIG));
+        }
+        self.inner.setxattr(ctx, inode, name, value, flags)
+    }
+
+    fn getxattr(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        name: &CStr,
+        size: u32,
+    ) -> io::Result<GetxattrReply> {
+        if size > MAX_XATTR_SIZE {
+            return Err(errno(libc::ERANGE));
+        }
+        self.inner.getxattr(ctx, inode, name, size)
+    }
+
+    fn listxattr(&self, ctx: &Context, inode: Inode, size: u32) -> io::Result<ListxattrReply> {
+        if size > MAX_XATTR_SIZE {
+            return Err(errno(libc::ERANGE));
+        }
+        self.inner.listxattr(ctx, inode, size)
+    }
+
+    fn removexattr(&self, ctx: &Context, inode: Inode, name: &CStr) -> io::Result<()> {
+        self.check_writable()?;
+        self.inner.removexattr(ctx, inode, name)
+    }
+
+    fn opendir(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        flags: u32,
+    ) -> io::Result<(Option<Handle>, OpenOptions)> {
+        self.check_fd_available()?;
+        let opened = self.inner.opendir(ctx, inode, flags)?;
+        self.record_handle(opened.0);
+        Ok(opened)
+    }
+
+    fn readdir(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        handle: Handle,
+        size: u32,
+        offset: u64,
+        add_entry: &mut dyn FnMut(DirEntry) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        self.inner.readdir(
+            ctx,
+            inode,
+            handle,
+            size.min(MAX_READDIR_SIZE),
+            offset,
+            add_entry,
+        )
+    }
+
+    fn readdirplus(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        handle: Handle,
+        size: u32,
+        offset: u64,
+        add_entry: &mut dyn FnMut(DirEntry, Entry) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        let mut added_any = false;
+        let mut out_of_fds = false;
+        self.inner.readdirplus(
+            ctx,
+            inode,
+            handle,
+            size.min(MAX_READDIR_SIZE),
+            offset,
+            &mut |dir_entry, entry| {
+                let mut fds = self.host_fds();
+                let known = fds.inode_lookups.contains_key(&entry.inode);
+                if !known && fds.in_use() >= self.max_host_fds {
+                    // Ends the listing here; the passthrough gives the
+                    // entry's lookup back as for a full buffer.
+                    out_of_fds = true;
+                    return Ok(0);
+                }
+                let written = add_entry(dir_entry, entry)?;
+                if written > 0 {
+                    fds.add_lookup(entry.inode);
+                    added_any = true;
+                }
+                Ok(written)
+            },
+        )?;
+        if out_of_fds && !added_any {
+            return Err(errno(libc::EMFILE));
+        }
+        Ok(())
+    }
+
+    fn fsyncdir(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        datasync: bool,
+        handle: Handle,
+    ) -> io::Result<()> {
+        self.inner.fsyncdir(ctx, inode, datasync, handle)
+    }
+
+    fn releasedir(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        flags: u32,
+        handle: Handle,
+    ) -> io::Result<()> {
+        let released = self.inner.releasedir(ctx, inode, flags, handle);
+        self.host_fds().handles.remove(&handle);
+        released
+    }
+
+    fn access(&self, ctx: &Context, inode: Inode, mask: u32) -> io::Result<()> {
+        if mask & libc::W_OK.unsigned_abs() != 0 {
+            self.check_writable()?;
+        }
+        self.inner.access(ctx, inode, mask)
+    }
+
+    fn lseek(
+        &self,
+        ctx: &Context,
+        inode: Inode,
+        handle: Handle,
+        offset: u64,
+        whence: u32,
+    ) -> io::Result<u64> {
+        self.inner.lseek(ctx, inode, handle, offset, whence)
+    }
+}
