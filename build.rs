@@ -8,6 +8,17 @@ use std::fs;
 use std::path::PathBuf;
 
 fn main() {
+    // `runvm --version` shows the commit it was built from.
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    println!("cargo:rustc-env=RUNVM_COMMIT={commit}");
+    println!("cargo:rerun-if-changed=.git/HEAD");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     for (var, file) in [
         ("RUNVM_GUEST_KERNEL", "guest-kernel"),

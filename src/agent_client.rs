@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{Process, Spec};
 use proto::agent::{ExitStatus, Request, Response, StreamKind, AGENT_PORT, PROTOCOL_VERSION};
 use proto::frame::{read_message, write_message, FrameError};
 
@@ -115,6 +115,13 @@ impl AgentClient {
             Response::Ok => Ok(()),
             other => Err(AgentError::Unexpected(Box::new(other))),
         }
+    }
+
+    /// Sets the container up from `spec` (paths relative to the share).
+    pub fn create_container(&mut self, spec: &Spec) -> Result<(), AgentError> {
+        self.expect_ok(&Request::CreateContainer {
+            spec: Box::new(spec.clone()),
+        })
     }
 
     /// Prepares `process` under `exec_id`.

@@ -8,4 +8,6 @@ pub mod container;
 pub mod guest_images;
 pub mod logging;
 pub mod monitor;
+pub mod share;
 pub mod signal;
+pub mod sizing;

@@ -1,22 +1,23 @@
 //! The runvm command line: runc's global flags and verbs.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use runvm::commands::boot::Boot;
+use runvm::commands::{self, error_chain, CommandError, GlobalFlags};
 use runvm::{logging, monitor};
 
 /// A runc-compatible OCI runtime that runs each container in its own KVM
 /// microVM.
 #[derive(Parser, Debug)]
-#[command(name = "runvm", version)]
+#[command(name = "runvm", version = VERSION, disable_version_flag = true)]
 struct Cli {
     /// Root directory for container state.
     #[arg(long, global = true, default_value = "/run/runvm")]
-    root: std::path::PathBuf,
+    root: PathBuf,
     /// Append log output to this file.
     #[arg(long, global = true)]
-    log: Option<std::path::PathBuf>,
+    log: Option<PathBuf>,
     /// Log format: text or json.
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -26,41 +27,85 @@ struct Cli {
     /// Accepted for runc compatibility: cgroups apply inside the guest.
     #[arg(long, global = true)]
     systemd_cgroup: bool,
+    /// Print the version.
+    #[arg(long, short = 'v')]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
+
+/// `runvm --version`, shaped like runc's.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("RUNVM_COMMIT"),
+    "\nspec: ",
+    "1.2.0"
+);
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    Boot(Boot),
+    Boot(commands::boot::Boot),
+    Create(commands::create::Create),
+    Start(commands::start::Start),
+    Run(commands::run::Run),
+    State(commands::state::State),
+    Kill(commands::kill::Kill),
+    Delete(commands::delete::Delete),
+    List(commands::list::List),
+    Ps(commands::ps::Ps),
+    #[command(hide = true)]
+    Monitor(commands::monitor::Monitor),
 }
 
-/// Prints an error and its causes as one line.
-fn report(err: &(dyn std::error::Error + 'static)) {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
+fn fail(err: &(dyn std::error::Error + 'static)) -> ExitCode {
+    eprintln!("runvm: {}", error_chain(err));
+    ExitCode::FAILURE
+}
+
+fn done(result: Result<(), CommandError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
     }
-    eprintln!("runvm: {line}");
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        println!("runvm version {VERSION}");
+        return ExitCode::SUCCESS;
+    }
     if let Err(err) = logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug) {
-        report(&err);
-        return ExitCode::FAILURE;
+        return fail(&err);
     }
     tracing::debug!(root = %cli.root.display(), systemd_cgroup = cli.systemd_cgroup, "runvm starting");
-    match cli.command {
-        Command::Boot(boot) => match boot.run(&cli.root) {
+    let flags = GlobalFlags {
+        log: cli.log.clone(),
+        log_format: cli.log_format.clone(),
+        debug: cli.debug,
+    };
+    let root = cli.root.as_path();
+    let Some(command) = cli.command else {
+        eprintln!("runvm: no command given; see runvm --help");
+        return ExitCode::FAILURE;
+    };
+    match command {
+        Command::Boot(boot) => match boot.run(root) {
             Ok(status) => monitor::mirror_exit(status),
-            Err(err) => {
-                report(&err);
-                ExitCode::FAILURE
-            }
+            Err(err) => fail(&err),
         },
+        Command::Create(create) => done(create.run(root, &flags).map(drop)),
+        Command::Start(start) => done(start.run(root)),
+        Command::Run(run) => match run.run(root, &flags) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
+            Err(err) => fail(&err),
+        },
+        Command::State(state) => done(state.run(root)),
+        Command::Kill(kill) => done(kill.run(root)),
+        Command::Delete(delete) => done(delete.run(root)),
+        Command::List(list) => done(list.run(root)),
+        Command::Ps(ps) => done(ps.run(root)),
+        Command::Monitor(monitor) => monitor.run(root),
     }
 }

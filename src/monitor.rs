@@ -14,15 +14,21 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::termios::{self, SetArg, Termios};
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{Process, Spec};
 use proto::agent::{ExitStatus, Request, Response, StreamKind};
 use proto::frame::{read_message, write_message};
-use vmm::{BootImages, Vm, VmConfig, VmError, VmExit};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
+use vmm::{BootImages, FsShare, Vm, VmConfig, VmError, VmExit};
 
 use crate::agent_client::{AgentClient, AgentError};
+use crate::container::{State, Status};
 
 /// The exec id of the container's main process.
 pub const INIT_EXEC_ID: &str = "init";
+
+/// What the monitor writes on its ready fd once the container is created.
+pub const READY_LINE: &str = "ready\n";
 
 /// Lines of the guest console shown when the guest dies early.
 const CONSOLE_TAIL_LINES: usize = 20;
@@ -76,6 +82,50 @@ pub struct MonitorConfig<'a> {
     pub control_socket: Option<PathBuf>,
     /// How long the guest may take to boot to its agent.
     pub agent_timeout: Duration,
+    /// A container: its spec for the agent (paths relative to the share)
+    /// and the staged share directory served over virtio-fs.
+    pub container: Option<ContainerSetup>,
+    /// When the process starts.
+    pub launch: Launch,
+}
+
+/// The container side of a monitor started by `create`.
+pub struct ContainerSetup {
+    /// The spec as the agent gets it (see `proto::agent::SHARE_TAG`).
+    pub spec: Spec,
+    /// The directory served to the guest as the share.
+    pub share_dir: PathBuf,
+}
+
+/// When the monitor starts the container process.
+pub enum Launch {
+    /// As soon as it is created (`runvm boot -- COMMAND`).
+    Immediately,
+    /// When `runvm start` asks: the monitor writes `created` into the state
+    /// in `state_dir`, reports on `ready` that creation is done, and waits.
+    OnStart {
+        ready: File,
+        state_dir: PathBuf,
+        state: State,
+    },
+}
+
+/// What the control socket and the main thread share.
+struct Lifecycle {
+    /// The state file to keep current, for containers.
+    state: Option<(PathBuf, State)>,
+    started: bool,
+}
+
+impl Lifecycle {
+    fn set_status(&mut self, status: Status) {
+        if let Some((dir, state)) = &mut self.state {
+            state.status = status;
+            if let Err(e) = state.save(dir) {
+                tracing::warn!("recording status {status}: {e}");
+            }
+        }
+    }
 }
 
 /// The hybrid-vsock socket of the VM in `runtime_dir`.
@@ -111,6 +161,10 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             cmdline: config.images.cmdline,
         },
         vsock_uds: Some(uds.clone()),
+        fs_share: config.container.as_ref().map(|c| FsShare {
+            tag: proto::agent::SHARE_TAG.to_string(),
+            dir: c.share_dir.clone(),
+        }),
     };
     // The guest's console goes to a log, never into the container's stdio.
     let log_path = console_log(&config.runtime_dir);
@@ -123,6 +177,9 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         .map_err(MonitorError::Stdio)?;
 
     let mut agent = AgentClient::connect(&uds, config.agent_timeout)?;
+    if let Some(container) = &config.container {
+        agent.create_container(&container.spec)?;
+    }
     agent.create_process(INIT_EXEC_ID, &config.process)?;
     let terminal = config.process.terminal().unwrap_or(false);
     let relays = if terminal {
@@ -130,16 +187,51 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     } else {
         relay_pipes(&agent)?
     };
-    agent.start(INIT_EXEC_ID)?;
+
+    let (started_tx, started_rx) = channel();
+    let (lifecycle, ready) = match config.launch {
+        Launch::Immediately => {
+            agent.start(INIT_EXEC_ID)?;
+            (
+                Lifecycle {
+                    state: None,
+                    started: true,
+                },
+                None,
+            )
+        }
+        Launch::OnStart {
+            ready,
+            state_dir,
+            state,
+        } => {
+            let mut lifecycle = Lifecycle {
+                state: Some((state_dir, state)),
+                started: false,
+            };
+            lifecycle.set_status(Status::Created);
+            (lifecycle, Some(ready))
+        }
+    };
+    let lifecycle = Arc::new(Mutex::new(lifecycle));
+    if let Some(path) = &config.control_socket {
+        serve_control(path, &agent, lifecycle.clone(), started_tx)?;
+    }
+    if let Some(mut ready) = ready {
+        // `create` returns now; a failed write means it is gone, and
+        // `start` will find the state anyway.
+        let _ = ready.write_all(READY_LINE.as_bytes());
+        drop(ready);
+        // Every sender lives in the control thread, which runs for the
+        // monitor's life.
+        let _ = started_rx.recv();
+    }
 
     let forwarder = agent.try_clone()?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || forward_signals(forwarder, signals, terminal))
         .map_err(MonitorError::Stdio)?;
-    if let Some(path) = &config.control_socket {
-        serve_control(path, &agent)?;
-    }
 
     let status = agent.wait(INIT_EXEC_ID)?;
     for relay in relays.outputs {
@@ -147,7 +239,13 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         let _ = relay.join();
     }
     drop(relays.terminal);
+    lock(&lifecycle).set_status(Status::Stopped);
     Ok(status)
+}
+
+fn lock(lifecycle: &Mutex<Lifecycle>) -> std::sync::MutexGuard<'_, Lifecycle> {
+    // A panicked control thread leaves the state as it was: still usable.
+    lifecycle.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Ends the monitor if the guest stops before the container process has:
@@ -321,37 +419,72 @@ fn forward_signals(mut agent: AgentClient, signals: SigSet, terminal: bool) {
     }
 }
 
-/// Accepts framed agent requests on `path` and passes signal, resize and
-/// list requests to the agent; one control connection per client.
-fn serve_control(path: &Path, agent: &AgentClient) -> Result<(), MonitorError> {
+/// Accepts framed requests on `path`: `start` (for `runvm start`), and
+/// signal, resize and list requests passed to the agent; one client at a
+/// time, each with as many requests as it likes.
+fn serve_control(
+    path: &Path,
+    agent: &AgentClient,
+    lifecycle: Arc<Mutex<Lifecycle>>,
+    started: Sender<()>,
+) -> Result<(), MonitorError> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path).map_err(|e| MonitorError::Control(path.into(), e))?;
-    let agent = agent.try_clone()?;
+    let mut agent = agent.try_clone()?;
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
-            let mut agent = agent;
             for client in listener.incoming().flatten() {
-                serve_control_client(client, &mut agent);
+                serve_control_client(client, &mut agent, &lifecycle, &started);
             }
         })
         .map_err(MonitorError::Stdio)?;
     Ok(())
 }
 
-fn serve_control_client(mut client: UnixStream, agent: &mut AgentClient) {
+fn answer(result: Result<Response, AgentError>) -> Response {
+    result.unwrap_or_else(|e| Response::Error {
+        message: e.to_string(),
+    })
+}
+
+fn serve_control_client(
+    mut client: UnixStream,
+    agent: &mut AgentClient,
+    lifecycle: &Mutex<Lifecycle>,
+    started: &Sender<()>,
+) {
     while let Ok(request) = read_message::<Request>(&mut client) {
         let response = match request {
-            Request::Signal { .. } | Request::ResizeTty { .. } | Request::ListProcesses => {
-                match agent.request(&request) {
-                    Ok(response) => response,
-                    Err(e) => Response::Error {
-                        message: e.to_string(),
-                    },
+            Request::Start { .. } => {
+                let mut lifecycle = lock(lifecycle);
+                if lifecycle.started {
+                    Response::Error {
+                        message: "the container was already started".into(),
+                    }
+                } else {
+                    let response = answer(agent.request(&request));
+                    if matches!(response, Response::Started { .. }) {
+                        lifecycle.started = true;
+                        lifecycle.set_status(Status::Running);
+                        let _ = started.send(());
+                    }
+                    response
                 }
             }
+            Request::Signal { signal, .. } if !lock(lifecycle).started => {
+                // Nothing runs yet: the container ends as if its process
+                // had been killed by the signal before it began.
+                lock(lifecycle).set_status(Status::Stopped);
+                let _ = write_message(&mut client, &Response::Ok);
+                mirror_exit(ExitStatus::Signal(signal));
+            }
+            Request::Signal { .. } | Request::ResizeTty { .. } | Request::ListProcesses => {
+                answer(agent.request(&request))
+            }
             _ => Response::Error {
-                message: "the control socket takes signal, resize_tty and list_processes".into(),
+                message: "the control socket takes start, signal, resize_tty and list_processes"
+                    .into(),
             },
         };
         if write_message(&mut client, &response).is_err() {

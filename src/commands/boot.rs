@@ -167,6 +167,8 @@ impl Boot {
             runtime_dir: runtime_dir.clone(),
             control_socket: self.control.clone(),
             agent_timeout: Duration::from_secs(self.agent_timeout),
+            container: None,
+            launch: monitor::Launch::Immediately,
         };
         let result = monitor::run(config);
         let _ = std::fs::remove_dir_all(&runtime_dir);
@@ -190,6 +192,7 @@ fn boot_to_power_off(
         memory_mib,
         images,
         vsock_uds: None,
+        fs_share: None,
     };
     match Vm::new(&config, console)?.run()? {
         VmExit::PoweredOff(status) => Ok(ExitStatus::Code(i32::from(status))),

@@ -3,6 +3,7 @@
 //! The monitor process owns the VM; the CLI reaches it through the
 //! control socket in the container's directory.
 
+pub mod create;
 pub mod id;
 pub mod state;
 

@@ -9,4 +9,4 @@ pub mod vcpu;
 pub mod vm;
 
 pub use arch::boot::BootImages;
-pub use vm::{Vm, VmConfig, VmError, VmExit};
+pub use vm::{FsShare, Vm, VmConfig, VmError, VmExit};

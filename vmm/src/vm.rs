@@ -11,6 +11,7 @@ use kvm_bindings::{
     kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY,
 };
 use kvm_ioctls::{IoEventAddress, Kvm, VmFd};
+use virtio::fs::{Fs, FsError, FsOptions};
 use virtio::vsock::{Vsock, VsockError};
 use virtio::{MmioTransport, VirtioDevice, VirtioError};
 use vm_memory::{GuestMemory as _, GuestMemoryRegion};
@@ -56,6 +57,17 @@ pub struct VmConfig<'a> {
     /// With a path, the VM gets a vsock device whose host side is this
     /// Unix socket (hybrid vsock: `CONNECT <port>`).
     pub vsock_uds: Option<PathBuf>,
+    /// With a share, the VM gets a virtio-fs device serving it.
+    pub fs_share: Option<FsShare>,
+}
+
+/// A host directory served to the guest over virtio-fs.
+#[derive(Clone, Debug)]
+pub struct FsShare {
+    /// The tag the guest mounts it by.
+    pub tag: String,
+    /// The directory.
+    pub dir: PathBuf,
 }
 
 /// The event loop's view of a device.
@@ -100,6 +112,8 @@ pub enum VmError {
     SpawnEventLoop(#[source] std::io::Error),
     #[error("creating the vsock device")]
     Vsock(#[source] VsockError),
+    #[error("creating the virtio-fs device")]
+    Fs(#[source] FsError),
     #[error("attaching a virtio device")]
     Virtio(#[source] VirtioError),
     #[error("binding a virtio device's interrupt or queue notifications")]
@@ -221,6 +235,13 @@ impl Vm {
             ));
             attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, 0, vsock.clone())?;
             event_manager.add_subscriber(vsock);
+        }
+        if let Some(share) = &config.fs_share {
+            let fs = Fs::new(&share.tag, share.dir.clone(), FsOptions::default())
+                .map_err(VmError::Fs)?;
+            let fs = Arc::new(Mutex::new(fs));
+            attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, 1, fs.clone())?;
+            event_manager.add_subscriber(fs);
         }
         let mmio = Arc::new(mmio);
 

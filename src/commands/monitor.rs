@@ -1,0 +1,196 @@
+//! `runvm monitor` (internal): the process `create` starts to own a
+//! container's VM. It stages the share in a private mount namespace,
+//! boots the VM, has the agent create the container and its process,
+//! writes `state.json`, reports on its ready fd, then serves the control
+//! socket until the process ends, and ends the same way.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+
+use crate::container::{container_dir, own_start_time, State, Status, CONTROL_SOCKET};
+use crate::monitor::{self, ContainerSetup, Launch, MonitorConfig};
+use crate::{bundle, guest_images, share, sizing};
+
+/// How long a container's guest may take to boot to its agent.
+const AGENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The guest command line for containers.
+const CONTAINER_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 8250.nr_uarts=1 nomodule quiet";
+
+/// Own a container's VM (started by `create`; not for direct use).
+#[derive(Args, Debug)]
+pub struct Monitor {
+    /// The container id.
+    pub id: String,
+    /// The bundle.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The fd to report "ready" or "error: ..." on.
+    #[arg(long)]
+    pub ready_fd: i32,
+    /// Where to send the pty master.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+}
+
+/// Why the monitor could not create the container.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorSetupError {
+    #[error(transparent)]
+    Share(#[from] share::ShareError),
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
+    #[error(transparent)]
+    Sizing(#[from] sizing::SizingError),
+    #[error(transparent)]
+    Image(#[from] guest_images::ImageError),
+    #[error(transparent)]
+    Monitor(#[from] monitor::MonitorError),
+    #[error("the ready fd {0} is not usable")]
+    ReadyFd(i32, #[source] std::io::Error),
+    #[error("sending the pty master to {}", .0.display())]
+    ConsoleSocket(PathBuf, #[source] nix::Error),
+    #[error("making the pty")]
+    Pty(#[source] nix::Error),
+}
+
+/// Sends `master` over the Unix socket at `path`, as runc does for
+/// `--console-socket`.
+fn send_pty_master(path: &Path, master: &OwnedFd, name: &str) -> Result<(), MonitorSetupError> {
+    let err = |e| MonitorSetupError::ConsoleSocket(path.into(), e);
+    let socket = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(err)?;
+    let addr = UnixAddr::new(path).map_err(err)?;
+    nix::sys::socket::connect(socket.as_raw_fd(), &addr).map_err(err)?;
+    let fds = [master.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(name.as_bytes())];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(err)?;
+    Ok(())
+}
+
+/// Makes a pty, sends its master to `socket`, and makes the slave this
+/// process's stdio and controlling terminal, so the monitor relays it to
+/// the guest's pty and sees its window-size changes (SIGWINCH).
+fn attach_console(socket: &Path) -> Result<(), MonitorSetupError> {
+    let pty = nix::pty::openpty(None, None).map_err(MonitorSetupError::Pty)?;
+    let name = nix::unistd::ttyname(pty.slave.as_fd()).map_err(MonitorSetupError::Pty)?;
+    send_pty_master(socket, &pty.master, &name.to_string_lossy())?;
+    nix::unistd::setsid().map_err(MonitorSetupError::Pty)?;
+    // SAFETY: TIOCSCTTY on a valid terminal fd with argument 0.
+    if unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(MonitorSetupError::Pty(nix::Error::last()));
+    }
+    for fd in 0..3 {
+        // SAFETY: dup2 onto the standard fds, which this process owns.
+        if unsafe { libc::dup2(pty.slave.as_raw_fd(), fd) } < 0 {
+            return Err(MonitorSetupError::Pty(nix::Error::last()));
+        }
+    }
+    Ok(())
+}
+
+impl Monitor {
+    /// Runs the container to its end and ends this process as it ended.
+    pub fn run(&self, root: &Path) -> ! {
+        // SAFETY: `create` handed this fd to us and nothing else owns it.
+        let ready = unsafe { File::from_raw_fd(self.ready_fd) };
+        let report = ready.try_clone();
+        match self.setup_and_run(root, ready) {
+            Ok(status) => monitor::mirror_exit(status),
+            Err(e) => {
+                if let Ok(mut report) = report {
+                    let _ = writeln!(report, "error: {}", super::error_chain(&e));
+                }
+                std::process::exit(1)
+            }
+        }
+    }
+
+    fn setup_and_run(
+        &self,
+        root: &Path,
+        ready: File,
+    ) -> Result<proto::agent::ExitStatus, MonitorSetupError> {
+        // Before any thread: unshare(CLONE_NEWNS) needs a single thread.
+        share::enter_private_mount_namespace()?;
+        let bundle = bundle::load(&self.bundle, true)?;
+        let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let size = sizing::vm_size(&bundle.spec, u8::try_from(host_cpus).unwrap_or(u8::MAX))?;
+        let kernel_override = bundle
+            .spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(sizing::KERNEL_ANNOTATION))
+            .map(PathBuf::from);
+        let kernel = guest_images::kernel(kernel_override.as_deref())?;
+        let initramfs = guest_images::initramfs(None)?;
+
+        let dir = container_dir(root, &self.id);
+        let share_dir = dir.join("share");
+        let guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
+        let process = bundle
+            .spec
+            .process()
+            .clone()
+            .ok_or(bundle::BundleError::NoProcess)?;
+        if let (Some(socket), Some(true)) = (&self.console_socket, process.terminal()) {
+            attach_console(socket)?;
+        }
+        let state = State {
+            id: self.id.clone(),
+            pid: std::process::id() as i32,
+            pid_start_time: own_start_time().unwrap_or(0),
+            status: Status::Creating,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+            annotations: bundle
+                .spec
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        };
+        let config = MonitorConfig {
+            vcpus: size.vcpus,
+            memory_mib: size.memory_mib,
+            images: vmm::BootImages {
+                kernel: kernel.bytes(),
+                initrd: Some(initramfs.bytes()),
+                cmdline: CONTAINER_CMDLINE,
+            },
+            process,
+            runtime_dir: dir.clone(),
+            control_socket: Some(dir.join(CONTROL_SOCKET)),
+            agent_timeout: AGENT_TIMEOUT,
+            container: Some(ContainerSetup {
+                spec: guest_spec,
+                share_dir,
+            }),
+            launch: Launch::OnStart {
+                ready,
+                state_dir: dir,
+                state,
+            },
+        };
+        Ok(monitor::run(config)?)
+    }
+}

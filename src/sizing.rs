@@ -1,0 +1,138 @@
+//! How big a container's VM is: from the spec's resources, overridden by
+//! `io.runvm.` annotations.
+
+use oci_spec::runtime::Spec;
+
+/// vCPUs when the spec asks for no CPU limit.
+pub const DEFAULT_VCPUS: u8 = 1;
+/// Guest RAM when the spec sets no memory limit, MiB.
+pub const DEFAULT_MEMORY_MIB: u64 = 256;
+/// Added to a memory limit for the guest kernel and agent, MiB.
+pub const MEMORY_OVERHEAD_MIB: u64 = 64;
+/// Annotation overriding the guest RAM, MiB.
+pub const MEMORY_ANNOTATION: &str = "io.runvm.memory_mib";
+/// Annotation overriding the vCPU count.
+pub const VCPUS_ANNOTATION: &str = "io.runvm.vcpus";
+/// Annotation naming another guest kernel.
+pub const KERNEL_ANNOTATION: &str = "io.runvm.kernel";
+
+/// Why the size could not be worked out.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SizingError {
+    #[error("annotation {0}={1:?} is not a positive number")]
+    Annotation(&'static str, String),
+}
+
+/// The VM's shape.
+#[derive(Debug, PartialEq, Eq)]
+pub struct VmSize {
+    pub vcpus: u8,
+    pub memory_mib: u64,
+}
+
+fn annotation<T: std::str::FromStr + PartialOrd + Default>(
+    spec: &Spec,
+    key: &'static str,
+) -> Result<Option<T>, SizingError> {
+    let Some(value) = spec.annotations().as_ref().and_then(|a| a.get(key)) else {
+        return Ok(None);
+    };
+    match value.parse::<T>() {
+        Ok(n) if n > T::default() => Ok(Some(n)),
+        _ => Err(SizingError::Annotation(key, value.clone())),
+    }
+}
+
+/// The VM size for `spec` on a host with `host_cpus` CPUs.
+pub fn vm_size(spec: &Spec, host_cpus: u8) -> Result<VmSize, SizingError> {
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let memory_limit = resources
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .filter(|limit| *limit > 0)
+        .map(|limit| (limit as u64).div_ceil(1 << 20) + MEMORY_OVERHEAD_MIB);
+    let cpu = resources.and_then(|r| r.cpu().as_ref());
+    let quota_cpus = cpu.and_then(|c| {
+        let quota = c.quota().filter(|q| *q > 0)? as u64;
+        let period = c.period().filter(|p| *p > 0)?;
+        Some(quota.div_ceil(period))
+    });
+    let cpuset_cpus = cpu.and_then(|c| c.cpus().as_deref()).map(count_cpuset);
+    let wanted = quota_cpus
+        .or(cpuset_cpus)
+        .unwrap_or(u64::from(DEFAULT_VCPUS));
+    let vcpus = u8::try_from(wanted)
+        .unwrap_or(u8::MAX)
+        .clamp(1, host_cpus.max(1));
+    Ok(VmSize {
+        vcpus: annotation(spec, VCPUS_ANNOTATION)?.unwrap_or(vcpus),
+        memory_mib: annotation(spec, MEMORY_ANNOTATION)?
+            .or(memory_limit)
+            .unwrap_or(DEFAULT_MEMORY_MIB),
+    })
+}
+
+/// CPUs in a cpuset string such as `0-3,6`.
+fn count_cpuset(cpus: &str) -> u64 {
+    cpus.split(',')
+        .filter_map(|part| match part.trim().split_once('-') {
+            Some((a, b)) => Some(b.parse::<u64>().ok()?.checked_sub(a.parse().ok()?)? + 1),
+            None => part.trim().parse::<u64>().ok().map(|_| 1),
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn defaults_without_resources() {
+        let size = vm_size(&spec(r#"{"ociVersion":"1.0.2"}"#), 8).unwrap();
+        assert_eq!(
+            size,
+            VmSize {
+                vcpus: 1,
+                memory_mib: 256
+            }
+        );
+    }
+
+    #[test]
+    fn resources_size_the_vm() {
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","linux":{"resources":{"memory":{"limit":536870912},
+                "cpu":{"quota":250000,"period":100000}}}}"#,
+        );
+        assert_eq!(
+            vm_size(&s, 8).unwrap(),
+            VmSize {
+                vcpus: 3,
+                memory_mib: 512 + 64
+            }
+        );
+        assert_eq!(vm_size(&s, 2).unwrap().vcpus, 2, "capped by host CPUs");
+        let s = spec(r#"{"ociVersion":"1.0.2","linux":{"resources":{"cpu":{"cpus":"0-3,6"}}}}"#);
+        assert_eq!(vm_size(&s, 8).unwrap().vcpus, 5);
+    }
+
+    #[test]
+    fn annotations_override() {
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","annotations":{"io.runvm.memory_mib":"1024","io.runvm.vcpus":"2"}}"#,
+        );
+        assert_eq!(
+            vm_size(&s, 8).unwrap(),
+            VmSize {
+                vcpus: 2,
+                memory_mib: 1024
+            }
+        );
+        let s = spec(r#"{"ociVersion":"1.0.2","annotations":{"io.runvm.vcpus":"zero"}}"#);
+        assert!(vm_size(&s, 8).is_err());
+    }
+}
