@@ -346,3 +346,432 @@ impl VirtioDevice for Fs {
         let _ = self.activate_evt.write(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+
+    use fuse_backend_rs::abi::fuse_abi::{Opcode, ROOT_ID};
+    use vm_memory::{ByteValued, Bytes, GuestAddress};
+
+    use super::*;
+    use crate::fs::test_utils::{cstr, TestContext, DESC_F_WRITE, MEM_SIZE, REPLY_LEN};
+    use crate::fs::REQUEST_QUEUE;
+
+    fn mode_of(path: &std::path::Path) -> u32 {
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+    }
+
+    #[test]
+    fn config_space_holds_the_tag_and_one_request_queue() {
+        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
+        let fs = Fs::new("runvm", dir.as_path().to_owned(), FsOptions::default()).unwrap();
+        assert_eq!(fs.device_type(), 26);
+        assert_eq!(fs.queue_max_sizes(), &[QUEUE_SIZE, QUEUE_SIZE]);
+        assert_eq!(fs.avail_features(), 1 << 32);
+        let mut config = [0xffu8; CONFIG_SPACE_SIZE + 4];
+        fs.read_config(0, &mut config);
+        assert_eq!(&config[..5], b"runvm");
+        assert!(config[5..TAG_LEN].iter().all(|&b| b == 0));
+        assert_eq!(&config[TAG_LEN..CONFIG_SPACE_SIZE], &1u32.to_le_bytes());
+        assert_eq!(&config[CONFIG_SPACE_SIZE..], &[0; 4]);
+        let mut past_the_end = [0xffu8; 4];
+        fs.read_config(u64::MAX, &mut past_the_end);
+        assert_eq!(past_the_end, [0; 4]);
+    }
+
+    #[test]
+    fn bad_tags_and_directories_are_refused() {
+        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
+        let path = dir.as_path().to_owned();
+        for tag in ["", "a\0b", &"x".repeat(TAG_LEN + 1)] {
+            assert!(matches!(
+                Fs::new(tag, path.clone(), FsOptions::default()),
+                Err(FsError::InvalidTag(_))
+            ));
+        }
+        assert!(Fs::new(&"x".repeat(TAG_LEN), path.clone(), FsOptions::default()).is_ok());
+        assert!(matches!(
+            Fs::new("t", path.join("missing"), FsOptions::default()),
+            Err(FsError::SharedDir { .. })
+        ));
+        std::fs::write(path.join("file"), b"").unwrap();
+        assert!(matches!(
+            Fs::new("t", path.join("file"), FsOptions::default()),
+            Err(FsError::NotADirectory(_))
+        ));
+    }
+
+    #[test]
+    fn lookup_getattr_open_read_a_host_file() {
+        let mut ctx = TestContext::mounted(FsOptions::default());
+        std::fs::write(ctx.share.join("hello.txt"), b"hello from the host").unwrap();
+        let entry = ctx.lookup(ROOT_ID, b"hello.txt").unwrap();
+        assert_ne!(entry.nodeid, 0);
+        assert_eq!(entry.attr.size, 19);
+        assert_eq!(entry.attr.mode & libc::S_IFMT, libc::S_IFREG);
+        let attr = ctx.getattr(entry.nodeid).unwrap();
+        assert_eq!(attr.attr.size, 19);
+        assert_eq!(attr.attr_valid, 1, "CacheMode::Auto revalidates after 1 s");
+        let fh = ctx.open(entry.nodeid, libc::O_RDONLY).unwrap();
+        assert_eq!(
+            ctx.read(entry.nodeid, fh, 0, 4096).unwrap(),
+            b"hello from the host"
+        );
+        assert_eq!(ctx.read(entry.nodeid, fh, 11, 3).unwrap(), b"the");
+        assert_eq!(ctx.lookup(ROOT_ID, b"missing").err(), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn create_and_write_make_a_host_file_with_the_mode_asked() {
+        let mut ctx = TestContext::mounted(FsOptions::default());
+        let (entry, fh) = ctx
+            .create(
+                ROOT_ID,
+                b"new.txt",
+                libc::O_WRONLY | libc::O_CREAT,
+                libc::S_IFREG | 0o640,
+            )
+            .unwrap();
+        assert_eq!(
+            ctx.write(entry.nodeid, fh, 0, b"written by the guest"),
+            Ok(20)
+        );
+        let path = ctx.share.join("new.txt");
+        assert_eq!(std::fs::read(&path).unwrap(), b"written by the guest");
+        assert_eq!(mode_of(&path) & 0o7777, 0o640);
+        let dir = ctx.mkdir(ROOT_ID, b"sub", 0o750).unwrap();
+        assert_eq!(dir.attr.mode & libc::S_IFMT, libc::S_IFDIR);
+        assert_eq!(mode_of(&ctx.share.join("sub")) & 0o7777, 0o750);
+    }
+
+    #[test]
+    fn names_that_leave_the_directory_are_refused() {
+        let mut ctx = TestContext::mounted(FsOptions::default());
+        std::fs::create_dir(ctx.share.join("sub")).unwrap();
+        let sub = ctx.lookup(ROOT_ID, b"sub").unwrap().nodeid;
+        for name in [&b".."[..], b".", b"../canary", b"sub/../../canary", b"/etc"] {
+            assert_eq!(
+                ctx.lookup(ROOT_ID, name).err(),
+                Some(libc::EINVAL),
+                "{name:?}"
+            );
+        }
+        assert_eq!(ctx.lookup(sub, b"..").err(), Some(libc::EINVAL));
+        for name in [&b".."[..], b"../escape", b"a/b"] {
+            assert_eq!(
+                ctx.create(
+                    ROOT_ID,
+                    name,
+                    libc::O_RDWR | libc::O_CREAT,
+                    libc::S_IFREG | 0o644
+                )
+                .err(),
+                Some(libc::EINVAL),
+                "{name:?}"
+            );
+            assert_eq!(ctx.mkdir(ROOT_ID, name, 0o755).err(), Some(libc::EINVAL));
+            assert_eq!(ctx.symlink(ROOT_ID, name, b"/").err(), Some(libc::EINVAL));
+            assert_eq!(
+                ctx.status_of(Opcode::Unlink, ROOT_ID, &cstr(name)),
+                libc::EINVAL
+            );
+        }
+        assert!(!ctx.share.parent().unwrap().join("escape").exists());
+        ctx.assert_canary_untouched();
+    }
+
+    #[test]
+    fn absolute_symlinks_are_stored_but_never_followed_on_the_host() {
+        let mut ctx = TestContext::mounted(FsOptions::default());
+        let canary = ctx.canary.clone();
+        std::os::unix::fs::symlink("/", ctx.share.join("evil")).unwrap();
+        std::os::unix::fs::symlink(&canary, ctx.share.join("to_canary")).unwrap();
+        let evil = ctx.lookup(ROOT_ID, b"evil").unwrap();
+        assert_eq!(evil.attr.mode & libc::S_IFMT, libc::S_IFLNK);
+        assert_eq!(ctx.readlink(evil.nodeid).unwrap(), b"/");
+        // Looking up through the link is looking up in a symlink, not in /.
+        let through = ctx.lookup(evil.nodeid, b"etc");
+        assert!(through.is_err(), "{through:?}");
+        assert_eq!(
+            ctx.open(evil.nodeid, libc::O_RDONLY).err(),
+            Some(libc::EACCES)
+        );
+        let to_canary = ctx.lookup(ROOT_ID, b"to_canary").unwrap();
+        assert_eq!(
+            ctx.open(to_canary.nodeid, libc::O_RDONLY).err(),
+            Some(libc::EACCES)
+        );
+        assert_eq!(
+            ctx.open(to_canary.nodeid, libc::O_RDWR).err(),
+            Some(libc::EACCES)
+        );
+        // One the guest makes is the same.
+        let made = ctx
+            .symlink(ROOT_ID, b"made", canary.as_os_str().as_encoded_bytes())
+            .unwrap();
+        assert_eq!(std::fs::read_link(ctx.share.join("made")).unwrap(), canary);
+        assert_eq!(
+            ctx.open(made.nodeid, libc::O_WRONLY | libc::O_TRUNC).err(),
+            Some(libc::EACCES)
+        );
+        // Creating through the link's name does not write through it.
+        assert_eq!(
+            ctx.create(
+                ROOT_ID,
+                b"made",
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                libc::S_IFREG | 0o644
+            )
+            .err(),
+            Some(libc::EEXIST)
+        );
+        let reopened = ctx.create(
+            ROOT_ID,
+            b"made",
+            libc::O_WRONLY | libc::O_CREAT,
+            libc::S_IFREG | 0o644,
+        );
+        assert!(reopened.is_err(), "{reopened:?}");
+        ctx.assert_canary_untouched();
+    }
+
+    #[test]
+    fn device_nodes_are_refused_fifos_and_sockets_not_opened() {
+        let mut ctx = TestContext::mounted(FsOptions::default());
+        let makedev_8_0 = 8 << 8;
+        assert_eq!(
+            ctx.mknod(ROOT_ID, b"sda", libc::S_IFBLK | 0o666, makedev_8_0)
+                .err(),
+            Some(libc::EPERM)
+        );
+        assert_eq!(
+            ctx.mknod(ROOT_ID, b"mem", libc::S_IFCHR | 0o666, (1 << 8) | 1)
+                .err(),
+            Some(libc::EPERM)
+        );
+        assert_eq!(
+            ctx.mknod(ROOT_ID, b"dir", libc::S_IFDIR | 0o755, 0).err(),
+            Some(libc::EPERM)
+        );
+        assert!(!ctx.share.join("sda").exists());
+        assert!(!ctx.share.join("mem").exists());
+        // FIFOs may be made (the guest kernel runs them) but not opened here.
+        let fifo = ctx
+            .mknod(ROOT_ID, b"fifo", libc::S_IFIFO | 0o644, 0)
+            .unwrap();
+        assert!(std::fs::symlink_metadata(ctx.share.join("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert_eq!(
+            ctx.open(fifo.nodeid, libc::O_RDONLY).err(),
+            Some(libc::EACCES)
+        );
+        assert_eq!(
+            ctx.open(fifo.nodeid, libc::O_WRONLY).err(),
+            Some(libc::EACCES)
+        );
+        let _listener = std::os::unix::net::UnixListener::bind(ctx.share.join("sock")).unwrap();
+        let sock = ctx.lookup(ROOT_ID, b"sock").unwrap();
+        assert_eq!(
+            ctx.open(sock.nodeid, libc::O_RDWR).err(),
+            Some(libc::EACCES)
+        );
+        // A regular file by mknod is fine.
+        ctx.mknod(ROOT_ID, b"plain", libc::S_IFREG | 0o600, 0)
+            .unwrap();
+        assert!(ctx.share.join("plain").is_file());
+    }
+
+    #[test]
+    fn setuid_and_setgid_bits_are_stripped() {
+        let mut ctx = TestContext::mounted(FsOptions::default());
+        let (entry, _) = ctx
+            .create(
+                ROOT_ID,
+                b"suid",
+                libc::O_WRONLY | libc::O_CREAT,
+                libc::S_IFREG | 0o6755,
+            )
+            .unwrap();
+        assert_eq!(mode_of(&ctx.share.join("suid")) & 0o7777, 0o755);
+        let attr = ctx
+            .setattr_mode(entry.nodeid, libc::S_IFREG | 0o4755)
+            .unwrap();
+        assert_eq!(attr.attr.mode & 0o7777, 0o755);
+        assert_eq!(mode_of(&ctx.share.join("suid")) & 0o7777, 0o755);
+        ctx.setattr_mode(entry.nodeid, libc::S_IFREG | 0o1700)
+            .unwrap();
+        assert_eq!(
+            mode_of(&ctx.share.join("suid")) & 0o7777,
+            0o1700,
+            "sticky kept"
+        );
+        ctx.mkdir(ROOT_ID, b"sgid", 0o2775).unwrap();
+        assert_eq!(mode_of(&ctx.share.join("sgid")) & 0o7777, 0o775);
+        ctx.mknod(ROOT_ID, b"node", libc::S_IFREG | 0o4700, 0)
+            .unwrap();
+        assert_eq!(mode_of(&ctx.share.join("node")) & 0o7777, 0o700);
+    }
+
+    #[test]
+    fn a_readonly_share_refuses_every_change() {
+        let mut ctx = TestContext::mounted(FsOptions {
+            readonly: true,
+            ..FsOptions::default()
+        });
+        std::fs::write(ctx.share.join("file"), b"kept").unwrap();
+        let file = ctx.lookup(ROOT_ID, b"file").unwrap().nodeid;
+        assert_eq!(
+            ctx.create(
+                ROOT_ID,
+                b"new",
+                libc::O_WRONLY | libc::O_CREAT,
+                libc::S_IFREG | 0o644
+            )
+            .err(),
+            Some(libc::EROFS)
+        );
+        assert_eq!(ctx.open(file, libc::O_RDWR).err(), Some(libc::EROFS));
+        assert_eq!(
+            ctx.open(file, libc::O_RDONLY | libc::O_TRUNC).err(),
+            Some(libc::EROFS)
+        );
+        let fh = ctx.open(file, libc::O_RDONLY).unwrap();
+        assert_eq!(ctx.read(file, fh, 0, 16).unwrap(), b"kept");
+        assert_eq!(ctx.write(file, fh, 0, b"changed").err(), Some(libc::EROFS));
+        assert_eq!(
+            ctx.status_of(Opcode::Unlink, ROOT_ID, &cstr(b"file")),
+            libc::EROFS
+        );
+        assert_eq!(
+            ctx.setattr_mode(file, libc::S_IFREG | 0o777).err(),
+            Some(libc::EROFS)
+        );
+        assert_eq!(ctx.mkdir(ROOT_ID, b"dir", 0o755).err(), Some(libc::EROFS));
+        assert_eq!(
+            ctx.symlink(ROOT_ID, b"link", b"file").err(),
+            Some(libc::EROFS)
+        );
+        assert_eq!(
+            ctx.mknod(ROOT_ID, b"fifo", libc::S_IFIFO | 0o644, 0).err(),
+            Some(libc::EROFS)
+        );
+        assert_eq!(std::fs::read(ctx.share.join("file")).unwrap(), b"kept");
+        assert_eq!(std::fs::read_dir(&ctx.share).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn oversized_xattr_buffers_are_refused() {
+        let mut ctx = TestContext::mounted(FsOptions::default());
+        std::fs::write(ctx.share.join("file"), b"").unwrap();
+        let file = ctx.lookup(ROOT_ID, b"file").unwrap().nodeid;
+        let mut getxattr = u32::MAX.to_le_bytes().to_vec();
+        getxattr.extend_from_slice(&[0; 4]);
+        getxattr.extend_from_slice(&cstr(b"user.big"));
+        assert_eq!(
+            ctx.status_of(Opcode::Getxattr, file, &getxattr),
+            libc::ERANGE
+        );
+        let listxattr = [u32::MAX.to_le_bytes(), [0; 4]].concat();
+        assert_eq!(
+            ctx.status_of(Opcode::Listxattr, file, &listxattr),
+            libc::ERANGE
+        );
+        let value = b"cap";
+        let mut setxattr = (value.len() as u32).to_le_bytes().to_vec();
+        setxattr.extend_from_slice(&[0; 4]);
+        setxattr.extend_from_slice(&cstr(b"security.capability"));
+        setxattr.extend_from_slice(value);
+        assert_eq!(
+            ctx.status_of(Opcode::Setxattr, file, &setxattr),
+            libc::EPERM
+        );
+    }
+
+    #[test]
+    fn malformed_requests_get_an_error_or_are_dropped() {
+        let mut ctx = TestContext::mounted(FsOptions::default());
+        // A header cut short.
+        assert_eq!(
+            ctx.send_raw(REQUEST_QUEUE, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+                .1,
+            0
+        );
+        // A LOOKUP whose header claims more than the chain holds.
+        let mut header = ctx.header(Opcode::Lookup, ROOT_ID, 4000);
+        let mut bytes = header.as_slice().to_vec();
+        bytes.extend_from_slice(&cstr(b"x"));
+        assert_eq!(ctx.send_raw(REQUEST_QUEUE, &bytes).1, 0);
+        // One whose length is below its header's.
+        header.len = 3;
+        let bytes = header.as_slice().to_vec();
+        let (_, used) = ctx.send_raw(REQUEST_QUEUE, &bytes);
+        assert!(used == 0 || used == 16, "{used}");
+        // One longer than any FUSE request: refused without reading it.
+        let header = ctx.header(Opcode::Write, ROOT_ID, 16 << 20);
+        let (_, used) = ctx.send_raw(REQUEST_QUEUE, header.as_slice());
+        assert!(used == 0 || used == 16, "{used}");
+        // An unknown opcode gets ENOSYS.
+        let header = ctx.header(Opcode::Lookup, ROOT_ID, 0);
+        let mut unknown = header;
+        unknown.opcode = 9999;
+        let (_, used) = ctx.send_raw(REQUEST_QUEUE, unknown.as_slice());
+        assert_eq!(used, 16);
+        // No writable buffer for the reply.
+        let header = ctx.header(Opcode::Getattr, ROOT_ID, 16);
+        let mut getattr = header.as_slice().to_vec();
+        getattr.extend_from_slice(&[0; 16]);
+        let q = &ctx.queues[REQUEST_QUEUE];
+        let addr = q.slot_addr(q.peek_desc(0));
+        ctx.guest_mem
+            .write_slice(&getattr, GuestAddress(addr))
+            .unwrap();
+        let used = ctx.send_chain(REQUEST_QUEUE, &[(addr, getattr.len() as u32, 0)]);
+        assert_eq!(used.map(|u| u.1), Some(0));
+        // Buffers outside guest memory.
+        let used = ctx.send_chain(
+            REQUEST_QUEUE,
+            &[(MEM_SIZE - 8, 64, 0), (MEM_SIZE, REPLY_LEN, DESC_F_WRITE)],
+        );
+        assert_eq!(used.map(|u| u.1), Some(0));
+        let used = ctx.send_chain(REQUEST_QUEUE, &[(u64::MAX - 4, 64, 0)]);
+        assert_eq!(used.map(|u| u.1), Some(0));
+        // A descriptor index past the queue is skipped.
+        ctx.queues[REQUEST_QUEUE].make_available(999);
+        ctx.notify(REQUEST_QUEUE);
+        // The device still serves requests.
+        std::fs::write(ctx.share.join("still"), b"fine").unwrap();
+        assert!(ctx.lookup(ROOT_ID, b"still").is_ok());
+    }
+
+    #[test]
+    fn forget_on_the_hiprio_queue_gets_no_reply() {
+        let mut ctx = TestContext::mounted(FsOptions::default());
+        std::fs::write(ctx.share.join("file"), b"").unwrap();
+        let entry = ctx.lookup(ROOT_ID, b"file").unwrap();
+        ctx.forget(entry.nodeid, 1);
+        // The inode is gone; a new lookup makes it again.
+        assert_eq!(ctx.getattr(entry.nodeid).err(), Some(libc::EBADF));
+        assert!(ctx.lookup(ROOT_ID, b"file").is_ok());
+    }
+
+    #[test]
+    fn reset_drops_the_old_session() {
+        let mut ctx = TestContext::mounted(FsOptions::default());
+        std::fs::write(ctx.share.join("file"), b"data").unwrap();
+        let entry = ctx.lookup(ROOT_ID, b"file").unwrap();
+        ctx.reset();
+        assert!(ctx.fs.lock().unwrap().active.is_none());
+        ctx.activate();
+        ctx.init();
+        assert_eq!(ctx.getattr(entry.nodeid).err(), Some(libc::EBADF));
+        let entry = ctx.lookup(ROOT_ID, b"file").unwrap();
+        let fh = ctx.open(entry.nodeid, libc::O_RDONLY).unwrap();
+        assert_eq!(ctx.read(entry.nodeid, fh, 0, 4).unwrap(), b"data");
+    }
+}

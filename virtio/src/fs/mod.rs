@@ -13,6 +13,8 @@
 mod device;
 mod event_handler;
 mod secure;
+#[cfg(test)]
+mod test_utils;
 
 use std::path::PathBuf;
 use std::time::Duration;
