@@ -480,6 +480,14 @@ mod tests {
                 libc::EINVAL
             );
         }
+        let mut rename = ROOT_ID.to_le_bytes().to_vec();
+        rename.extend_from_slice(&cstr(b"sub"));
+        rename.extend_from_slice(&cstr(b"../escape"));
+        assert_eq!(
+            ctx.status_of(Opcode::Rename, ROOT_ID, &rename),
+            libc::EINVAL
+        );
+        assert!(ctx.share.join("sub").is_dir());
         assert!(!ctx.share.parent().unwrap().join("escape").exists());
         ctx.assert_canary_untouched();
     }

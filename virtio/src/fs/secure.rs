@@ -620,3 +620,114 @@ impl FileSystem for SecureFs {
         self.inner.lseek(ctx, inode, handle, offset, whence)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use fuse_backend_rs::api::filesystem::ROOT_ID;
+    use fuse_backend_rs::passthrough::Config;
+    use vmm_sys_util::tempdir::TempDir;
+
+    use super::*;
+
+    fn name(bytes: &[u8]) -> std::ffi::CString {
+        std::ffi::CString::new(bytes).unwrap()
+    }
+
+    /// A `SecureFs` on a fresh directory holding `files`, after FUSE INIT.
+    fn secure_fs(files: &[&str], max_host_fds: usize) -> (SecureFs, Context, TempDir) {
+        let dir = TempDir::new().unwrap();
+        for file in files {
+            std::fs::write(dir.as_path().join(file), file.as_bytes()).unwrap();
+        }
+        let config = Config {
+            root_dir: dir.as_path().to_str().unwrap().to_owned(),
+            do_import: true,
+            ..Config::default()
+        };
+        let fs = SecureFs::new(PassthroughFs::new(config).unwrap(), false, max_host_fds);
+        fs.init(FuseInitOptions::empty()).unwrap();
+        let owner = std::fs::metadata(dir.as_path()).unwrap();
+        let ctx = Context {
+            uid: owner.uid(),
+            gid: owner.gid(),
+            pid: 1,
+        };
+        (fs, ctx, dir)
+    }
+
+    fn errno_of<T>(result: io::Result<T>) -> Option<i32> {
+        result.err().and_then(|e| e.raw_os_error())
+    }
+
+    #[test]
+    fn names_must_stay_in_their_directory() {
+        for bad in [&b""[..], b".", b"..", b"a/b", b"/", b"../x", b"x/"] {
+            assert_eq!(
+                errno_of(check_name(&name(bad))),
+                Some(libc::EINVAL),
+                "{bad:?}"
+            );
+        }
+        for good in [&b"a"[..], b"...", b"..a", b".hidden", b"a b", b"\xff"] {
+            assert!(check_name(&name(good)).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn host_fds_are_bounded() {
+        let (fs, ctx, _dir) = secure_fs(&["f0", "f1", "f2", "f3"], 3);
+        let f0 = fs.lookup(&ctx, ROOT_ID, &name(b"f0")).unwrap().inode;
+        fs.lookup(&ctx, ROOT_ID, &name(b"f1")).unwrap();
+        let f2 = fs.lookup(&ctx, ROOT_ID, &name(b"f2")).unwrap().inode;
+        assert_eq!(
+            errno_of(fs.lookup(&ctx, ROOT_ID, &name(b"f3"))),
+            Some(libc::EMFILE)
+        );
+        // An inode the guest already holds costs no new fd.
+        assert_eq!(fs.lookup(&ctx, ROOT_ID, &name(b"f0")).unwrap().inode, f0);
+        assert_eq!(
+            errno_of(fs.open(&ctx, f0, libc::O_RDONLY.unsigned_abs(), 0)),
+            Some(libc::EMFILE)
+        );
+        fs.forget(&ctx, f2, 1);
+        let (handle, _, _) = fs.open(&ctx, f0, libc::O_RDONLY.unsigned_abs(), 0).unwrap();
+        assert_eq!(
+            errno_of(fs.lookup(&ctx, ROOT_ID, &name(b"f3"))),
+            Some(libc::EMFILE)
+        );
+        fs.release(&ctx, f0, 0, handle.unwrap(), false, false, None)
+            .unwrap();
+        fs.lookup(&ctx, ROOT_ID, &name(b"f3")).unwrap();
+        assert_eq!(fs.host_fds().in_use(), 3);
+        // DESTROY gives everything back.
+        fs.destroy();
+        assert_eq!(fs.host_fds().in_use(), 0);
+    }
+
+    #[test]
+    fn readdirplus_stops_at_the_fd_bound() {
+        let list = |max_host_fds| {
+            let (fs, ctx, _dir) = secure_fs(&["a", "b", "c", "d"], max_host_fds);
+            let (handle, _) = fs
+                .opendir(&ctx, ROOT_ID, libc::O_RDONLY.unsigned_abs())
+                .unwrap();
+            let mut listed = 0;
+            let result = fs.readdirplus(&ctx, ROOT_ID, handle.unwrap(), 4096, 0, &mut |_, _| {
+                listed += 1;
+                Ok(1)
+            });
+            let in_use = fs.host_fds().in_use();
+            (result.map(|()| listed), in_use)
+        };
+        // The open directory and one entry.
+        let (listed, in_use) = list(2);
+        assert_eq!((listed.unwrap(), in_use), (1, 2));
+        // Nothing can be listed: an error, not an empty directory.
+        let (listed, in_use) = list(1);
+        assert_eq!((errno_of(listed), in_use), (Some(libc::EMFILE), 1));
+        let (listed, _) = list(16);
+        assert_eq!(listed.unwrap(), 4);
+    }
+}

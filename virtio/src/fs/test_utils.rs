@@ -300,22 +300,29 @@ impl TestContext {
         self.queues[index].next_used()
     }
 
-    /// Sends `bytes` as the readable part of a request on queue `index`,
-    /// with a `REPLY_LEN` writable buffer, and returns the used element.
-    pub(crate) fn send_raw(&mut self, index: usize, bytes: &[u8]) -> (u16, u32) {
-        let q = &self.queues[index];
-        let (request_addr, reply_addr) = (q.slot_addr(q.peek_desc(0)), q.slot_addr(q.peek_desc(1)));
+    /// Makes `bytes` available as the readable part of a request on queue
+    /// `index`, with a `REPLY_LEN` writable buffer, without notifying.
+    pub(crate) fn stage_raw(&mut self, index: usize, bytes: &[u8]) {
+        let q = &mut self.queues[index];
+        let request_addr = q.slot_addr(q.peek_desc(0));
+        let reply_addr = q.slot_addr(q.peek_desc(1));
         self.guest_mem
             .write_slice(bytes, GuestAddress(request_addr))
             .unwrap();
-        self.send_chain(
-            index,
-            &[
-                (request_addr, bytes.len() as u32, 0),
-                (reply_addr, REPLY_LEN, DESC_F_WRITE),
-            ],
-        )
-        .expect("the device used the request")
+        q.add_chain(&[
+            (request_addr, bytes.len() as u32, 0),
+            (reply_addr, REPLY_LEN, DESC_F_WRITE),
+        ]);
+    }
+
+    /// Sends `bytes` as the readable part of a request on queue `index`,
+    /// with a `REPLY_LEN` writable buffer, and returns the used element.
+    pub(crate) fn send_raw(&mut self, index: usize, bytes: &[u8]) -> (u16, u32) {
+        self.stage_raw(index, bytes);
+        self.notify(index);
+        self.queues[index]
+            .next_used()
+            .expect("the device used the request")
     }
 
     /// A FUSE request header for `opcode` on `nodeid` with `body_len` bytes
