@@ -6,18 +6,20 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use fuse_backend_rs::abi::fuse_abi::{InHeader, Opcode, OutHeader};
 use fuse_backend_rs::api::filesystem::FileSystem;
 use fuse_backend_rs::api::server::Server;
 use fuse_backend_rs::passthrough::{CachePolicy, Config, PassthroughFs};
 use fuse_backend_rs::transport::{Reader, VirtioFsWriter, Writer};
 use tracing::warn;
-use virtio_queue::{Queue, QueueT};
+use virtio_queue::{DescriptorChain, Queue, QueueT};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::secure::SecureFs;
 use super::{
     CacheMode, FsError, FsOptions, ALWAYS_CACHE_TIMEOUT, AUTO_CACHE_TIMEOUT, CONFIG_SPACE_SIZE,
-    MAX_HOST_FDS, NUM_QUEUES, NUM_REQUEST_QUEUES, QUEUE_SIZE, TAG_LEN,
+    MAX_HOST_FDS, MAX_NAME_REQUEST_LEN, MAX_SETXATTR_REQUEST_LEN, MAX_TWO_NAME_REQUEST_LEN,
+    NUM_QUEUES, NUM_REQUEST_QUEUES, QUEUE_SIZE, TAG_LEN,
 };
 use crate::features::VIRTIO_F_VERSION_1;
 use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
@@ -144,6 +146,58 @@ fn passthrough_config(root_dir: String, cache: CacheMode) -> Config {
     }
 }
 
+/// The longest request with `opcode` we pass to the FUSE server, for the
+/// requests whose body is names; `None` for the others (the server bounds
+/// every request to about 1 MiB). The server logs a name that has no NUL
+/// whole, so this also bounds what a guest can put in the log.
+fn name_request_len_limit(opcode: u32) -> Option<u32> {
+    const ONE_NAME: [Opcode; 9] = [
+        Opcode::Lookup,
+        Opcode::Mknod,
+        Opcode::Mkdir,
+        Opcode::Unlink,
+        Opcode::Rmdir,
+        Opcode::Link,
+        Opcode::Create,
+        Opcode::Getxattr,
+        Opcode::Removexattr,
+    ];
+    const TWO_NAMES: [Opcode; 3] = [Opcode::Rename, Opcode::Rename2, Opcode::Symlink];
+    if ONE_NAME.iter().any(|&op| op as u32 == opcode) {
+        Some(MAX_NAME_REQUEST_LEN)
+    } else if TWO_NAMES.iter().any(|&op| op as u32 == opcode) {
+        Some(MAX_TWO_NAME_REQUEST_LEN)
+    } else if opcode == Opcode::Setxattr as u32 {
+        Some(MAX_SETXATTR_REQUEST_LEN)
+    } else {
+        None
+    }
+}
+
+/// Serves the request in `chain`; returns how many bytes of reply it wrote,
+/// or `None` if the chain is not a request we can reply to.
+fn serve_request(
+    server: &Server<Arc<SecureFs>>,
+    mem: &GuestMemory,
+    chain: DescriptorChain<&GuestMemory>,
+) -> Option<usize> {
+    let reader = Reader::from_descriptor_chain(mem, chain.clone()).ok()?;
+    let mut writer = VirtioFsWriter::new(mem, chain).ok()?;
+    let header: InHeader = reader.clone().read_obj().ok()?;
+    if name_request_len_limit(header.opcode).is_some_and(|limit| header.len > limit) {
+        let reply = OutHeader {
+            len: u32::try_from(std::mem::size_of::<OutHeader>()).ok()?,
+            error: -libc::ENAMETOOLONG,
+            unique: header.unique,
+        };
+        writer.write_obj(reply).ok()?;
+        return Some(writer.bytes_written());
+    }
+    server
+        .handle_message(reader, Writer::VirtioFs(writer), None, None)
+        .ok()
+}
+
 impl Fs {
     /// A device serving the directory `shared_dir` under `tag` (what the
     /// guest passes to `mount -t virtiofs`; 1 to 36 bytes).
@@ -220,19 +274,11 @@ impl Fs {
                 warnings |= QueueWarning::BadHeadIndex as u32;
                 continue;
             }
-            let reply_len = Reader::from_descriptor_chain(mem, chain.clone())
-                .and_then(|reader| VirtioFsWriter::new(mem, chain).map(|writer| (reader, writer)))
-                .map_err(|_| ())
-                .and_then(|(reader, writer)| {
-                    self.server
-                        .handle_message(reader, Writer::VirtioFs(writer), None, None)
-                        .map_err(|_| ())
-                });
             // A request that cannot be parsed, or that needs no reply
             // (FORGET), goes back to the guest with nothing written.
-            let used_len = match reply_len {
-                Ok(len) => u32::try_from(len).unwrap_or(0),
-                Err(()) => {
+            let used_len = match serve_request(&self.server, mem, chain) {
+                Some(len) => u32::try_from(len).unwrap_or(0),
+                None => {
                     warnings |= QueueWarning::DroppedRequest as u32;
                     0
                 }
@@ -711,7 +757,7 @@ mod tests {
             0
         );
         // A LOOKUP whose header claims more than the chain holds.
-        let mut header = ctx.header(Opcode::Lookup, ROOT_ID, 4000);
+        let mut header = ctx.header(Opcode::Lookup, ROOT_ID, 500);
         let mut bytes = header.as_slice().to_vec();
         bytes.extend_from_slice(&cstr(b"x"));
         assert_eq!(ctx.send_raw(REQUEST_QUEUE, &bytes).1, 0);
@@ -752,6 +798,20 @@ mod tests {
         // A descriptor index past the queue is skipped.
         ctx.queues[REQUEST_QUEUE].make_available(999);
         ctx.notify(REQUEST_QUEUE);
+        // Names longer than FUSE allows, with or without a NUL.
+        for name in [vec![b'n'; 8192], cstr(&[b'n'; 2000])] {
+            assert_eq!(
+                ctx.status_of(Opcode::Lookup, ROOT_ID, &name),
+                libc::ENAMETOOLONG
+            );
+        }
+        let mut symlink = cstr(b"link");
+        symlink.extend_from_slice(&[b't'; 8192]);
+        assert_eq!(
+            ctx.status_of(Opcode::Symlink, ROOT_ID, &symlink),
+            libc::ENAMETOOLONG
+        );
+        assert_eq!(ctx.lookup(ROOT_ID, &[b'n'; 255]).err(), Some(libc::ENOENT));
         // The device still serves requests.
         std::fs::write(ctx.share.join("still"), b"fine").unwrap();
         assert!(ctx.lookup(ROOT_ID, b"still").is_ok());

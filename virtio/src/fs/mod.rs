@@ -38,6 +38,16 @@ pub const TAG_LEN: usize = 36;
 /// `struct virtio_fs_config { u8 tag[36]; le32 num_request_queues; }`
 pub const CONFIG_SPACE_SIZE: usize = TAG_LEN + 4;
 
+/// Longest request whose body is one name (LOOKUP, CREATE, ...): the
+/// header, the largest fixed part, and a name of up to 1024 bytes (the
+/// Linux FUSE client's limit) with its NUL. Longer ones get ENAMETOOLONG.
+pub const MAX_NAME_REQUEST_LEN: u32 = 40 + 16 + 1025;
+/// Longest RENAME, RENAME2 or SYMLINK request: two names, one of them
+/// possibly a symlink target of up to PATH_MAX bytes.
+pub const MAX_TWO_NAME_REQUEST_LEN: u32 = 40 + 16 + 1025 + 4096;
+/// Longest SETXATTR request: an xattr name and a value of up to
+/// [`MAX_XATTR_SIZE`] bytes.
+pub const MAX_SETXATTR_REQUEST_LEN: u32 = 40 + 8 + 256 + MAX_XATTR_SIZE;
 /// Largest extended attribute value or name list (Linux's XATTR_SIZE_MAX).
 pub const MAX_XATTR_SIZE: u32 = 64 * 1024;
 /// Largest directory listing buffer read from the host for one READDIR.
