@@ -30,9 +30,12 @@
 //! - `socket`: the vsock listener and connections.
 
 mod caps;
+mod container;
+mod mounts;
 mod process;
 mod pty;
 mod reaper;
+mod resolve;
 pub mod server;
 mod socket;
 mod stream;

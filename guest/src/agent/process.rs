@@ -4,21 +4,25 @@
 //! child needs, so that the code running between fork and exec
 //! ([`Setup::apply`]) only makes system calls: no allocation, no locks.
 
+use std::ffi::CString;
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use oci_spec::runtime::{IOPriorityClass, PosixRlimitType, Process};
 
 use super::caps::{self, CapSets};
+use super::container::Container;
 use super::describe;
 use super::reaper::{self, OnExit};
+use super::resolve;
 
 /// Where a program is looked up when the process's env has no PATH; also
 /// the agent's own PATH when the kernel gave init none.
@@ -39,6 +43,10 @@ pub enum SpecError {
     MissingCwd(PathBuf),
     #[error("cwd {0} is not a directory")]
     CwdNotDirectory(PathBuf),
+    #[error("cwd {0} goes through a /proc magic link")]
+    CwdMagicLink(PathBuf),
+    #[error("cwd {path}: {}", describe(*.errno))]
+    Cwd { path: PathBuf, errno: Errno },
     #[error("process.consoleSize {0}x{1} is too large")]
     ConsoleSize(u64, u64),
     #[error("process.rlimits: {0} soft limit exceeds hard limit")]
@@ -75,14 +83,17 @@ pub struct Spec {
     /// PATH to look `arg0` up in.
     path: String,
     cwd: PathBuf,
+    /// The container the process runs in; None: the agent's own root.
+    container: Option<Arc<Container>>,
     /// Window size (rows, cols) of the pty, if the process has one.
     pub terminal: Option<Option<(u16, u16)>>,
     setup: Setup,
 }
 
 impl Spec {
-    /// Validates `process`.
-    pub fn new(process: &Process) -> Result<Self, SpecError> {
+    /// Validates `process`, to run in `container` if there is one (paths
+    /// are then the container's).
+    pub fn new(process: &Process, container: Option<Arc<Container>>) -> Result<Self, SpecError> {
         let mut args = process.args().clone().unwrap_or_default().into_iter();
         let arg0 = args.next().ok_or(SpecError::NoArgs)?;
         let args: Vec<String> = args.collect();
@@ -114,11 +125,31 @@ impl Spec {
         if !cwd.is_absolute() {
             return Err(SpecError::RelativeCwd(cwd));
         }
-        match fs::metadata(&cwd) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => return Err(SpecError::CwdNotDirectory(cwd)),
-            Err(_) => return Err(SpecError::MissingCwd(cwd)),
-        }
+        let enter = match &container {
+            Some(container) => {
+                let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+                match resolve::open_in(container.root(), &cwd, flags) {
+                    Ok(_) => {}
+                    Err(Errno::ENOENT) => return Err(SpecError::MissingCwd(cwd)),
+                    Err(Errno::ENOTDIR) => return Err(SpecError::CwdNotDirectory(cwd)),
+                    Err(Errno::EXDEV) => return Err(SpecError::CwdMagicLink(cwd)),
+                    Err(errno) => return Err(SpecError::Cwd { path: cwd, errno }),
+                }
+                Some(Enter {
+                    namespace: container.namespace().as_raw_fd(),
+                    root: container.root().as_raw_fd(),
+                    cwd: resolve::cstring(&cwd).map_err(|_| SpecError::Nul("cwd"))?,
+                })
+            }
+            None => {
+                match fs::metadata(&cwd) {
+                    Ok(meta) if meta.is_dir() => {}
+                    Ok(_) => return Err(SpecError::CwdNotDirectory(cwd)),
+                    Err(_) => return Err(SpecError::MissingCwd(cwd)),
+                }
+                None
+            }
+        };
 
         let terminal = if process.terminal().unwrap_or(false) {
             let size = process
@@ -186,6 +217,7 @@ impl Spec {
         let groups = user.additional_gids().clone().unwrap_or_default();
         let setup = Setup {
             terminal: terminal.is_some(),
+            enter,
             rlimits,
             oom_score_adj,
             io_priority,
@@ -205,6 +237,7 @@ impl Spec {
             env,
             path,
             cwd,
+            container,
             terminal,
             setup,
         })
@@ -214,7 +247,8 @@ impl Spec {
     /// gets its status. Returns its pid.
     pub fn spawn(&self, stdio: [OwnedFd; 3], on_exit: OnExit) -> Result<i32, SpawnError> {
         let arg0 = &self.arg0;
-        let program = lookup(arg0, &self.path, &self.cwd)
+        let root = self.container.as_ref().map(|container| container.root());
+        let program = lookup(arg0, &self.path, &self.cwd, root)
             .ok_or_else(|| SpawnError::NotFound(arg0.clone()))?;
         let [stdin, stdout, stderr] = stdio;
         let mut command = Command::new(program);
@@ -223,10 +257,13 @@ impl Spec {
             .args(&self.args)
             .env_clear()
             .envs(self.env.iter().map(|(key, value)| (key, value)))
-            .current_dir(&self.cwd)
             .stdin(Stdio::from(stdin))
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr));
+        if self.container.is_none() {
+            // In a container, Setup::apply changes directory once inside.
+            command.current_dir(&self.cwd);
+        }
 
         // The child tells which setup step failed through this pipe; std
         // only passes the errno back.
@@ -264,6 +301,8 @@ impl Spec {
 #[derive(Clone, Debug)]
 struct Setup {
     terminal: bool,
+    /// The container to enter, if any.
+    enter: Option<Enter>,
     rlimits: Vec<(ResourceId, libc::rlimit)>,
     /// The score as decimal text, ready to write.
     oom_score_adj: Option<Vec<u8>>,
@@ -279,6 +318,15 @@ struct Setup {
     no_new_privileges: bool,
 }
 
+/// What entering a container takes; the descriptors are the container's,
+/// which the spec keeps alive.
+#[derive(Clone, Debug)]
+struct Enter {
+    namespace: RawFd,
+    root: RawFd,
+    cwd: CString,
+}
+
 #[cfg(target_env = "gnu")]
 type ResourceId = libc::__rlimit_resource_t;
 #[cfg(not(target_env = "gnu"))]
@@ -292,6 +340,8 @@ enum Step {
     Rlimit,
     OomScoreAdj,
     IoPriority,
+    Enter,
+    Cwd,
     Bounding,
     KeepCaps,
     Setgroups,
@@ -302,12 +352,14 @@ enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 12] = [
+    const ALL: [Step; 14] = [
         Step::Setsid,
         Step::Tty,
         Step::Rlimit,
         Step::OomScoreAdj,
         Step::IoPriority,
+        Step::Enter,
+        Step::Cwd,
         Step::Bounding,
         Step::KeepCaps,
         Step::Setgroups,
@@ -324,6 +376,8 @@ impl Step {
             Some(Step::Rlimit) => "rlimits",
             Some(Step::OomScoreAdj) => "oom_score_adj",
             Some(Step::IoPriority) => "ioprio_set",
+            Some(Step::Enter) => "entering the container",
+            Some(Step::Cwd) => "cwd",
             Some(Step::Bounding) => "capability bounding set",
             Some(Step::KeepCaps) => "keepcaps",
             Some(Step::Setgroups) => "setgroups",
@@ -371,6 +425,9 @@ impl Setup {
                 unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, priority) };
             check(rc as i32).map_err(at(Step::IoPriority))?;
         }
+        if let Some(enter) = &self.enter {
+            enter.apply()?;
+        }
         if let Some(mask) = self.umask {
             // SAFETY: see above; umask cannot fail.
             unsafe { libc::umask(mask) };
@@ -398,6 +455,32 @@ impl Setup {
                 .map_err(at(Step::NoNewPrivileges))?;
         }
         Ok(())
+    }
+}
+
+impl Enter {
+    /// Joins the container's mount namespace, which also makes its root
+    /// ours, and changes to the cwd resolved inside it (never through a
+    /// magic link, even if the container changed it since validation).
+    fn apply(&self) -> Result<(), (Step, i32)> {
+        // SAFETY: plain system calls on descriptors the spec keeps open.
+        check(unsafe { libc::setns(self.namespace, libc::CLONE_NEWNS) })
+            .map_err(|errno| (Step::Enter, errno))?;
+        let flags = libc::O_PATH | libc::O_DIRECTORY;
+        let mut fd = resolve::openat2_in_root(self.root, &self.cwd, flags);
+        for _ in 0..16 {
+            // EAGAIN: a rename raced the lookup; the kernel asks to retry.
+            if fd >= 0 || Errno::last() != Errno::EAGAIN {
+                break;
+            }
+            fd = resolve::openat2_in_root(self.root, &self.cwd, flags);
+        }
+        check(fd).map_err(|errno| (Step::Cwd, errno))?;
+        // SAFETY: changes to and closes the descriptor opened just above.
+        let changed = check(unsafe { libc::fchdir(fd) });
+        // SAFETY: see above.
+        unsafe { libc::close(fd) };
+        changed.map_err(|errno| (Step::Cwd, errno))
     }
 }
 
@@ -446,8 +529,9 @@ fn same_groups(groups: &[u32]) -> bool {
 }
 
 /// Finds `arg0` in `path` (directories relative to the process's `cwd`),
-/// as execvp would with the process's own environment.
-fn lookup(arg0: &str, path: &str, cwd: &Path) -> Option<PathBuf> {
+/// as execvp would with the process's own environment; inside `root` if
+/// given.
+fn lookup(arg0: &str, path: &str, cwd: &Path, root: Option<BorrowedFd>) -> Option<PathBuf> {
     if arg0.contains('/') {
         return Some(PathBuf::from(arg0));
     }
@@ -456,10 +540,19 @@ fn lookup(arg0: &str, path: &str, cwd: &Path) -> Option<PathBuf> {
     }
     path.split(':')
         .map(|dir| cwd.join(if dir.is_empty() { "." } else { dir }).join(arg0))
-        .find(|candidate| {
-            fs::metadata(candidate)
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        })
+        .find(|candidate| is_executable(candidate, root))
+}
+
+fn is_executable(path: &Path, root: Option<BorrowedFd>) -> bool {
+    match root {
+        None => fs::metadata(path)
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0),
+        Some(root) => resolve::open_in(root, path, OFlag::O_PATH)
+            .and_then(|fd| nix::sys::stat::fstat(fd.as_raw_fd()))
+            .is_ok_and(|stat| {
+                stat.st_mode & libc::S_IFMT == libc::S_IFREG && stat.st_mode & 0o111 != 0
+            }),
+    }
 }
 
 fn resource(typ: PosixRlimitType) -> ResourceId {

@@ -5,7 +5,7 @@
 //! by one, in order), `AttachStream` makes it one stdio stream of a process
 //! (raw bytes after the `Ok`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use nix::errno::Errno;
 use proto::agent::{Request, Response, StreamKind, PROTOCOL_VERSION};
 use proto::frame::{read_message, write_message, FrameError};
 
+use super::container::{self, Container};
 use super::socket::{Listener, Stream};
 use super::stream;
 use super::table::{Error, Table};
@@ -20,8 +21,10 @@ use super::table::{Error, Table};
 /// Ends the VM with a status; in the VM it never returns.
 pub type PowerOff = Box<dyn Fn(u8) + Send + Sync>;
 
-/// The agent: the process table and what `Shutdown` calls.
+/// The agent: the container once created, the process table and what
+/// `Shutdown` calls.
 pub struct Agent {
+    container: Mutex<Option<Arc<Container>>>,
     table: Table,
     power_off: PowerOff,
 }
@@ -29,6 +32,7 @@ pub struct Agent {
 impl Agent {
     pub fn new(power_off: PowerOff) -> Arc<Self> {
         Arc::new(Agent {
+            container: Mutex::default(),
             table: Table::default(),
             power_off,
         })
@@ -115,8 +119,19 @@ impl Agent {
     fn dispatch(&self, request: Request) -> Result<Response, Error> {
         let table = &self.table;
         Ok(match request {
+            Request::CreateContainer { spec } => {
+                // Held while creating: a concurrent second one waits, then
+                // finds the container.
+                let mut container = self.lock_container();
+                if container.is_some() {
+                    return Err(container::Error::Exists.into());
+                }
+                *container = Some(Arc::new(container::create(&spec)?));
+                Response::Ok
+            }
             Request::CreateProcess { exec_id, process } => {
-                table.create(exec_id, &process)?;
+                let container = self.lock_container().clone();
+                table.create(exec_id, &process, container)?;
                 Response::Ok
             }
             Request::Start { exec_id } => Response::Started {
@@ -153,6 +168,12 @@ impl Agent {
             // The control loop powers off once this answer is out.
             Request::Shutdown { .. } => Response::Ok,
         })
+    }
+
+    fn lock_container(&self) -> std::sync::MutexGuard<'_, Option<Arc<Container>>> {
+        self.container
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Turns `conn` into a stdio stream of `exec_id` and relays it.

@@ -11,6 +11,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use proto::agent::{ExitStatus, ProcessInfo, StreamKind};
 
+use super::container::{self, Container};
 use super::process::{SpawnError, Spec, SpecError};
 use super::pty;
 use super::reaper::{self, SignalError};
@@ -53,6 +54,8 @@ pub enum Error {
     NoTerminal(String),
     #[error("resizing the terminal of {id}: {}", describe(*.errno))]
     Resize { id: String, errno: Errno },
+    #[error(transparent)]
+    Container(#[from] container::Error),
 }
 
 fn stream_name(kind: StreamKind) -> &'static str {
@@ -80,8 +83,14 @@ impl Table {
             .ok_or_else(|| Error::Unknown(id.to_owned()))
     }
 
-    /// Validates `process` and prepares its stdio under `id`.
-    pub fn create(&self, id: String, process: &oci_spec::runtime::Process) -> Result<(), Error> {
+    /// Validates `process` and prepares its stdio under `id`; the process
+    /// will run in `container` if there is one.
+    pub fn create(
+        &self,
+        id: String,
+        process: &oci_spec::runtime::Process,
+        container: Option<Arc<Container>>,
+    ) -> Result<(), Error> {
         if id.is_empty() {
             return Err(Error::EmptyId);
         }
@@ -89,7 +98,7 @@ impl Table {
             return Err(Error::Exists(id));
         }
         // Checking the spec touches the filesystem: not under the lock.
-        let spec = Spec::new(process)?;
+        let spec = Spec::new(process, container)?;
         let exec = Exec::new(id.clone(), spec).map_err(Error::Stdio)?;
         match self.lock().entry(id) {
             Entry::Occupied(entry) => Err(Error::Exists(entry.key().clone())),

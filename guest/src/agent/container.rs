@@ -1,0 +1,552 @@
+//! `CreateContainer`: the container's root filesystem and mounts, built
+//! from its OCI spec in a mount namespace of its own.
+//!
+//! On a thread of its own (unshare(CLONE_NEWNS) makes that thread's mount
+//! namespace, root and cwd private to it), the setup:
+//!
+//! 1. makes every mount of the new namespace private, so nothing
+//!    propagates back to the agent's;
+//! 2. mounts the share (virtio-fs tag [`proto::agent::SHARE_TAG`]) on
+//!    [`SHARE_DIR`] and rbind-mounts its `root.path` on [`ROOT_DIR`];
+//! 3. mounts the spec's mounts in order, their destinations resolved
+//!    inside the root (see `resolve`), creating missing mount points; a
+//!    tmpfs on /dev gets the default OCI device nodes and symlinks;
+//! 4. creates `linux.devices`, masks `linux.maskedPaths`, makes
+//!    `linux.readonlyPaths` and, with `root.readonly`, the root read-only,
+//!    and applies `linux.rootfsPropagation`;
+//! 5. moves the root on top of `/` (pivot_root cannot leave the
+//!    initramfs), so whoever enters the namespace lands in the container
+//!    root and `..` cannot climb out of it.
+//!
+//! The namespace outlives the thread through [`Container`]'s descriptor:
+//! processes enter it with setns, which also puts their root there. Then
+//! the agent sets the hostname, domain name and `linux.sysctl`, which are
+//! the VM's own. A failed setup leaves no mount behind: its namespace dies
+//! with the thread.
+
+use std::fs;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+use std::thread;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+use nix::sys::stat::{Mode, SFlag};
+use oci_spec::runtime::{LinuxDeviceType, Spec};
+
+use super::describe;
+use super::mounts::{self, Mount, MountError};
+use super::resolve::{self, Kind};
+
+/// Where the share is mounted, in the container's mount namespace.
+pub const SHARE_DIR: &str = "/run/runvm/share";
+/// Where the container root is prepared before it moves onto `/`.
+pub const ROOT_DIR: &str = "/run/runvm/root";
+
+/// Why the container could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the container is already created")]
+    Exists,
+    #[error("root.path is missing")]
+    NoRoot,
+    #[error("root.path {0} must be relative to the share")]
+    RootPath(PathBuf),
+    #[error("mount {}: {error}", .destination.display())]
+    Mount {
+        destination: PathBuf,
+        error: MountError,
+    },
+    #[error("{field} {}: {problem}", .path.display())]
+    Path {
+        field: &'static str,
+        path: PathBuf,
+        problem: &'static str,
+    },
+    #[error("{field} {}: {}", .path.display(), describe(*.errno))]
+    Apply {
+        field: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+    #[error("{0} is longer than 64 bytes or contains a NUL byte")]
+    Name(&'static str),
+    #[error("linux.rootfsPropagation {0} is not valid")]
+    Propagation(String),
+    #[error("linux.sysctl {0:?} is not a valid key or value")]
+    SysctlKey(String),
+    #[error("linux.sysctl {key}: {}", describe(*.errno))]
+    Sysctl { key: String, errno: Errno },
+    #[error("{step}: {}", describe(*.errno))]
+    Setup { step: &'static str, errno: Errno },
+}
+
+/// A created container: its mount namespace and its root, as the agent
+/// sees it.
+#[derive(Debug)]
+pub struct Container {
+    namespace: OwnedFd,
+    root: OwnedFd,
+}
+
+impl Container {
+    /// The mount namespace processes enter (setns).
+    pub fn namespace(&self) -> BorrowedFd<'_> {
+        self.namespace.as_fd()
+    }
+
+    /// The container root (O_PATH), for resolving container paths.
+    pub fn root(&self) -> BorrowedFd<'_> {
+        self.root.as_fd()
+    }
+}
+
+/// Creates the container in the guest: the share comes from virtio-fs.
+pub fn create(spec: &Spec) -> Result<Container, Error> {
+    let layout = Layout {
+        share: SHARE_DIR.into(),
+        root: ROOT_DIR.into(),
+    };
+    create_with(
+        spec,
+        layout,
+        Box::new(|dir: &Path| {
+            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            let tag = proto::agent::SHARE_TAG;
+            nix::mount::mount(Some(tag), dir, Some("virtiofs"), flags, None::<&str>)
+        }),
+    )
+}
+
+/// Where the setup mounts the share and prepares the root.
+pub struct Layout {
+    pub share: PathBuf,
+    pub root: PathBuf,
+}
+
+/// Mounts the share on the directory it is given.
+pub type MountShare = Box<dyn FnOnce(&Path) -> Result<(), Errno> + Send>;
+
+/// Validates `spec`, then builds the container with the share mounted by
+/// `mount_share`.
+pub fn create_with(
+    spec: &Spec,
+    layout: Layout,
+    mount_share: MountShare,
+) -> Result<Container, Error> {
+    let plan = Plan::new(spec)?;
+    let names = (plan.hostname.clone(), plan.domainname.clone());
+    let sysctl = plan.sysctl.clone();
+    let setup = thread::Builder::new()
+        .name("container-setup".into())
+        .spawn(move || plan.build(&layout, mount_share))
+        .map_err(|error| Error::Setup {
+            step: "starting the setup thread",
+            errno: super::errno_of(&error),
+        })?;
+    let container = setup
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    if let Some(hostname) = names.0 {
+        nix::unistd::sethostname(hostname).map_err(|errno| Error::Setup {
+            step: "setting the hostname",
+            errno,
+        })?;
+    }
+    if let Some(domainname) = names.1 {
+        // SAFETY: setdomainname reads `len` bytes of the live string.
+        let rc = unsafe { libc::setdomainname(domainname.as_ptr().cast(), domainname.len()) };
+        Errno::result(rc).map_err(|errno| Error::Setup {
+            step: "setting the domain name",
+            errno,
+        })?;
+    }
+    for (key, value) in sysctl {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        fs::write(path, value.as_bytes()).map_err(|error| Error::Sysctl {
+            key,
+            errno: super::errno_of(&error),
+        })?;
+    }
+    Ok(container)
+}
+
+/// A device node to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Device {
+    path: PathBuf,
+    kind: SFlag,
+    rdev: libc::dev_t,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+/// The default OCI devices on a tmpfs /dev: name, major, minor.
+const DEFAULT_DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The default /dev symlinks: name, target.
+const DEFAULT_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+/// The validated spec: everything checked before anything is mounted.
+#[derive(Debug)]
+struct Plan {
+    rootfs: PathBuf,
+    readonly: bool,
+    mounts: Vec<Mount>,
+    devices: Vec<Device>,
+    masked: Vec<PathBuf>,
+    readonly_paths: Vec<PathBuf>,
+    propagation: Option<MsFlags>,
+    hostname: Option<String>,
+    domainname: Option<String>,
+    sysctl: Vec<(String, String)>,
+}
+
+impl Plan {
+    fn new(spec: &Spec) -> Result<Self, Error> {
+        let root = spec.root().as_ref().ok_or(Error::NoRoot)?;
+        let rootfs = root.path().clone();
+        if rootfs.as_os_str().is_empty()
+            || rootfs.is_absolute()
+            || resolve::cstring(&rootfs).is_err()
+        {
+            return Err(Error::RootPath(rootfs));
+        }
+        let mut mounts = Vec::new();
+        for mount in spec.mounts().iter().flatten() {
+            mounts.push(Mount::new(mount).map_err(|error| Error::Mount {
+                destination: mount.destination().clone(),
+                error,
+            })?);
+        }
+        let hostname = name("hostname", spec.hostname())?;
+        let domainname = name("domainname", spec.domainname())?;
+
+        let linux = spec.linux().as_ref();
+        let mut devices = Vec::new();
+        for device in linux
+            .and_then(|linux| linux.devices().as_ref())
+            .into_iter()
+            .flatten()
+        {
+            devices.push(device_of(device)?);
+        }
+        let paths = |field: &'static str, list: Option<&Vec<String>>| {
+            list.into_iter()
+                .flatten()
+                .map(|path| {
+                    let path = PathBuf::from(path);
+                    if resolve::cstring(&path).is_err() || path.as_os_str().is_empty() {
+                        return Err(Error::Path {
+                            field,
+                            path,
+                            problem: "is empty or contains a NUL byte",
+                        });
+                    }
+                    Ok(path)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let masked = paths(
+            "linux.maskedPaths",
+            linux.and_then(|linux| linux.masked_paths().as_ref()),
+        )?;
+        let readonly_paths = paths(
+            "linux.readonlyPaths",
+            linux.and_then(|linux| linux.readonly_paths().as_ref()),
+        )?;
+        let propagation = linux
+            .and_then(|linux| linux.rootfs_propagation().as_ref())
+            .filter(|name| !name.is_empty())
+            .map(|name| mounts::propagation(name).ok_or_else(|| Error::Propagation(name.clone())))
+            .transpose()?;
+        let mut sysctl: Vec<(String, String)> = linux
+            .and_then(|linux| linux.sysctl().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        sysctl.sort();
+        for (key, value) in &sysctl {
+            let valid = !key.contains('\0')
+                && !value.contains('\0')
+                && key
+                    .replace('.', "/")
+                    .split('/')
+                    .all(|part| !part.is_empty() && part != "..");
+            if !valid {
+                return Err(Error::SysctlKey(key.clone()));
+            }
+        }
+        Ok(Plan {
+            rootfs,
+            readonly: root.readonly().unwrap_or(false),
+            mounts,
+            devices,
+            masked,
+            readonly_paths,
+            propagation,
+            hostname,
+            domainname,
+            sysctl,
+        })
+    }
+
+    /// Builds the container; runs on its own thread, whose mount namespace
+    /// becomes the container's.
+    fn build(&self, layout: &Layout, mount_share: MountShare) -> Result<Container, Error> {
+        let at = |step| move |errno| Error::Setup { step, errno };
+        nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(at("unshare"))?;
+        let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+        nix::mount::mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
+            .map_err(at("making mounts private"))?;
+        // This thread's umask is its own now (unshare implies CLONE_FS):
+        // modes below are meant as given.
+        nix::sys::stat::umask(Mode::empty());
+        let namespace = nix::fcntl::open(
+            "/proc/thread-self/ns/mnt",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(at("opening the mount namespace"))?;
+        // SAFETY: open just returned this descriptor; nothing else owns it.
+        let namespace = unsafe { std::os::fd::FromRawFd::from_raw_fd(namespace) };
+
+        for dir in [&layout.share, &layout.root] {
+            fs::create_dir_all(dir).map_err(|error| Error::Setup {
+                step: "creating the setup directories",
+                errno: super::errno_of(&error),
+            })?;
+        }
+        mount_share(&layout.share).map_err(at("mounting the share"))?;
+        let share = mounts::open_path(&layout.share).map_err(at("opening the share"))?;
+        let rootfs = resolve::open_in(
+            share.as_fd(),
+            &self.rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+        )
+        .map_err(|errno| Error::Apply {
+            field: "root.path",
+            path: self.rootfs.clone(),
+            errno,
+        })?;
+        let prepared = mounts::open_path(&layout.root).map_err(at("opening the root"))?;
+        let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
+        mounts::mount_at(Some(rootfs.as_fd()), prepared.as_fd(), None, rbind, None)
+            .map_err(at("mounting the root"))?;
+        let root = mounts::open_path(&layout.root).map_err(at("opening the root"))?;
+
+        for mount in &self.mounts {
+            let mounted =
+                mount
+                    .apply(root.as_fd(), share.as_fd())
+                    .map_err(|error| Error::Mount {
+                        destination: mount.destination.clone(),
+                        error,
+                    })?;
+            if is_dev_tmpfs(mount) {
+                default_dev(mounted.as_fd()).map_err(|errno| Error::Apply {
+                    field: "default devices in",
+                    path: mount.destination.clone(),
+                    errno,
+                })?;
+            }
+        }
+        for device in &self.devices {
+            make_device(root.as_fd(), device).map_err(|errno| Error::Apply {
+                field: "linux.devices",
+                path: device.path.clone(),
+                errno,
+            })?;
+        }
+        for path in &self.masked {
+            mask(root.as_fd(), path).map_err(|errno| Error::Apply {
+                field: "linux.maskedPaths",
+                path: path.clone(),
+                errno,
+            })?;
+        }
+        for path in &self.readonly_paths {
+            read_only(root.as_fd(), path).map_err(|errno| Error::Apply {
+                field: "linux.readonlyPaths",
+                path: path.clone(),
+                errno,
+            })?;
+        }
+        if self.readonly {
+            mounts::remount_read_only(root.as_fd()).map_err(at("making the root read-only"))?;
+        }
+        if let Some(flags) = self.propagation {
+            mounts::mount_at(None, root.as_fd(), None, flags, None)
+                .map_err(at("linux.rootfsPropagation"))?;
+        }
+        nix::unistd::fchdir(root.as_raw_fd()).map_err(at("entering the root"))?;
+        nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .map_err(at("moving the root onto /"))?;
+        Ok(Container { namespace, root })
+    }
+}
+
+fn name(field: &'static str, value: &Option<String>) -> Result<Option<String>, Error> {
+    match value {
+        Some(name) if name.len() > 64 || name.contains('\0') => Err(Error::Name(field)),
+        Some(name) if !name.is_empty() => Ok(Some(name.clone())),
+        _ => Ok(None),
+    }
+}
+
+fn device_of(device: &oci_spec::runtime::LinuxDevice) -> Result<Device, Error> {
+    let path = device.path().clone();
+    let problem = |problem| Error::Path {
+        field: "linux.devices",
+        path: path.clone(),
+        problem,
+    };
+    if resolve::cstring(&path).is_err() || path.file_name().is_none() {
+        return Err(problem("is not a file path"));
+    }
+    if path.components().any(|part| part == Component::ParentDir) {
+        return Err(problem("contains .."));
+    }
+    let kind = match device.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+        LinuxDeviceType::B => SFlag::S_IFBLK,
+        LinuxDeviceType::P => SFlag::S_IFIFO,
+        LinuxDeviceType::A => return Err(problem("type a is not a device node")),
+    };
+    let (major, minor) = (device.major(), device.minor());
+    let (Ok(major), Ok(minor)) = (u32::try_from(major), u32::try_from(minor)) else {
+        return Err(problem("major or minor is out of range"));
+    };
+    Ok(Device {
+        path: path.clone(),
+        kind,
+        rdev: libc::makedev(major, minor),
+        mode: device.file_mode().unwrap_or(0o666) & 0o7777,
+        uid: device.uid(),
+        gid: device.gid(),
+    })
+}
+
+fn is_dev_tmpfs(mount: &Mount) -> bool {
+    matches!(
+        mount.what,
+        mounts::What::Fs {
+            fstype: "tmpfs",
+            ..
+        }
+    ) && mount.destination == Path::new("/dev")
+}
+
+/// The default OCI device nodes and symlinks, on a fresh /dev.
+fn default_dev(dev: BorrowedFd) -> Result<(), Errno> {
+    let dir = dev.as_raw_fd();
+    for (name, major, minor) in DEFAULT_DEVICES {
+        let rdev = libc::makedev(major, minor);
+        let mode = Mode::from_bits_truncate(0o666);
+        match nix::sys::stat::mknodat(Some(dir), name, SFlag::S_IFCHR, mode, rdev) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    for (name, target) in DEFAULT_LINKS {
+        match nix::unistd::symlinkat(target, Some(dir), name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    for name in ["pts", "shm"] {
+        match nix::sys::stat::mkdirat(Some(dir), name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    Ok(())
+}
+
+fn make_device(root: BorrowedFd, device: &Device) -> Result<(), Errno> {
+    let parent = device.path.parent().unwrap_or(Path::new("/"));
+    let dir = resolve::create_in(root, parent, Kind::Dir)?;
+    let name = device.path.file_name().unwrap_or_default();
+    let mode = Mode::from_bits_truncate(device.mode);
+    match nix::sys::stat::mknodat(Some(dir.as_raw_fd()), name, device.kind, mode, device.rdev) {
+        Ok(()) => {}
+        // An existing node (a bind-mounted /dev, say) stays as it is.
+        Err(Errno::EEXIST) => return Ok(()),
+        Err(errno) => return Err(errno),
+    }
+    if device.uid.is_some() || device.gid.is_some() {
+        nix::unistd::fchownat(
+            Some(dir.as_raw_fd()),
+            name,
+            device.uid.map(nix::unistd::Uid::from_raw),
+            device.gid.map(nix::unistd::Gid::from_raw),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+    }
+    Ok(())
+}
+
+/// Opens `path` inside `root`, or None if it does not exist.
+fn existing(root: BorrowedFd, path: &Path) -> Result<Option<OwnedFd>, Errno> {
+    match resolve::open_in(root, path, OFlag::O_PATH) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(errno) => Err(errno),
+    }
+}
+
+/// Hides `path`: a read-only empty tmpfs over a directory, /dev/null over
+/// anything else. A missing path is skipped.
+fn mask(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
+    let Some(target) = existing(root, path)? else {
+        return Ok(());
+    };
+    let stat = nix::sys::stat::fstat(target.as_raw_fd())?;
+    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
+        let flags =
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        nix::mount::mount(
+            Some("tmpfs"),
+            &resolve::fd_path(target.as_fd()),
+            Some("tmpfs"),
+            flags,
+            None::<&str>,
+        )
+    } else {
+        let null = mounts::open_path(Path::new("/dev/null"))?;
+        mounts::mount_at(
+            Some(null.as_fd()),
+            target.as_fd(),
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )
+    }
+}
+
+/// Makes `path` a read-only bind of itself. A missing path is skipped.
+fn read_only(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
+    let Some(target) = existing(root, path)? else {
+        return Ok(());
+    };
+    let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mounts::mount_at(Some(target.as_fd()), target.as_fd(), None, rbind, None)?;
+    let mounted = resolve::open_in(root, path, OFlag::O_PATH)?;
+    mounts::remount_read_only(mounted.as_fd())
+}
