@@ -4,7 +4,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
@@ -111,7 +111,7 @@ pub fn build(workspace: &Path, flavor: Flavor) -> Result<PathBuf, Error> {
     if cached_vmlinux.is_file() {
         eprintln!("kernel: cache hit {}", cached_vmlinux.display());
     } else {
-        remove_abandoned_builds(&kernel_cache)?;
+        remove_abandoned_builds(&kernel_cache);
         // Named after this process, so that concurrent builds never share a tree.
         let build_dir = kernel_cache.join(format!(
             "{BUILD_DIR_PREFIX}{}-{key}-{}",
@@ -132,7 +132,7 @@ pub fn build(workspace: &Path, flavor: Flavor) -> Result<PathBuf, Error> {
                 });
             }
         }
-        remove_dir_all(&build_dir)?;
+        remove_in_background(&build_dir);
     }
 
     let out_dir = crate::output_dir(workspace);
@@ -148,17 +148,10 @@ pub fn build(workspace: &Path, flavor: Flavor) -> Result<PathBuf, Error> {
 
 /// Removes build trees left by interrupted builds: those whose process
 /// (the last `-` field of the name) is gone.
-fn remove_abandoned_builds(kernel_cache: &Path) -> Result<(), Error> {
-    let entries = match fs::read_dir(kernel_cache) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
-            return Err(Error::Io {
-                action: "listing",
-                path: kernel_cache.to_path_buf(),
-                source,
-            })
-        }
+fn remove_abandoned_builds(kernel_cache: &Path) {
+    // Best effort: a missing or unreadable cache only means nothing to clean.
+    let Ok(entries) = fs::read_dir(kernel_cache) else {
+        return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -166,14 +159,28 @@ fn remove_abandoned_builds(kernel_cache: &Path) -> Result<(), Error> {
             continue;
         };
         if !Path::new("/proc").join(pid.to_string()).exists() {
-            eprintln!(
-                "kernel: removing abandoned build {}",
-                entry.path().display()
-            );
-            remove_dir_all(&entry.path())?;
+            remove_in_background(&entry.path());
         }
     }
-    Ok(())
+}
+
+/// Starts `rm -rf` on a build tree without waiting for it: unlinking the
+/// ~90,000 files of a kernel tree takes minutes on some disks, and nothing
+/// needs them gone now. A tree left behind is retried by the next build.
+fn remove_in_background(tree: &Path) {
+    let removal = Command::new("rm")
+        .arg("-rf")
+        .arg("--")
+        .arg(tree)
+        // Detached from our stdio, so that whoever reads our output sees its
+        // end when we exit, not when rm does.
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if let Err(error) = removal {
+        eprintln!("kernel: not removing {}: {error}", tree.display());
+    }
 }
 
 /// The pid in a build directory's name `.build-<flavor>-<key>-<pid>`.
@@ -298,14 +305,6 @@ fn cache_root() -> Result<PathBuf, Error> {
 fn create_dir_all(path: &Path) -> Result<(), Error> {
     fs::create_dir_all(path).map_err(|source| Error::Io {
         action: "creating",
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn remove_dir_all(path: &Path) -> Result<(), Error> {
-    fs::remove_dir_all(path).map_err(|source| Error::Io {
-        action: "removing",
         path: path.to_path_buf(),
         source,
     })

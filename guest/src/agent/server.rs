@@ -170,6 +170,13 @@ impl Agent {
         })
     }
 
+    /// Makes processes created from now on run in `container`, as
+    /// `CreateContainer` does.
+    #[cfg(test)]
+    pub fn set_container(&self, container: Container) {
+        *self.lock_container() = Some(Arc::new(container));
+    }
+
     fn lock_container(&self) -> std::sync::MutexGuard<'_, Option<Arc<Container>>> {
         self.container
             .lock()
