@@ -99,6 +99,9 @@ pub struct Fs {
     pub(crate) queue_evts_registered: bool,
     /// Queue eventfds of a reset device, to take out of the poll set.
     pub(crate) retired_queue_evts: Vec<EventFd>,
+    /// The driver reset the device: the event loop drops the FUSE session
+    /// before it serves anything else.
+    session_reset_pending: bool,
     warned: u32,
 }
 
@@ -232,6 +235,7 @@ impl Fs {
             active: None,
             queue_evts_registered: false,
             retired_queue_evts: Vec::new(),
+            session_reset_pending: false,
             warned: 0,
         })
     }
@@ -246,6 +250,13 @@ impl Fs {
         if self.warned & bit == 0 {
             self.warned |= bit;
             warn!("virtio-fs: {what} (logged once)");
+        }
+    }
+
+    /// Drops the FUSE session of a driver that reset the device.
+    pub(crate) fn finish_session_reset(&mut self) {
+        if std::mem::take(&mut self.session_reset_pending) {
+            self.fs.destroy();
         }
     }
 
@@ -384,9 +395,10 @@ impl VirtioDevice for Fs {
             }
             self.queue_evts_registered = false;
         }
-        // The next driver starts with FUSE INIT: drop every inode and handle
-        // the old one held (DESTROY does the same).
-        self.fs.destroy();
+        // The next driver starts with FUSE INIT: the event loop drops every
+        // inode and handle the old one held, as for DESTROY, on its own
+        // thread (where the FUSE session lives).
+        self.session_reset_pending = true;
         // Let the event loop drop what it polls for the old activation. An
         // eventfd write cannot fail short of counter overflow.
         let _ = self.activate_evt.write(1);

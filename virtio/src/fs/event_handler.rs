@@ -40,6 +40,8 @@ impl MutEventSubscriber for Fs {
     }
 
     fn process(&mut self, events: Events, ops: &mut EventOps) {
+        // Before any request of a driver that came after a reset.
+        self.finish_session_reset();
         let fd = events.fd();
         if fd == self.activate_evt.as_raw_fd() {
             // Reading resets the counter; nothing else to do with it.

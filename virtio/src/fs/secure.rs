@@ -27,7 +27,9 @@
 //!   buffer is allocated, READDIR sizes are clamped to [`MAX_READDIR_SIZE`];
 //! - at most `max_host_fds` host fds (inodes the guest holds plus open
 //!   handles): more is EMFILE;
-//! - a read-only share refuses every mutating request with EROFS.
+//! - a read-only share refuses every mutating request with EROFS;
+//! - the umask of 0 the passthrough sets (it applies the guest's umask
+//!   itself) is confined to the serving thread with `unshare(CLONE_FS)`.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
@@ -41,6 +43,7 @@ use fuse_backend_rs::api::filesystem::{
     ListxattrReply, OpenOptions, SetattrValid, ZeroCopyReader, ZeroCopyWriter,
 };
 use fuse_backend_rs::passthrough::PassthroughFs;
+use tracing::warn;
 
 use super::{MAX_READDIR_SIZE, MAX_XATTR_SIZE};
 
@@ -66,6 +69,18 @@ fn check_name(name: &CStr) -> io::Result<()> {
     let bytes = name.to_bytes();
     if bytes.is_empty() || bytes == b"." || bytes == b".." || bytes.contains(&b'/') {
         return Err(errno(libc::EINVAL));
+    }
+    Ok(())
+}
+
+/// Gives the calling thread its own umask (and cwd), so that the umask of
+/// 0 the passthrough sets at FUSE INIT and DESTROY stays on the thread that
+/// serves requests instead of applying to the whole VMM.
+fn confine_umask_to_this_thread() -> io::Result<()> {
+    // SAFETY: unshare(CLONE_FS) takes no pointers; it only gives this
+    // thread a private copy of its root, cwd and umask.
+    if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -168,10 +183,16 @@ impl FileSystem for SecureFs {
     type Handle = Handle;
 
     fn init(&self, capable: FuseInitOptions) -> io::Result<FuseInitOptions> {
+        confine_umask_to_this_thread()?;
         self.inner.init(capable)
     }
 
     fn destroy(&self) {
+        // Reopens the share, setting the umask again.
+        if let Err(e) = confine_umask_to_this_thread() {
+            warn!("virtio-fs: session kept, cannot confine the umask: {e}");
+            return;
+        }
         self.inner.destroy();
         *self.host_fds() = HostFds::default();
     }
@@ -729,5 +750,30 @@ mod tests {
         assert_eq!((errno_of(listed), in_use), (Some(libc::EMFILE), 1));
         let (listed, _) = list(16);
         assert_eq!(listed.unwrap(), 4);
+    }
+
+    fn umask_in(status: &str) -> String {
+        let status = std::fs::read_to_string(status).unwrap();
+        let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+        line.trim_start_matches("Umask:").trim().to_owned()
+    }
+
+    #[test]
+    fn the_umask_of_zero_stays_on_the_serving_thread() {
+        // SAFETY: umask takes no pointers; the usual 022 for the process
+        // (no test thread has unshared its umask), so a leak of 0 shows.
+        unsafe { libc::umask(0o022) };
+        // /proc/self is the main thread, which shares the process umask.
+        let process_umask = umask_in("/proc/self/status");
+        assert_eq!(process_umask, "0022");
+        std::thread::spawn(|| {
+            let (fs, _, _dir) = secure_fs(&[], 4);
+            assert_eq!(umask_in("/proc/thread-self/status"), "0000");
+            fs.destroy();
+            assert_eq!(umask_in("/proc/thread-self/status"), "0000");
+        })
+        .join()
+        .unwrap();
+        assert_eq!(umask_in("/proc/self/status"), process_umask);
     }
 }
