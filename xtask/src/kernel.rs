@@ -159,6 +159,10 @@ fn remove_abandoned_builds(kernel_cache: &Path) {
             continue;
         };
         if !Path::new("/proc").join(pid.to_string()).exists() {
+            eprintln!(
+                "kernel: removing abandoned build {}",
+                entry.path().display()
+            );
             remove_in_background(&entry.path());
         }
     }
