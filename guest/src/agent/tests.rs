@@ -885,3 +885,204 @@ fn is_our_child(pid: &str) -> bool {
     };
     tail.split_whitespace().nth(1) == Some(&std::process::id().to_string())
 }
+
+/// A test directory removed at the end.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A share as the host lays it out: `rootfs/` mirroring the host's
+/// merged-/usr symlinks (the host's /usr is bind-mounted in, so the
+/// container has a shell), `mounts/0` a file, `mounts/1` a directory;
+/// and a symlink `evil -> /` in the rootfs.
+fn scratch_share(name: &str) -> Scratch {
+    let pid = std::process::id();
+    let scratch = Scratch(std::env::temp_dir().join(format!("runvm-container-{name}-{pid}")));
+    let share = scratch.0.join("share-source");
+    let rootfs = share.join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    for name in ["bin", "sbin", "lib", "lib64"] {
+        if let Ok(target) = std::fs::read_link(std::path::Path::new("/").join(name)) {
+            std::os::unix::fs::symlink(target, rootfs.join(name)).unwrap();
+        }
+    }
+    std::os::unix::fs::symlink("/", rootfs.join("evil")).unwrap();
+    std::fs::create_dir_all(share.join("mounts/1")).unwrap();
+    std::fs::write(share.join("mounts/0"), "10.0.0.1 box\n").unwrap();
+    scratch
+}
+
+/// A container as docker's default spec makes one, built in a private
+/// mount namespace (needs root; skipped otherwise).
+fn container_agent(scratch: &Scratch) -> Option<Arc<Agent>> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mounting needs root");
+        return None;
+    }
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc",
+            "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        json!({"destination": "/usr", "type": "bind", "source": "/usr",
+            "options": ["rbind", "ro"]}),
+        json!({"destination": "/etc/hosts", "type": "bind", "source": "mounts/0",
+            "options": ["rbind", "rprivate", "ro"]}),
+        json!({"destination": "/data", "type": "bind", "source": "mounts/1",
+            "options": ["rbind", "rprivate"]}),
+        json!({"destination": "/evil/tmp", "type": "tmpfs", "source": "tmpfs"}),
+    ];
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup",
+            "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}));
+    }
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs", "readonly": true},
+        "mounts": mounts,
+        "linux": {
+            "maskedPaths": ["/proc/kcore", "/proc/version", "/proc/nothing", "/sys/firmware"],
+            "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger", "/nothing"],
+            "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
+                "fileMode": 438}],
+        },
+    });
+    let spec: oci_spec::runtime::Spec = serde_json::from_value(spec).unwrap();
+    let source = scratch.0.join("share-source");
+    let layout = super::container::Layout {
+        share: scratch.0.join("share"),
+        root: scratch.0.join("root"),
+    };
+    let bind_share = Box::new(move |dir: &std::path::Path| {
+        let flags = nix::mount::MsFlags::MS_BIND;
+        nix::mount::mount(Some(&source), dir, None::<&str>, flags, None::<&str>)
+    });
+    let container = super::container::create_with(&spec, layout, bind_share).unwrap();
+    let (agent, _) = agent();
+    agent.set_container(container);
+    Some(agent)
+}
+
+#[test]
+fn container_processes_run_inside_its_root_with_its_mounts() {
+    let scratch = scratch_share("mounts");
+    let Some(agent) = container_agent(&scratch) else {
+        return;
+    };
+    let script = r#"
+        echo "cwd=$(pwd)"
+        cd ..; cd ..; echo "up=$(pwd) $(ls / | tr '\n' ' ')"
+        echo "hosts=$(cat /etc/hosts)"
+        echo "dev=$(ls /dev | tr '\n' ' ')"
+        echo "null=$(readlink /dev/ptmx) $(readlink /dev/fd) $(echo x > /dev/null && echo ok)"
+        echo "version=$(wc -c < /proc/version) firmware=$(ls /sys/firmware | wc -l)"
+        touch /rootfile 2>/dev/null || echo "root read-only"
+        (echo >> /etc/hosts) 2>/dev/null || echo "hosts read-only"
+        (echo 1 > /proc/sys/kernel/domainname) 2>/dev/null || echo "proc/sys read-only"
+        touch /data/made && echo "data writable"
+        touch /tmp/made && echo "tmp writable"
+        test -d /run/runvm || echo "no agent root"
+    "#;
+    let (status, stdout) = sh(&agent, script, json!({"cwd": "/evil/data"}));
+    assert_eq!(status, ExitStatus::Code(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "cwd=/data");
+    assert!(lines[1].starts_with("up=/ "), "{stdout}");
+    for entry in [
+        "bin", "data", "dev", "etc", "evil", "proc", "sys", "tmp", "usr",
+    ] {
+        assert!(lines[1].contains(&format!(" {entry} ")), "{stdout}");
+    }
+    assert_eq!(lines[2], "hosts=10.0.0.1 box");
+    for entry in [
+        "full", "fuse", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
+        "stdout", "tty", "urandom", "zero",
+    ] {
+        assert!(
+            lines[3].contains(&format!(" {entry} "))
+                || lines[3].starts_with(&format!("dev={entry} ")),
+            "{stdout}"
+        );
+    }
+    assert_eq!(lines[4], "null=pts/ptmx /proc/self/fd ok");
+    assert_eq!(lines[5], "version=0 firmware=0");
+    assert_eq!(
+        &lines[6..],
+        [
+            "root read-only",
+            "hosts read-only",
+            "proc/sys read-only",
+            "data writable",
+            "tmp writable",
+            "no agent root"
+        ]
+    );
+    let share = scratch.0.join("share-source");
+    assert!(share.join("mounts/1/made").exists());
+    // The tmpfs meant for /evil/tmp landed inside the root, not on the
+    // host's /tmp.
+    assert!(share.join("rootfs/tmp").is_dir());
+    assert!(!std::path::Path::new("/tmp/made").exists());
+}
+
+#[test]
+fn container_cwd_and_programs_resolve_inside_the_root() {
+    let scratch = scratch_share("paths");
+    let Some(agent) = container_agent(&scratch) else {
+        return;
+    };
+    let mut conn = control(&agent);
+    let cases = [
+        (
+            json!({"cwd": "/proc/self/fd/0"}),
+            "cwd /proc/self/fd/0 goes through a /proc magic link",
+        ),
+        (
+            json!({"cwd": "/run/runvm"}),
+            "cwd /run/runvm does not exist",
+        ),
+        (
+            json!({"cwd": "/etc/hosts"}),
+            "cwd /etc/hosts is not a directory",
+        ),
+    ];
+    for (extra, message) in cases {
+        let response = create(&mut conn, "bad", spec(&["true"], extra));
+        assert_eq!(error(response), message);
+    }
+    // The share's rootfs has no /tmp/..; the agent's programs are not
+    // looked up.
+    let response = create(
+        &mut conn,
+        "missing",
+        spec(&["runvm-no-such-program"], json!({})),
+    );
+    assert_eq!(response, Response::Ok);
+    let _ = attach(&agent, "missing", StreamKind::Stdin);
+    let _ = attach(&agent, "missing", StreamKind::Stdout);
+    let _ = attach(&agent, "missing", StreamKind::Stderr);
+    assert_eq!(
+        error(start(&mut conn, "missing")),
+        "exec runvm-no-such-program: no such file or directory"
+    );
+    let spec_json = json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"}});
+    let request = Request::CreateContainer {
+        spec: Box::new(serde_json::from_value(spec_json).unwrap()),
+    };
+    assert_eq!(
+        error(call(&mut conn, &request)),
+        "the container is already created"
+    );
+}
