@@ -9,7 +9,6 @@ use std::sync::Arc;
 use fuse_backend_rs::abi::fuse_abi::{InHeader, Opcode, OutHeader};
 use fuse_backend_rs::api::filesystem::FileSystem;
 use fuse_backend_rs::api::server::Server;
-use fuse_backend_rs::passthrough::{CachePolicy, Config, PassthroughFs};
 use fuse_backend_rs::transport::{Reader, VirtioFsWriter, Writer};
 use tracing::warn;
 use virtio_queue::{DescriptorChain, Queue, QueueT};
@@ -17,9 +16,9 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::secure::SecureFs;
 use super::{
-    CacheMode, FsError, FsOptions, ALWAYS_CACHE_TIMEOUT, AUTO_CACHE_TIMEOUT, CONFIG_SPACE_SIZE,
-    MAX_HOST_FDS, MAX_NAME_REQUEST_LEN, MAX_SETXATTR_REQUEST_LEN, MAX_TWO_NAME_REQUEST_LEN,
-    NUM_QUEUES, NUM_REQUEST_QUEUES, QUEUE_SIZE, TAG_LEN,
+    FsError, FsOptions, CONFIG_SPACE_SIZE, MAX_HOST_FDS, MAX_NAME_REQUEST_LEN,
+    MAX_SETXATTR_REQUEST_LEN, MAX_TWO_NAME_REQUEST_LEN, NUM_QUEUES, NUM_REQUEST_QUEUES, QUEUE_SIZE,
+    TAG_LEN,
 };
 use crate::features::VIRTIO_F_VERSION_1;
 use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
@@ -126,29 +125,6 @@ fn config_space(tag: &str) -> Result<[u8; CONFIG_SPACE_SIZE], FsError> {
     Ok(config)
 }
 
-fn passthrough_config(root_dir: String, cache: CacheMode) -> Config {
-    let (cache_policy, timeout) = match cache {
-        CacheMode::Never => (CachePolicy::Never, std::time::Duration::ZERO),
-        CacheMode::Auto => (CachePolicy::Auto, AUTO_CACHE_TIMEOUT),
-        CacheMode::Always => (CachePolicy::Always, ALWAYS_CACHE_TIMEOUT),
-    };
-    Config {
-        root_dir,
-        cache_policy,
-        entry_timeout: timeout,
-        attr_timeout: timeout,
-        // Containers use xattrs (file capabilities, ACLs); SecureFs vets them.
-        xattr: true,
-        // The share is opened at FUSE INIT and reopened on DESTROY.
-        do_import: true,
-        writeback: false,
-        // File handles need CAP_DAC_READ_SEARCH; O_PATH fds, bounded by
-        // SecureFs, work everywhere.
-        inode_file_handles: false,
-        ..Config::default()
-    }
-}
-
 /// The longest request with `opcode` we pass to the FUSE server, for the
 /// requests whose body is names; `None` for the others (the server bounds
 /// every request to about 1 MiB). The server logs a name that has no NUL
@@ -205,8 +181,8 @@ impl Fs {
     /// A device serving the directory `shared_dir` under `tag` (what the
     /// guest passes to `mount -t virtiofs`; 1 to 36 bytes).
     ///
-    /// The directory is resolved now (symlinks included) and opened when
-    /// the guest driver sends FUSE INIT.
+    /// The directory is resolved (symlinks included) and opened now, so the
+    /// VMM may then leave the mount namespace it is reachable in.
     pub fn new(tag: &str, shared_dir: PathBuf, options: FsOptions) -> Result<Self, FsError> {
         let config = config_space(tag)?;
         let root = shared_dir
@@ -222,9 +198,8 @@ impl Fs {
             .to_str()
             .ok_or_else(|| FsError::NonUtf8Path(root.clone()))?
             .to_owned();
-        let passthrough = PassthroughFs::new(passthrough_config(root_dir, options.cache))
-            .map_err(FsError::Passthrough)?;
-        let fs = Arc::new(SecureFs::new(passthrough, options.readonly, MAX_HOST_FDS));
+        let fs = SecureFs::open(root_dir, options, MAX_HOST_FDS).map_err(FsError::Passthrough)?;
+        let fs = Arc::new(fs);
         Ok(Self {
             config,
             queue_max_sizes: [QUEUE_SIZE; NUM_QUEUES],
@@ -461,6 +436,20 @@ mod tests {
             Fs::new("t", path.join("file"), FsOptions::default()),
             Err(FsError::NotADirectory(_))
         ));
+    }
+
+    #[test]
+    fn the_share_is_opened_when_the_device_is_made() {
+        let mut ctx = TestContext::new(FsOptions::default());
+        // As if the VMM moved into a jail where the path means nothing.
+        let moved = ctx.share.with_file_name("moved");
+        std::fs::rename(&ctx.share, &moved).unwrap();
+        std::fs::write(moved.join("file"), b"still served").unwrap();
+        ctx.activate();
+        ctx.init();
+        let entry = ctx.lookup(ROOT_ID, b"file").unwrap();
+        let fh = ctx.open(entry.nodeid, libc::O_RDONLY).unwrap();
+        assert_eq!(ctx.read(entry.nodeid, fh, 0, 64).unwrap(), b"still served");
     }
 
     #[test]
@@ -810,6 +799,22 @@ mod tests {
         // A descriptor index past the queue is skipped.
         ctx.queues[REQUEST_QUEUE].make_available(999);
         ctx.notify(REQUEST_QUEUE);
+        // A reply buffer too small for the reply.
+        let header = ctx.header(Opcode::Getattr, ROOT_ID, 16);
+        let getattr = [header.as_slice(), &[0u8; 16]].concat();
+        let q = &ctx.queues[REQUEST_QUEUE];
+        let (addr, reply_addr) = (q.slot_addr(q.peek_desc(0)), q.slot_addr(q.peek_desc(1)));
+        ctx.guest_mem
+            .write_slice(&getattr, GuestAddress(addr))
+            .unwrap();
+        let used = ctx.send_chain(
+            REQUEST_QUEUE,
+            &[
+                (addr, getattr.len() as u32, 0),
+                (reply_addr, 20, DESC_F_WRITE),
+            ],
+        );
+        assert!(used.is_some_and(|(_, len)| len <= 20), "{used:?}");
         // Names longer than FUSE allows, with or without a NUL.
         for name in [vec![b'n'; 8192], cstr(&[b'n'; 2000])] {
             assert_eq!(

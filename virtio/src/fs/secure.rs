@@ -8,14 +8,18 @@
 //!   host: the guest reads them (READLINK) and resolves them itself;
 //! - data is opened by re-opening that fd through `/proc/self/fd`, only for
 //!   regular files and directories (EBADF otherwise);
-//! - names with `/`, `.` and `..` are refused by every creating or removing
-//!   operation (EINVAL), but LOOKUP accepts `.` and `..`.
+//! - names with `/` are refused by LOOKUP; but `.` and `..` are accepted
+//!   (`..` from the root is the share's parent), and with `do_import` off
+//!   (the root is opened up front, see [`SecureFs::open`]) the other
+//!   operations check no names at all.
 //!
 //! What this layer adds (the guest only ever reaches the passthrough
 //! through it):
 //! - names: empty, `.`, `..` or holding `/` are EINVAL for every operation
-//!   that takes one, LOOKUP included (`..` from the root would leave the
-//!   share);
+//!   that takes one (LOOKUP, CREATE, MKNOD, MKDIR, SYMLINK, LINK, RENAME,
+//!   UNLINK, RMDIR);
+//! - FUSE INIT never enables no-OPEN mode, writeback caching, killpriv_v2
+//!   or DAX;
 //! - OPEN of anything but a regular file or directory: EACCES (device
 //!   nodes, FIFOs, sockets and symlinks are the guest kernel's business);
 //! - MKNOD of anything but a regular file, FIFO or socket: EPERM;
@@ -42,10 +46,13 @@ use fuse_backend_rs::api::filesystem::{
     Context, DirEntry, Entry, FileSystem, FsOptions as FuseInitOptions, GetxattrReply,
     ListxattrReply, OpenOptions, SetattrValid, ZeroCopyReader, ZeroCopyWriter,
 };
-use fuse_backend_rs::passthrough::PassthroughFs;
+use fuse_backend_rs::passthrough::{CachePolicy, Config, PassthroughFs};
 use tracing::warn;
 
-use super::{MAX_READDIR_SIZE, MAX_XATTR_SIZE};
+use super::{
+    CacheMode, FsOptions, ALWAYS_CACHE_TIMEOUT, AUTO_CACHE_TIMEOUT, MAX_READDIR_SIZE,
+    MAX_XATTR_SIZE,
+};
 
 type Inode = u64;
 type Handle = u64;
@@ -55,6 +62,15 @@ const O_ACCMODE: u32 = libc::O_ACCMODE.unsigned_abs();
 const O_RDONLY: u32 = libc::O_RDONLY.unsigned_abs();
 const O_TRUNC: u32 = libc::O_TRUNC.unsigned_abs();
 const O_CREAT: u32 = libc::O_CREAT.unsigned_abs();
+
+/// FUSE INIT options we never enable: no OPEN / OPENDIR requests (they are
+/// where files are checked), writeback caching and killpriv_v2 (the
+/// passthrough's support assumes a trusted client), DAX (no window).
+const UNSUPPORTED_INIT_OPTIONS: FuseInitOptions = FuseInitOptions::ZERO_MESSAGE_OPEN
+    .union(FuseInitOptions::ZERO_MESSAGE_OPENDIR)
+    .union(FuseInitOptions::WRITEBACK_CACHE)
+    .union(FuseInitOptions::HANDLE_KILLPRIV_V2)
+    .union(FuseInitOptions::PERFILE_DAX);
 
 /// xattrs the guest may not set on host files.
 const PRIVILEGED_XATTR_NAME: &[u8] = b"security.capability";
@@ -87,6 +103,31 @@ fn confine_umask_to_this_thread() -> io::Result<()> {
 
 fn strip_setid(mode: u32) -> u32 {
     mode & !SETID_BITS
+}
+
+fn passthrough_config(root_dir: String, cache: CacheMode) -> Config {
+    let (cache_policy, timeout) = match cache {
+        CacheMode::Never => (CachePolicy::Never, Duration::ZERO),
+        CacheMode::Auto => (CachePolicy::Auto, AUTO_CACHE_TIMEOUT),
+        CacheMode::Always => (CachePolicy::Always, ALWAYS_CACHE_TIMEOUT),
+    };
+    Config {
+        root_dir,
+        cache_policy,
+        entry_timeout: timeout,
+        attr_timeout: timeout,
+        // Containers use xattrs (file capabilities, ACLs); SecureFs vets them.
+        xattr: true,
+        // The root is opened by `SecureFs::open`, not at FUSE INIT (when the
+        // path may no longer resolve); the passthrough then leaves name
+        // checks to us and honours the INIT options we pass it.
+        do_import: false,
+        writeback: false,
+        // File handles need CAP_DAC_READ_SEARCH; O_PATH fds, bounded by
+        // SecureFs, work everywhere.
+        inode_file_handles: false,
+        ..Config::default()
+    }
 }
 
 /// Host fds the share holds on the guest's behalf.
@@ -131,13 +172,30 @@ pub(crate) struct SecureFs {
 }
 
 impl SecureFs {
-    pub(crate) fn new(inner: PassthroughFs, readonly: bool, max_host_fds: usize) -> Self {
-        Self {
+    /// Serves the directory `root_dir` (an absolute path, resolved), which
+    /// is opened now.
+    pub(crate) fn open(
+        root_dir: String,
+        options: FsOptions,
+        max_host_fds: usize,
+    ) -> io::Result<Self> {
+        let inner = PassthroughFs::new(passthrough_config(root_dir, options.cache))?;
+        // Opening the root sets the umask to 0: do it on a thread of its own.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    confine_umask_to_this_thread()?;
+                    inner.import()
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("opening the share panicked")))
+        })?;
+        Ok(Self {
             inner,
-            readonly,
+            readonly: options.readonly,
             max_host_fds,
             host_fds: Mutex::new(HostFds::default()),
-        }
+        })
     }
 
     /// The accounting stays usable even if a panic poisoned the lock.
@@ -183,12 +241,15 @@ impl FileSystem for SecureFs {
     type Handle = Handle;
 
     fn init(&self, capable: FuseInitOptions) -> io::Result<FuseInitOptions> {
+        // The passthrough applies the guest's umask itself.
         confine_umask_to_this_thread()?;
-        self.inner.init(capable)
+        // SAFETY: umask takes no pointers, and only this thread's is changed.
+        unsafe { libc::umask(0) };
+        self.inner.init(capable - UNSUPPORTED_INIT_OPTIONS)
     }
 
     fn destroy(&self) {
-        // Reopens the share, setting the umask again.
+        // Reopens the share by its path, setting the umask again.
         if let Err(e) = confine_umask_to_this_thread() {
             warn!("virtio-fs: session kept, cannot confine the umask: {e}");
             return;
@@ -647,7 +708,6 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use fuse_backend_rs::api::filesystem::ROOT_ID;
-    use fuse_backend_rs::passthrough::Config;
     use vmm_sys_util::tempdir::TempDir;
 
     use super::*;
@@ -662,12 +722,8 @@ mod tests {
         for file in files {
             std::fs::write(dir.as_path().join(file), file.as_bytes()).unwrap();
         }
-        let config = Config {
-            root_dir: dir.as_path().to_str().unwrap().to_owned(),
-            do_import: true,
-            ..Config::default()
-        };
-        let fs = SecureFs::new(PassthroughFs::new(config).unwrap(), false, max_host_fds);
+        let root_dir = dir.as_path().to_str().unwrap().to_owned();
+        let fs = SecureFs::open(root_dir, FsOptions::default(), max_host_fds).unwrap();
         fs.init(FuseInitOptions::empty()).unwrap();
         let owner = std::fs::metadata(dir.as_path()).unwrap();
         let ctx = Context {
