@@ -82,7 +82,9 @@ enum QueueWarning {
 /// Each request is served to completion on the event-loop thread, so a slow
 /// host file system stalls the loop (and vsock) meanwhile. The FUSE server
 /// switches that thread's effective uid/gid to the requester's for the
-/// creating requests, and sets the process umask to 0 on FUSE INIT.
+/// creating requests, and on FUSE INIT gives it a umask (and cwd) of its
+/// own (`unshare(CLONE_FS)`), set to 0: files that thread creates
+/// otherwise get the modes asked for, unmasked.
 pub struct Fs {
     config: [u8; CONFIG_SPACE_SIZE],
     queue_max_sizes: [u16; NUM_QUEUES],

@@ -4,7 +4,8 @@
 //!
 //! The guest mounts it with `mount -t virtiofs <tag> <dir>`. The device has
 //! one high-priority queue (FORGET, INTERRUPT) and one request queue; both
-//! are served on the VMM's event-loop thread, one request at a time.
+//! are served on the VMM's event-loop thread, one request at a time. What
+//! a guest may and may not do to the share is listed in `secure.rs`.
 //!
 //! Caching: [`CacheMode::Auto`] by default (the guest caches data and
 //! metadata, revalidated after [`AUTO_CACHE_TIMEOUT`]), virtiofsd's default.
