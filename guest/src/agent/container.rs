@@ -113,8 +113,10 @@ pub fn create(spec: &Spec) -> Result<Container, Error> {
         spec,
         layout,
         Box::new(|dir: &Path| {
-            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            // No nosuid or nodev: the root filesystem is the share's, and its
+            // setuid programs must work as under runc.
             let tag = proto::agent::SHARE_TAG;
+            let flags = MsFlags::empty();
             nix::mount::mount(Some(tag), dir, Some("virtiofs"), flags, None::<&str>)
         }),
     )
@@ -549,4 +551,111 @@ fn read_only(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
     mounts::mount_at(Some(target.as_fd()), target.as_fd(), None, rbind, None)?;
     let mounted = resolve::open_in(root, path, OFlag::O_PATH)?;
     mounts::remount_read_only(mounted.as_fd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn plan(extra: Value) -> Result<Plan, Error> {
+        let mut spec = json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"}});
+        for (key, value) in extra.as_object().unwrap() {
+            spec[key] = value.clone();
+        }
+        Plan::new(&serde_json::from_value(spec).unwrap())
+    }
+
+    fn refused(extra: Value) -> String {
+        plan(extra).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_docker_like_spec_is_planned() {
+        let plan = plan(json!({
+            "root": {"path": "rootfs", "readonly": true},
+            "hostname": "box",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                    "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                {"destination": "/etc/hosts", "type": "bind", "source": "mounts/0",
+                    "options": ["rbind", "rprivate"]},
+            ],
+            "linux": {
+                "maskedPaths": ["/proc/kcore"],
+                "readonlyPaths": ["/proc/sys"],
+                "rootfsPropagation": "rslave",
+                "sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1"},
+                "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
+            },
+        }))
+        .unwrap();
+        assert!(plan.readonly);
+        assert_eq!(plan.mounts.len(), 3);
+        assert!(is_dev_tmpfs(&plan.mounts[1]));
+        assert!(!is_dev_tmpfs(&plan.mounts[0]));
+        assert_eq!(plan.hostname.as_deref(), Some("box"));
+        assert_eq!(plan.propagation, Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));
+        assert_eq!(plan.sysctl[0].0, "kernel.shmmax");
+        assert_eq!(
+            plan.devices,
+            [Device {
+                path: "/dev/fuse".into(),
+                kind: SFlag::S_IFCHR,
+                rdev: libc::makedev(10, 229),
+                mode: 0o666,
+                uid: None,
+                gid: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn bad_specs_are_refused_naming_the_field() {
+        let long = "x".repeat(65);
+        let cases = [
+            (json!({"root": null}), "root.path is missing".to_string()),
+            (
+                json!({"root": {"path": "/var/lib/rootfs"}}),
+                "root.path /var/lib/rootfs must be relative to the share".into(),
+            ),
+            (
+                json!({"mounts": [{"destination": "/x", "type": "ext4", "source": "/dev/vda"}]}),
+                "mount /x: type ext4 is not supported".into(),
+            ),
+            (
+                json!({"hostname": long}),
+                "hostname is longer than 64 bytes or contains a NUL byte".into(),
+            ),
+            (
+                json!({"linux": {"sysctl": {"kernel/../../etc": "1"}}}),
+                "linux.sysctl \"kernel/../../etc\" is not a valid key or value".into(),
+            ),
+            (
+                json!({"linux": {"sysctl": {"kernel..x": "1"}}}),
+                "linux.sysctl \"kernel..x\" is not a valid key or value".into(),
+            ),
+            (
+                json!({"linux": {"rootfsPropagation": "sideways"}}),
+                "linux.rootfsPropagation sideways is not valid".into(),
+            ),
+            (
+                json!({"linux": {"devices": [{"path": "/dev/all", "type": "a"}]}}),
+                "linux.devices /dev/all: type a is not a device node".into(),
+            ),
+            (
+                json!({"linux": {"devices": [{"path": "/dev/../x", "type": "c",
+                    "major": 1, "minor": 3}]}}),
+                "linux.devices /dev/../x: contains ..".into(),
+            ),
+            (
+                json!({"linux": {"maskedPaths": [""]}}),
+                "linux.maskedPaths : is empty or contains a NUL byte".into(),
+            ),
+        ];
+        for (extra, message) in cases {
+            assert_eq!(refused(extra), message);
+        }
+    }
 }

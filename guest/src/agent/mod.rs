@@ -1,9 +1,29 @@
 //! The guest agent: serves the host monitor's requests (see
-//! [`proto::agent`]) over vsock, and creates, starts, signals and waits for
-//! the container's processes.
+//! [`proto::agent`]) over vsock, sets up the container, and creates,
+//! starts, signals and waits for its processes.
 //!
 //! What the host can rely on:
 //!
+//! - `CreateContainer` mounts the share (tag [`proto::agent::SHARE_TAG`])
+//!   and builds the container root from `root.path`, the spec's mounts,
+//!   `linux.devices`, masked and read-only paths, `root.readonly` and
+//!   `linux.rootfsPropagation`, in a mount namespace of its own, then sets
+//!   the hostname, domain name and `linux.sysctl` (the VM's own). Errors
+//!   name the field or mount destination and what failed. It succeeds at
+//!   most once (then: "the container is already created"); a failed one
+//!   leaves no mount behind and may be retried.
+//! - Processes created after `CreateContainer` run in the container: they
+//!   join its mount namespace, whose root is the container root, and their
+//!   cwd and program are resolved inside it (never through a /proc magic
+//!   link). The agent itself stays in the initramfs root. Processes
+//!   created before it (or without one: `runvm boot -- CMD`) run in the
+//!   initramfs root.
+//! - Known gaps: there is no PID namespace yet, so container processes see
+//!   the agent as PID 1 and their own guest pids; the UTS, IPC, network
+//!   and cgroup namespaces are the VM's, shared by all processes (which is
+//!   what `exec` gets under runc too), and `linux.namespaces` is not
+//!   otherwise applied (no user namespaces). A process's pty comes from
+//!   the agent's devpts, not the container's /dev/pts.
 //! - `Start` needs every stream attached first: stdin, stdout and stderr,
 //!   or the one pty. A failed `Start` forgets the exec id and closes its
 //!   stream connections.
@@ -22,6 +42,8 @@
 //!   the answer may not leave the VM before it stops.
 //!
 //! - [`server`]: connections and the request dispatcher;
+//! - `container`, `mounts`, `resolve`: the container's root and mounts,
+//!   and paths resolved inside it;
 //! - `table`: the processes by exec id, their state and stdio;
 //! - `process`: OCI process spec → validated spec → spawned process;
 //! - `caps`, `pty`: capability sets and pseudo-terminals for that;
