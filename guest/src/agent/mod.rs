@@ -22,8 +22,9 @@
 //!   the agent as PID 1 and their own guest pids; the UTS, IPC, network
 //!   and cgroup namespaces are the VM's, shared by all processes (which is
 //!   what `exec` gets under runc too), and `linux.namespaces` is not
-//!   otherwise applied (no user namespaces). A process's pty comes from
-//!   the agent's devpts, not the container's /dev/pts.
+//!   otherwise applied (no user namespaces).
+//! - A container process's pty comes from the container's /dev/ptmx when
+//!   it has one (its tty is then one of its /dev/pts), else the agent's.
 //! - `Start` needs every stream attached first: stdin, stdout and stderr,
 //!   or the one pty. A failed `Start` forgets the exec id and closes its
 //!   stream connections.

@@ -243,11 +243,16 @@ impl Spec {
         })
     }
 
+    /// The root of the container the process runs in, if any.
+    pub fn container_root(&self) -> Option<BorrowedFd<'_>> {
+        self.container.as_ref().map(|container| container.root())
+    }
+
     /// Spawns the process with `stdio` as its fds 0, 1 and 2; `on_exit`
     /// gets its status. Returns its pid.
     pub fn spawn(&self, stdio: [OwnedFd; 3], on_exit: OnExit) -> Result<i32, SpawnError> {
         let arg0 = &self.arg0;
-        let root = self.container.as_ref().map(|container| container.root());
+        let root = self.container_root();
         let program = lookup(arg0, &self.path, &self.cwd, root)
             .ok_or_else(|| SpawnError::NotFound(arg0.clone()))?;
         let [stdin, stdout, stderr] = stdio;

@@ -193,7 +193,7 @@ impl Exec {
         let mut host = HashMap::new();
         let (child, master) = match spec.terminal {
             Some(size) => {
-                let pty = pty::open(size)?;
+                let pty = pty::open(size, spec.container_root())?;
                 let child = [
                     pty.slave.try_clone().map_err(|e| errno_of(&e))?,
                     pty.slave.try_clone().map_err(|e| errno_of(&e))?,

@@ -1077,6 +1077,16 @@ fn container_cwd_and_programs_resolve_inside_the_root() {
         error(start(&mut conn, "missing")),
         "exec runvm-no-such-program: no such file or directory"
     );
+    // A terminal comes from the container's own devpts.
+    let script = "tty; ls /dev/pts | tr '\\n' ' '; exit 3";
+    let process = spec(&["sh", "-c", script], json!({"terminal": true}));
+    let pty = read_all(run_tty(&agent, &mut conn, "tty", process));
+    let exited = Response::Exited {
+        status: ExitStatus::Code(3),
+    };
+    assert_eq!(wait(&mut conn, "tty"), exited);
+    let output = String::from_utf8(pty.join().unwrap()).unwrap();
+    assert_eq!(output, "/dev/pts/0\r\n0 ptmx ");
     let spec_json = json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"}});
     let request = Request::CreateContainer {
         spec: Box::new(serde_json::from_value(spec_json).unwrap()),
