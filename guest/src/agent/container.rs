@@ -11,7 +11,7 @@
 //! 3. mounts the spec's mounts in order, their destinations resolved
 //!    inside the root (see `resolve`), creating missing mount points; a
 //!    tmpfs on /dev gets the default OCI device nodes and symlinks;
-//! 4. creates `linux.devices`, masks `linux.maskedPaths`, makes
+//! 4. creates `linux.devices` and a missing `process.cwd`, masks `linux.maskedPaths`, makes
 //!    `linux.readonlyPaths` and, with `root.readonly`, the root read-only,
 //!    and applies `linux.rootfsPropagation`;
 //! 5. moves the root on top of `/` (pivot_root cannot leave the
@@ -214,6 +214,8 @@ struct Plan {
     devices: Vec<Device>,
     masked: Vec<PathBuf>,
     readonly_paths: Vec<PathBuf>,
+    /// `process.cwd`, created if missing as runc does.
+    cwd: Option<PathBuf>,
     propagation: Option<MsFlags>,
     hostname: Option<String>,
     domainname: Option<String>,
@@ -236,6 +238,21 @@ impl Plan {
                 destination: mount.destination().clone(),
                 error,
             })?);
+        }
+        let cwd = spec
+            .process()
+            .as_ref()
+            .map(|process| process.cwd().clone())
+            .filter(|cwd| cwd.is_absolute());
+        if cwd
+            .as_deref()
+            .is_some_and(|cwd| resolve::cstring(cwd).is_err())
+        {
+            return Err(Error::Path {
+                field: "process.cwd",
+                path: cwd.unwrap_or_default(),
+                problem: "contains a NUL byte",
+            });
         }
         let hostname = name("hostname", spec.hostname())?;
         let domainname = name("domainname", spec.domainname())?;
@@ -302,6 +319,7 @@ impl Plan {
             devices,
             masked,
             readonly_paths,
+            cwd,
             propagation,
             hostname,
             domainname,
@@ -373,6 +391,13 @@ impl Plan {
             make_device(root.as_fd(), device).map_err(|errno| Error::Apply {
                 field: "linux.devices",
                 path: device.path.clone(),
+                errno,
+            })?;
+        }
+        if let Some(cwd) = &self.cwd {
+            resolve::create_in(root.as_fd(), cwd, Kind::Dir).map_err(|errno| Error::Apply {
+                field: "process.cwd",
+                path: cwd.clone(),
                 errno,
             })?;
         }

@@ -951,6 +951,7 @@ fn container_agent(scratch: &Scratch) -> Option<Arc<Agent>> {
     let spec = json!({
         "ociVersion": "1.0.2",
         "root": {"path": "rootfs", "readonly": true},
+        "process": {"cwd": "/evil/work/dir", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
         "mounts": mounts,
         "linux": {
             "maskedPaths": ["/proc/kcore", "/proc/version", "/proc/nothing", "/sys/firmware"],
@@ -1034,6 +1035,7 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
     // The tmpfs meant for /evil/tmp landed inside the root, not on the
     // host's /tmp.
     assert!(share.join("rootfs/tmp").is_dir());
+    assert!(share.join("rootfs/work/dir").is_dir());
     assert!(!std::path::Path::new("/tmp/made").exists());
 }
 
