@@ -139,39 +139,19 @@ pub fn create_with(
     mount_share: MountShare,
 ) -> Result<Container, Error> {
     let plan = Plan::new(spec)?;
-    let names = (plan.hostname.clone(), plan.domainname.clone());
-    let sysctl = plan.sysctl.clone();
-    let setup = thread::Builder::new()
-        .name("container-setup".into())
-        .spawn(move || plan.build(&layout, mount_share))
-        .map_err(|error| Error::Setup {
-            step: "starting the setup thread",
-            errno: super::errno_of(&error),
-        })?;
-    let container = setup
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-    if let Some(hostname) = names.0 {
-        nix::unistd::sethostname(hostname).map_err(|errno| Error::Setup {
-            step: "setting the hostname",
-            errno,
-        })?;
-    }
-    if let Some(domainname) = names.1 {
-        // SAFETY: setdomainname reads `len` bytes of the live string.
-        let rc = unsafe { libc::setdomainname(domainname.as_ptr().cast(), domainname.len()) };
-        Errno::result(rc).map_err(|errno| Error::Setup {
-            step: "setting the domain name",
-            errno,
-        })?;
-    }
-    for (key, value) in sysctl {
-        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        fs::write(path, value.as_bytes()).map_err(|error| Error::Sysctl {
-            key,
-            errno: super::errno_of(&error),
-        })?;
-    }
+    let container = thread::scope(|scope| {
+        let setup = thread::Builder::new()
+            .name("container-setup".into())
+            .spawn_scoped(scope, || plan.build(&layout, mount_share))
+            .map_err(|error| Error::Setup {
+                step: "starting the setup thread",
+                errno: super::errno_of(&error),
+            })?;
+        setup
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+    plan.set_system()?;
     Ok(container)
 }
 
@@ -426,6 +406,34 @@ impl Plan {
         nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .map_err(at("moving the root onto /"))?;
         Ok(Container { namespace, root })
+    }
+}
+
+impl Plan {
+    /// The hostname, domain name and sysctls: the VM's, for all processes.
+    fn set_system(&self) -> Result<(), Error> {
+        if let Some(hostname) = &self.hostname {
+            nix::unistd::sethostname(hostname).map_err(|errno| Error::Setup {
+                step: "setting the hostname",
+                errno,
+            })?;
+        }
+        if let Some(domainname) = &self.domainname {
+            // SAFETY: setdomainname reads `len` bytes of the live string.
+            let rc = unsafe { libc::setdomainname(domainname.as_ptr().cast(), domainname.len()) };
+            Errno::result(rc).map_err(|errno| Error::Setup {
+                step: "setting the domain name",
+                errno,
+            })?;
+        }
+        for (key, value) in &self.sysctl {
+            let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+            fs::write(path, value.as_bytes()).map_err(|error| Error::Sysctl {
+                key: key.clone(),
+                errno: super::errno_of(&error),
+            })?;
+        }
+        Ok(())
     }
 }
 
