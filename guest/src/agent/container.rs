@@ -11,9 +11,10 @@
 //! 3. mounts the spec's mounts in order, their destinations resolved
 //!    inside the root (see `resolve`), creating missing mount points; a
 //!    tmpfs on /dev gets the default OCI device nodes and symlinks;
-//! 4. creates `linux.devices` and a missing `process.cwd`, masks `linux.maskedPaths`, makes
-//!    `linux.readonlyPaths` and, with `root.readonly`, the root read-only,
-//!    and applies `linux.rootfsPropagation`;
+//! 4. creates `linux.devices` and a missing `process.cwd`, masks
+//!    `linux.maskedPaths`, makes `linux.readonlyPaths` and, with
+//!    `root.readonly`, the root read-only, and applies
+//!    `linux.rootfsPropagation`;
 //! 5. moves the root on top of `/` (pivot_root cannot leave the
 //!    initramfs), so whoever enters the namespace lands in the container
 //!    root and `..` cannot climb out of it.
@@ -407,9 +408,7 @@ impl Plan {
             .map_err(at("moving the root onto /"))?;
         Ok(Container { namespace, root })
     }
-}
 
-impl Plan {
     /// The hostname, domain name and sysctls: the VM's, for all processes.
     fn set_system(&self) -> Result<(), Error> {
         if let Some(hostname) = &self.hostname {
