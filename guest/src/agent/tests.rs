@@ -971,6 +971,12 @@ fn container_agent(scratch: &Scratch) -> Option<Arc<Agent>> {
         nix::mount::mount(Some(&source), dir, None::<&str>, flags, None::<&str>)
     });
     let container = super::container::create_with(&spec, layout, bind_share).unwrap();
+    // Everything was mounted in the container's own namespace.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(scratch.0.to_str().unwrap()),
+        "{mountinfo}"
+    );
     let (agent, _) = agent();
     agent.set_container(container);
     Some(agent)
@@ -1096,5 +1102,53 @@ fn container_cwd_and_programs_resolve_inside_the_root() {
     assert_eq!(
         error(call(&mut conn, &request)),
         "the container is already created"
+    );
+}
+
+#[test]
+fn container_setup_failures_name_the_mount_and_leave_no_mounts() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mounting needs root");
+        return;
+    }
+    let scratch = scratch_share("failures");
+    std::fs::write(scratch.0.join("share-source/rootfs/file"), "").unwrap();
+    let cases = [
+        (
+            json!({"destination": "/x", "type": "bind", "source": "mounts/9"}),
+            "mount /x: source: no such file or directory",
+        ),
+        (
+            json!({"destination": "/evil/file/x", "type": "bind", "source": "mounts/0"}),
+            "mount /evil/file/x: mount point: not a directory",
+        ),
+        (
+            json!({"destination": "/t", "type": "tmpfs", "options": ["size=lots"]}),
+            "mount /t: mount: invalid argument",
+        ),
+    ];
+    for (mount, message) in cases {
+        let spec = json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "mounts": [mount],
+        });
+        let spec: oci_spec::runtime::Spec = serde_json::from_value(spec).unwrap();
+        let source = scratch.0.join("share-source");
+        let layout = super::container::Layout {
+            share: scratch.0.join("share"),
+            root: scratch.0.join("root"),
+        };
+        let bind_share = Box::new(move |dir: &std::path::Path| {
+            let flags = nix::mount::MsFlags::MS_BIND;
+            nix::mount::mount(Some(&source), dir, None::<&str>, flags, None::<&str>)
+        });
+        let error = super::container::create_with(&spec, layout, bind_share).unwrap_err();
+        assert_eq!(error.to_string(), message);
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(scratch.0.to_str().unwrap()),
+        "{mountinfo}"
     );
 }
