@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tracing::Level;
+use tracing_subscriber::EnvFilter;
 
 /// Why logging could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +19,11 @@ pub enum LogError {
 /// with `debug`, else warnings and errors only.
 pub fn init(log: Option<&Path>, json: bool, debug: bool) -> Result<(), LogError> {
     let level = if debug { Level::DEBUG } else { Level::WARN };
+    // The FUSE library logs guest-controlled text per request: a hostile
+    // guest must not be able to fill the log.
+    let filter = EnvFilter::new(format!("{level},fuse_backend_rs=off"));
     let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
+        .with_env_filter(filter)
         .with_target(false);
     let result = match log {
         Some(path) => {
