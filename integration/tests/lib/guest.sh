@@ -33,3 +33,8 @@ wait_for() {
 	cat "$file" 2>/dev/null
 	fail "no line matching '$pattern' in $file after ${seconds}s"
 }
+
+# alive PID: whether PID is a live (not zombie) process.
+alive() {
+	[ -r "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status"
+}

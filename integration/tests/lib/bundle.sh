@@ -1,0 +1,51 @@
+# Helpers for OCI bundles: `. "$TEST_LIB/bundle.sh"` (after guest.sh).
+
+# json_string TEXT: TEXT as a JSON string literal.
+json_string() {
+	printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
+}
+
+# make_bundle DIR COMMAND [EXTRA_MOUNTS_JSON]: a bundle whose rootfs has
+# busybox and whose process is `sh -c COMMAND`, with the mounts docker
+# gives a container (plus EXTRA_MOUNTS_JSON, a comma-led list, if given).
+make_bundle() {
+	dir=$1 command=$2 extra=${3:-}
+	mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp" || return 1
+	cp "$BUSYBOX" "$dir/rootfs/bin/busybox" || return 1
+	for applet in sh cat echo sleep tty stty ls mkdir chown stat id hostname mount \
+		touch rm ln mknod head wc true false kill grep sha256sum dd sync mv; do
+		ln -sf busybox "$dir/rootfs/bin/$applet"
+	done
+	cat >"$dir/config.json" <<JSON
+{
+  "ociVersion": "1.2.0",
+  "process": {
+    "terminal": false,
+    "user": {"uid": 0, "gid": 0},
+    "args": ["sh", "-c", $(json_string "$command")],
+    "env": ["PATH=/bin", "TERM=xterm"],
+    "cwd": "/"
+  },
+  "root": {"path": "rootfs", "readonly": false},
+  "hostname": "runvm-test",
+  "mounts": [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}$extra
+  ],
+  "linux": {
+    "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+    "maskedPaths": ["/proc/kcore", "/proc/keys"],
+    "readonlyPaths": ["/proc/sys"]
+  }
+}
+JSON
+}
+
+# nothing_under DIR: fails the test if DIR holds anything.
+nothing_under() {
+	left=$(ls -A "$1" 2>/dev/null)
+	[ -z "$left" ] || fail "left behind under $1: $left"
+}
