@@ -1,8 +1,9 @@
 //! Running a command with a deadline, without leaking what it started.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -71,7 +72,8 @@ fn kill_process_group(leader: &Child) {
     }
 }
 
-fn read_to_end_in_background(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
+/// Reads all of `pipe` on a thread of its own.
+pub fn read_to_end_in_background(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut bytes = Vec::new();
         if let Some(mut pipe) = pipe {
@@ -80,6 +82,30 @@ fn read_to_end_in_background(pipe: Option<impl Read + Send + 'static>) -> JoinHa
         }
         bytes
     })
+}
+
+/// Sends each line of `pipe` (newline stripped, lossily decoded) with the
+/// moment it arrived, from a thread of its own: the receiver can wait with
+/// a deadline, and the channel closes at end of file.
+pub fn lines_in_background(pipe: impl Read + Send + 'static) -> Receiver<(String, Instant)> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while reader
+            .read_until(b'\n', &mut line)
+            .is_ok_and(|read| read > 0)
+        {
+            let text = String::from_utf8_lossy(&line)
+                .trim_end_matches('\n')
+                .to_owned();
+            if sender.send((text, Instant::now())).is_err() {
+                break;
+            }
+            line.clear();
+        }
+    });
+    receiver
 }
 
 #[cfg(test)]
@@ -94,6 +120,13 @@ mod tests {
         assert_eq!(finished.status.and_then(|s| s.code()), Some(3));
         assert_eq!(finished.stdout, b"out\n");
         assert_eq!(finished.stderr, b"err\n");
+    }
+
+    #[test]
+    fn lines_arrive_one_by_one_and_the_channel_closes_at_the_end() {
+        let lines = lines_in_background(&b"one\ntwo\r\nlast"[..]);
+        let texts: Vec<String> = lines.iter().map(|(text, _)| text).collect();
+        assert_eq!(texts, ["one", "two\r", "last"]);
     }
 
     #[test]

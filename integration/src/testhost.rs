@@ -3,18 +3,17 @@
 //! list of scripts; the results come back over the serial console.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use xtask::cpio::Archive;
 
 use crate::artifacts::Artifacts;
 use crate::console::ConsoleLog;
+use crate::process::{lines_in_background, read_to_end_in_background};
 use crate::scripts::{self, Script, ScriptEnv, ScriptExit, ScriptRun};
 use crate::{ldd, Error, Result};
 
@@ -116,16 +115,10 @@ pub fn run(artifacts: &Artifacts, payload: &Payload, work_dir: &Path) -> Result<
 
     let script_time: Duration = payload.scripts.iter().map(|script| script.timeout).sum();
     let timeout = BOOT_ALLOWANCE + script_time + SHUTDOWN_ALLOWANCE;
-    let console_file = work_dir.join("testhost-console.log");
-    let (console, cut_short, qemu_stderr) = boot(&artifacts.testhost_kernel, &initramfs, timeout)?;
-    std::fs::write(&console_file, &console.full_text)
-        .map_err(Error::io(format!("writing {}", console_file.display())))?;
-    Ok(TestHostRun {
-        console,
-        cut_short,
-        qemu_stderr,
-        console_file,
-    })
+    let run = boot(&artifacts.testhost_kernel, &initramfs, timeout, work_dir)?;
+    std::fs::write(&run.console_file, &run.console.full_text)
+        .map_err(Error::io(format!("writing {}", run.console_file.display())))?;
+    Ok(run)
 }
 
 /// Builds the test host's initramfs: busybox, the init, runvm and the guest
@@ -223,13 +216,13 @@ fn shell_quote(text: &str) -> String {
 }
 
 /// Runs QEMU on the test host kernel and `initramfs` until the init says it
-/// is done and QEMU exits, or until `timeout`. Returns the console, why it
-/// was cut short (if it was), and QEMU's stderr.
+/// is done and QEMU exits, or until `timeout`.
 fn boot(
     kernel: &Path,
     initramfs: &Path,
     timeout: Duration,
-) -> Result<(ConsoleLog, Option<String>, String)> {
+    work_dir: &Path,
+) -> Result<TestHostRun> {
     let show_console = std::env::var_os(SHOW_CONSOLE_VAR).is_some();
     let started = Instant::now();
     let mut qemu = Command::new(QEMU)
@@ -248,31 +241,8 @@ fn boot(
         .map_err(Error::io(format!(
             "starting {QEMU} (Debian package qemu-system-x86)"
         )))?;
-
-    let stdout = qemu.stdout.take().expect("stdout is piped");
-    let (line_sender, lines) = mpsc::channel();
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = Vec::new();
-        while reader
-            .read_until(b'\n', &mut line)
-            .is_ok_and(|read| read > 0)
-        {
-            let text = String::from_utf8_lossy(&line)
-                .trim_end_matches('\n')
-                .to_owned();
-            if line_sender.send((text, Instant::now())).is_err() {
-                break;
-            }
-            line.clear();
-        }
-    });
-    let mut stderr = qemu.stderr.take().expect("stderr is piped");
-    let stderr_reader = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let lines = lines_in_background(qemu.stdout.take().expect("stdout is piped"));
+    let stderr = read_to_end_in_background(qemu.stderr.take());
 
     let mut console = ConsoleLog::new(started);
     let mut deadline = started + timeout;
@@ -288,14 +258,19 @@ fn boot(
                     deadline = deadline.min(Instant::now() + SHUTDOWN_ALLOWANCE);
                 }
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break false,
-            Err(mpsc::RecvTimeoutError::Timeout) => break true,
+            Err(RecvTimeoutError::Disconnected) => break false,
+            Err(RecvTimeoutError::Timeout) => break true,
         }
     };
     console.close(Instant::now());
     let cut_short = end_qemu(&mut qemu, timed_out, timeout, console.done)?;
-    let qemu_stderr = stderr_reader.join().unwrap_or_default();
-    Ok((console, cut_short, qemu_stderr))
+    let qemu_stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    Ok(TestHostRun {
+        console,
+        cut_short,
+        qemu_stderr,
+        console_file: work_dir.join("testhost-console.log"),
+    })
 }
 
 /// Reaps QEMU (killing it at a timeout); says why the tests were cut short

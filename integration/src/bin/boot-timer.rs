@@ -4,13 +4,12 @@
 //! sub-second `time`.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use integration::process::lines_in_background;
 
 /// A boot that has not reached the pattern by then counts as failed.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -42,26 +41,7 @@ fn run() -> Result<Duration> {
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {program}"))?;
-    let stdout = child.stdout.take().context("stdout is piped")?;
-
-    // Lines arrive on a channel so that a silent hang still meets TIMEOUT.
-    let (line_sender, lines) = mpsc::channel();
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = Vec::new();
-        while reader
-            .read_until(b'\n', &mut line)
-            .is_ok_and(|read| read > 0)
-        {
-            if line_sender
-                .send((String::from_utf8_lossy(&line).into_owned(), Instant::now()))
-                .is_err()
-            {
-                break;
-            }
-            line.clear();
-        }
-    });
+    let lines = lines_in_background(child.stdout.take().context("stdout is piped")?);
 
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
     let outcome = loop {
@@ -71,12 +51,12 @@ fn run() -> Result<Duration> {
                 if tail.len() == TAIL_LINES {
                     tail.pop_front();
                 }
-                tail.push_back(line);
+                tail.push_back(line + "\n");
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(RecvTimeoutError::Timeout) => {
                 break Err(format!("no {pattern:?} within {} s", TIMEOUT.as_secs()))
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(RecvTimeoutError::Disconnected) => {
                 break Err(format!("{program} closed its stdout without {pattern:?}"))
             }
         }
