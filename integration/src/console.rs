@@ -77,7 +77,6 @@ pub struct ConsoleLog {
     /// The /init got through every test.
     pub done: bool,
     tail: VecDeque<String>,
-    pub full_text: String,
 }
 
 impl ConsoleLog {
@@ -90,15 +89,12 @@ impl ConsoleLog {
             records: BTreeMap::new(),
             done: false,
             tail: VecDeque::new(),
-            full_text: String::new(),
         }
     }
 
     /// Takes one line (without its newline), received at `at`.
     pub fn feed(&mut self, line: &str, at: Instant) {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        self.full_text.push_str(line);
-        self.full_text.push('\n');
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }
@@ -258,9 +254,6 @@ mod tests {
         );
         assert_eq!(log.records["b"].output, "partial");
         assert_eq!(log.records["b"].exit_code, Some(2));
-        assert!(log
-            .full_text
-            .starts_with("Linux version 6.1 (test host)\n@@RUNVM-HOST-UP\n"));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! list of scripts; the results come back over the serial console.
 
 use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -115,10 +117,7 @@ pub fn run(artifacts: &Artifacts, payload: &Payload, work_dir: &Path) -> Result<
 
     let script_time: Duration = payload.scripts.iter().map(|script| script.timeout).sum();
     let timeout = BOOT_ALLOWANCE + script_time + SHUTDOWN_ALLOWANCE;
-    let run = boot(&artifacts.testhost_kernel, &initramfs, timeout, work_dir)?;
-    std::fs::write(&run.console_file, &run.console.full_text)
-        .map_err(Error::io(format!("writing {}", run.console_file.display())))?;
-    Ok(run)
+    boot(&artifacts.testhost_kernel, &initramfs, timeout, work_dir)
 }
 
 /// Builds the test host's initramfs: busybox, the init, runvm and the guest
@@ -216,7 +215,8 @@ fn shell_quote(text: &str) -> String {
 }
 
 /// Runs QEMU on the test host kernel and `initramfs` until the init says it
-/// is done and QEMU exits, or until `timeout`.
+/// is done and QEMU exits, or until `timeout`. The console goes to a file in
+/// `work_dir` as it comes, for a look at a run that seems stuck.
 fn boot(
     kernel: &Path,
     initramfs: &Path,
@@ -224,6 +224,9 @@ fn boot(
     work_dir: &Path,
 ) -> Result<TestHostRun> {
     let show_console = std::env::var_os(SHOW_CONSOLE_VAR).is_some();
+    let console_file = work_dir.join("testhost-console.log");
+    let console_error = || Error::io(format!("writing {}", console_file.display()));
+    let mut console_copy = File::create(&console_file).map_err(console_error())?;
     let started = Instant::now();
     let mut qemu = Command::new(QEMU)
         .args(["-accel", "tcg", "-cpu", "max"])
@@ -252,6 +255,7 @@ fn boot(
                 if show_console {
                     eprintln!("testhost| {line}");
                 }
+                writeln!(console_copy, "{line}").map_err(console_error())?;
                 console.feed(&line, at);
                 if console.done {
                     // Only the reboot is left.
@@ -269,7 +273,7 @@ fn boot(
         console,
         cut_short,
         qemu_stderr,
-        console_file: work_dir.join("testhost-console.log"),
+        console_file,
     })
 }
 

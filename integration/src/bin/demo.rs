@@ -23,7 +23,11 @@ fn run() -> Result<()> {
     let work_dir = xtask::output_dir(&xtask::workspace_root()).join("demo");
     let run = if KvmKind::detect() == KvmKind::Hardware {
         eprintln!("demo: /dev/kvm is hardware KVM: running directly");
-        run_direct(&script, &ScriptEnv::on_this_host(&artifacts, Vec::new()), &work_dir)?
+        run_direct(
+            &script,
+            &ScriptEnv::on_this_host(&artifacts, Vec::new()),
+            &work_dir,
+        )?
     } else {
         eprintln!("demo: /dev/kvm cannot boot a stock guest: running in the nested test host");
         artifacts.build_testhost_kernel()?;
@@ -34,7 +38,8 @@ fn run() -> Result<()> {
         testhost::run(&artifacts, &payload, &work_dir)?.script_run(&script.name)
     };
     println!("{}", run.output.trim_end());
-    run.verdict().map_err(|message| anyhow!("the demo failed:\n{message}"))
+    run.verdict()
+        .map_err(|message| anyhow!("the demo failed:\n{message}"))
 }
 
 fn main() -> ExitCode {
