@@ -159,6 +159,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             kernel: config.images.kernel,
             initrd: config.images.initrd,
             cmdline: config.images.cmdline,
+            pvh: config.images.pvh,
         },
         vsock_uds: Some(uds.clone()),
         fs_share: config.container.as_ref().map(|c| FsShare {

@@ -41,6 +41,10 @@ pub struct Boot {
     /// command].
     #[arg(long)]
     pub cmdline: Option<String>,
+    /// Enter an ELF vmlinux through its PVH entry point (default: the
+    /// 64-bit Linux boot protocol).
+    #[arg(long)]
+    pub pvh: bool,
     /// Guest RAM in MiB.
     #[arg(long, default_value_t = 128)]
     pub memory: u64,
@@ -154,6 +158,7 @@ impl Boot {
             kernel: kernel.bytes(),
             initrd: Some(&initrd),
             cmdline: self.cmdline.as_deref().unwrap_or(default_cmdline),
+            pvh: self.pvh,
         };
         if self.command.is_empty() {
             return boot_to_power_off(self.cpus, self.memory, images);
@@ -233,6 +238,7 @@ mod tests {
             initrd: None,
             extra_initrds: vec![],
             cmdline: None,
+            pvh: false,
             memory: 128,
             cpus: 1,
             tty: true,

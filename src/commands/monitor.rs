@@ -176,6 +176,7 @@ impl Monitor {
                 kernel: kernel.bytes(),
                 initrd: Some(initramfs.bytes()),
                 cmdline: CONTAINER_CMDLINE,
+                pvh: false,
             },
             process,
             runtime_dir: dir.clone(),

@@ -249,6 +249,7 @@ impl Vm {
             kernel: config.images.kernel,
             initrd: config.images.initrd,
             cmdline: &cmdline,
+            pvh: config.images.pvh,
         };
         let entry = load_boot_images(&memory, &images, config.vcpus).map_err(VmError::Boot)?;
         regs::write_boot_tables(&memory, entry).map_err(|e| VmError::VcpuState(0, e))?;

@@ -67,6 +67,9 @@ pub struct BootImages<'a> {
     pub initrd: Option<&'a [u8]>,
     /// The kernel command line.
     pub cmdline: &'a str,
+    /// Enter an ELF vmlinux through its PVH entry when it has one, instead
+    /// of the 64-bit Linux boot protocol.
+    pub pvh: bool,
 }
 
 fn is_elf(image: &[u8]) -> bool {
@@ -167,7 +170,7 @@ pub fn load_boot_images(
 
     let ram = usable_ram(mem_size);
     match kernel.pvh_boot_cap {
-        PvhBootCapability::PvhEntryPresent(entry) => {
+        PvhBootCapability::PvhEntryPresent(entry) if images.pvh => {
             write_pvh_start_info(mem, &ram, initrd)?;
             Ok(BootEntry::Pvh(entry))
         }
@@ -281,6 +284,7 @@ mod tests {
             kernel: b"not a kernel",
             initrd: None,
             cmdline: "console=ttyS0",
+            pvh: false,
         };
         assert!(matches!(
             load_boot_images(&mem, &images, 1),
@@ -295,6 +299,7 @@ mod tests {
             kernel: b"\x7fELF\x02\x01\x01\x00",
             initrd: None,
             cmdline: "console=ttyS0",
+            pvh: false,
         };
         assert!(matches!(
             load_boot_images(&mem, &images, 1),
