@@ -17,7 +17,7 @@ pub enum BundleError {
     NoConfig(PathBuf),
     #[error("reading {}", .0.display())]
     Read(PathBuf, #[source] std::io::Error),
-    #[error("invalid config.json: {0}")]
+    #[error("invalid config.json")]
     Parse(#[source] serde_json::Error),
     #[error("unsupported ociVersion {0:?}: runvm supports 1.x")]
     OciVersion(String),

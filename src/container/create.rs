@@ -4,7 +4,7 @@
 //! On failure the monitor is killed and the container's directory removed:
 //! nothing is left behind.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -92,8 +92,10 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
     let mut child = command.spawn().map_err(CreateError::Spawn)?;
     drop(ready_write);
 
+    // One line: the monitor keeps the pipe open after it (to report later
+    // failures nowhere), so EOF is not the end of the report.
     let mut report = String::new();
-    let _ = std::fs::File::from(ready_read).read_to_string(&mut report);
+    let _ = BufReader::new(std::fs::File::from(ready_read)).read_line(&mut report);
     if report == READY_LINE {
         if let Some(path) = options.pid_file {
             if let Err(e) = write_pid_file(path, child.id()) {
