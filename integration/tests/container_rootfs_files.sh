@@ -4,14 +4,7 @@
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 root=$PWD/root
-make_bundle bundle '
-set -e
-echo data >/made; chown 1234:5678 /made; chmod 640 /made
-mkdir /dir; echo x >/dir/a; mv /dir/a /dir/b; ln /dir/b /dir/hard; ln -s /dir/b /dir/soft
-echo 0123456789 >/trunc; dd if=/dev/null of=/trunc bs=1 seek=4 2>/dev/null
-i=0; while [ $i -lt 200 ]; do touch /dir/f$i; i=$((i+1)); done
-ls /dir | wc -l
-sync' || fail "could not make the bundle"
+make_bundle bundle 'set -e; echo data >/made; chown 1234:5678 /made; chmod 640 /made; mkdir /dir; echo x >/dir/a; mv /dir/a /dir/b; ln /dir/b /dir/hard; ln -s /dir/b /dir/soft; echo 0123456789 >/trunc; dd if=/dev/null of=/trunc bs=1 seek=4 2>/dev/null; i=0; while [ $i -lt 200 ]; do touch /dir/f$i; i=$((i+1)); done; ls /dir | wc -l; sync' || fail "could not make the bundle"
 
 "$RUNVM" --root "$root" run --bundle bundle f1 >out 2>err </dev/null
 status=$?

@@ -1,6 +1,6 @@
 # Helpers for OCI bundles: `. "$TEST_LIB/bundle.sh"` (after guest.sh).
 
-# json_string TEXT: TEXT as a JSON string literal.
+# json_string TEXT: TEXT (one line) as a JSON string literal.
 json_string() {
 	printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
 }
