@@ -3,8 +3,9 @@
 //! list of scripts; the results come back over the serial console.
 
 use std::collections::BTreeSet;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +28,8 @@ const BUSYBOX: &str = "/bin/busybox";
 const QEMU: &str = "qemu-system-x86_64";
 /// Booting TCG Linux and moving the root onto a tmpfs, before any test.
 const BOOT_ALLOWANCE: Duration = Duration::from_secs(180);
+/// Held while a test host runs, by every checkout on this machine.
+const MACHINE_LOCK: &str = "/tmp/runvm-testhost.lock";
 /// After the last test, for the reboot that ends QEMU.
 const SHUTDOWN_ALLOWANCE: Duration = Duration::from_secs(30);
 
@@ -106,8 +109,10 @@ fn env_inside(payload: &Payload) -> ScriptEnv {
 }
 
 /// Boots a test host that runs `payload`'s scripts and collects what they
-/// print. `work_dir` receives the initramfs and the console log.
+/// print. `work_dir` receives the initramfs and the console log. Waits for
+/// any other test host on this machine to finish first.
 pub fn run(artifacts: &Artifacts, payload: &Payload, work_dir: &Path) -> Result<TestHostRun> {
+    let _machine_lock = lock_machine()?;
     std::fs::create_dir_all(work_dir)
         .map_err(Error::io(format!("creating {}", work_dir.display())))?;
     let initramfs = work_dir.join("testhost-initramfs.cpio");
@@ -118,6 +123,29 @@ pub fn run(artifacts: &Artifacts, payload: &Payload, work_dir: &Path) -> Result<
     let script_time: Duration = payload.scripts.iter().map(|script| script.timeout).sum();
     let timeout = BOOT_ALLOWANCE + script_time + SHUTDOWN_ALLOWANCE;
     boot(&artifacts.testhost_kernel, &initramfs, timeout, work_dir)
+}
+
+/// Takes the machine-wide test host lock, waiting if another run holds it:
+/// two TCG test hosts sharing a small machine starve each other's nested
+/// guests, which then stall before printing anything. Released on drop.
+fn lock_machine() -> Result<File> {
+    let lock_error = || Error::io(format!("locking {MACHINE_LOCK}"));
+    let lock = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(MACHINE_LOCK)
+        .map_err(lock_error())?;
+    // SAFETY: flock(2) on a descriptor this function owns; no memory is
+    // shared with the kernel.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(lock);
+    }
+    eprintln!("integration: waiting for another test host on this machine ({MACHINE_LOCK})");
+    // SAFETY: as above; this call blocks until the other holder is done.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(lock_error()(std::io::Error::last_os_error()));
+    }
+    Ok(lock)
 }
 
 /// Builds the test host's initramfs: busybox, the init, runvm and the guest
