@@ -35,7 +35,7 @@ const CONSOLE_TAIL_LINES: usize = 20;
 
 /// Signals the monitor forwards to the container process, as `runc run`
 /// does; SIGWINCH instead resizes the pty.
-const FORWARDED_SIGNALS: [Signal; 8] = [
+pub const FORWARDED_SIGNALS: [Signal; 8] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,
