@@ -1,0 +1,82 @@
+//! `cargo bench -p integration --bench vm`: runs the benchmark scripts
+//! where the tests would run, directly on hardware KVM or inside the nested
+//! test host, and prints their tables. `bench/boot.sh`: runvm against QEMU,
+//! time to the guest's ready line. `bench/stdio.sh`: a container process's
+//! stdout through the VM against a plain pipe. Not part of `cargo test`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use integration::artifacts::Artifacts;
+use integration::crate_dir;
+use integration::kvm::KvmKind;
+use integration::scripts::{self, Script, ScriptEnv};
+use integration::testhost::{self, Payload};
+
+/// The benchmark scripts, in the order they run.
+const BENCH_SCRIPTS: [&str; 2] = ["boot.sh", "stdio.sh"];
+/// Ten boots of each VMM, nested under TCG, fit well within this.
+const BENCH_TIMEOUT: Duration = Duration::from_secs(900);
+const QEMU: &str = "/usr/bin/qemu-system-x86_64";
+/// QEMU's firmware for `-M microvm` (qboot), from its default data dir.
+const QEMU_MICROVM_FIRMWARE: &str = "/usr/share/qemu/bios-microvm.bin";
+
+fn main() -> Result<()> {
+    // `cargo test --benches` runs this too, without `--bench`: only say how
+    // to run it, as libtest does.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("vm benchmarks: run them with `cargo bench -p integration --bench vm`");
+        return Ok(());
+    }
+    for needed in [QEMU, QEMU_MICROVM_FIRMWARE] {
+        if !Path::new(needed).exists() {
+            bail!("{needed} is missing: install the Debian package qemu-system-x86");
+        }
+    }
+    let in_testhost = KvmKind::detect() != KvmKind::Hardware;
+    let artifacts = Artifacts::in_workspace();
+    artifacts.build_release()?;
+    if in_testhost {
+        artifacts.build_testhost_kernel()?;
+    }
+    let scripts = BENCH_SCRIPTS
+        .iter()
+        .map(|name| Script::new(&crate_dir().join("bench").join(name), BENCH_TIMEOUT))
+        .collect::<integration::Result<Vec<_>>>()?;
+    let boot_timer = PathBuf::from(env!("CARGO_BIN_EXE_boot-timer"));
+    let extra_env = vec![
+        ("BOOT_TIMER".to_owned(), boot_timer.clone()),
+        ("QEMU".to_owned(), QEMU.into()),
+    ];
+    let mut failures = Vec::new();
+
+    let work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
+    let runs = if in_testhost {
+        eprintln!("vm benchmarks: inside the nested test host (this /dev/kvm is not hardware KVM)");
+        let payload = Payload {
+            scripts: scripts.clone(),
+            host_files: vec![boot_timer, QEMU.into(), QEMU_MICROVM_FIRMWARE.into()],
+            extra_env,
+        };
+        let host_run = testhost::run(&artifacts, &payload, &work_dir)?;
+        scripts.iter().map(|script| host_run.script_run(&script.name)).collect::<Vec<_>>()
+    } else {
+        let env = ScriptEnv::on_this_host(&artifacts, extra_env);
+        scripts
+            .iter()
+            .map(|script| scripts::run_direct(script, &env, &work_dir.join(&script.name)))
+            .collect::<integration::Result<Vec<_>>>()?
+    };
+    for (script, run) in scripts.iter().zip(runs) {
+        match run.verdict() {
+            Ok(()) => print!("{}", run.output),
+            Err(failure) => failures.push(format!("{}: {failure}", script.name)),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(failures.join("\n"))).context("a benchmark failed")
+    }
+}
