@@ -18,6 +18,8 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 /// Per test script; a runvm boot takes seconds even nested under TCG.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Fresh test host boots after one that died or was unusable.
+const TESTHOST_RETRIES: usize = 2;
 /// Kill guard for the host-side refusal test, which must end within 1 s.
 const REFUSAL_HANG_GUARD: Duration = Duration::from_secs(10);
 
@@ -72,12 +74,15 @@ impl Shared {
             let work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
             let mut run =
                 testhost::run(&self.artifacts, &payload, &work_dir).map_err(|e| e.to_string())?;
-            // The test host's own kernel has been seen to crash under TCG
-            // (a stack overflow in interrupt context, 1 run in 4): that is
-            // the harness failing, not runvm, so it gets one more boot. A
+            // The test host itself has been seen to fail under TCG: its
+            // kernel crashed (a stack overflow in interrupt context), or its
+            // nested guests could not run at all, which its init detects
+            // with one plain boot and ends the run early. That is the
+            // harness failing, not runvm: a fresh test host is booted. A
             // script that fails while the test host lives is not retried.
-            if let Some(why) = &run.cut_short {
-                eprintln!("test host: the run was cut short ({why}); booting it once more");
+            for _ in 0..TESTHOST_RETRIES {
+                let Some(why) = &run.cut_short else { break };
+                eprintln!("test host: the run was cut short ({why}); booting a fresh one");
                 run = testhost::run(&self.artifacts, &payload, &work_dir)
                     .map_err(|e| e.to_string())?;
             }

@@ -37,6 +37,16 @@ ip link set lo up 2>/dev/null
 # RUNVM, GUEST_KERNEL, GUEST_INITRAMFS, BUSYBOX and what else the runner set.
 . /etc/runvm-test.env
 
+# Some test host boots leave nested guests unable to run at all (every
+# guest spins before its first console byte). One plain boot tells such a
+# test host from a good one; a bad one reboots, and the runner, seeing the
+# run end early, boots a fresh test host.
+timeout -s KILL 60 "$RUNVM" boot >/tmp/canary.out 2>&1
+if ! grep -q "runvm-init: ready" /tmp/canary.out; then
+	echo "runvm-testhost: a plain runvm boot did not come up in 60 s; this test host is unusable"
+	tail -5 /tmp/canary.out
+	reboot -f
+fi
 echo "@@RUNVM-HOST-UP"
 while read -r name timeout_secs; do
 	echo "@@RUNVM-TEST-BEGIN $name"
