@@ -12,7 +12,7 @@ pub mod vsock;
 
 use std::sync::Arc;
 
-use virtio_queue::Queue;
+use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
@@ -122,4 +122,37 @@ pub trait VirtioDevice: Send {
     /// Stops the device and drops everything the driver configured, so that
     /// it can be activated again.
     fn reset(&mut self);
+}
+
+/// Fills `data` from the read-only config space `config` at `offset`;
+/// bytes past its end (or past `u64`/`usize`) read as zero.
+pub fn read_config_bytes(config: &[u8], offset: u64, data: &mut [u8]) {
+    for (i, byte) in data.iter_mut().enumerate() {
+        *byte = u64::try_from(i)
+            .ok()
+            .and_then(|i| offset.checked_add(i))
+            .and_then(|o| usize::try_from(o).ok())
+            .and_then(|o| config.get(o))
+            .copied()
+            .unwrap_or(0);
+    }
+}
+
+/// What every device checks before activating: `expected` queues and
+/// notification eventfds, every queue ready.
+pub fn check_activation(
+    queues: &[Queue],
+    queue_evts: &[EventFd],
+    expected: usize,
+) -> Result<(), VirtioError> {
+    if queues.len() != expected || queue_evts.len() != expected {
+        return Err(VirtioError::QueueCount {
+            expected,
+            got: queues.len().min(queue_evts.len()),
+        });
+    }
+    if let Some(index) = queues.iter().position(|q| !q.ready()) {
+        return Err(VirtioError::InvalidQueue(index));
+    }
+    Ok(())
 }

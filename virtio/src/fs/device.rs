@@ -320,15 +320,7 @@ impl VirtioDevice for Fs {
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
-        for (i, byte) in data.iter_mut().enumerate() {
-            *byte = u64::try_from(i)
-                .ok()
-                .and_then(|i| offset.checked_add(i))
-                .and_then(|o| usize::try_from(o).ok())
-                .and_then(|o| self.config.get(o))
-                .copied()
-                .unwrap_or(0);
-        }
+        crate::read_config_bytes(&self.config, offset, data);
     }
 
     fn write_config(&mut self, _offset: u64, _data: &[u8]) {
@@ -342,15 +334,7 @@ impl VirtioDevice for Fs {
         queues: Vec<Queue>,
         queue_evts: Vec<EventFd>,
     ) -> Result<(), VirtioError> {
-        if queues.len() != NUM_QUEUES || queue_evts.len() != NUM_QUEUES {
-            return Err(VirtioError::QueueCount {
-                expected: NUM_QUEUES,
-                got: queues.len().min(queue_evts.len()),
-            });
-        }
-        if let Some(index) = queues.iter().position(|q| !q.ready()) {
-            return Err(VirtioError::InvalidQueue(index));
-        }
+        crate::check_activation(&queues, &queue_evts, NUM_QUEUES)?;
         // The event loop registers the queues when it sees this; it cannot
         // run before we release the device lock.
         self.activate_evt

@@ -263,15 +263,7 @@ impl VirtioDevice for Vsock {
     fn read_config(&self, offset: u64, data: &mut [u8]) {
         // struct virtio_vsock_config { le64 guest_cid; }
         let config = self.cid.to_le_bytes();
-        for (i, byte) in data.iter_mut().enumerate() {
-            *byte = u64::try_from(i)
-                .ok()
-                .and_then(|i| offset.checked_add(i))
-                .and_then(|o| usize::try_from(o).ok())
-                .and_then(|o| config.get(o))
-                .copied()
-                .unwrap_or(0);
-        }
+        crate::read_config_bytes(&config, offset, data);
     }
 
     fn write_config(&mut self, _offset: u64, _data: &[u8]) {
@@ -285,15 +277,7 @@ impl VirtioDevice for Vsock {
         queues: Vec<Queue>,
         queue_evts: Vec<EventFd>,
     ) -> Result<(), VirtioError> {
-        if queues.len() != NUM_QUEUES || queue_evts.len() != NUM_QUEUES {
-            return Err(VirtioError::QueueCount {
-                expected: NUM_QUEUES,
-                got: queues.len().min(queue_evts.len()),
-            });
-        }
-        if let Some(index) = queues.iter().position(|q| !q.ready()) {
-            return Err(VirtioError::InvalidQueue(index));
-        }
+        crate::check_activation(&queues, &queue_evts, NUM_QUEUES)?;
         // The event loop registers the queues and sockets when it sees this;
         // it cannot run before we release the device lock.
         self.activate_evt
