@@ -8,6 +8,7 @@ pub mod container;
 pub mod guest_images;
 pub mod logging;
 pub mod monitor;
+pub mod session;
 pub mod share;
 pub mod signal;
 pub mod sizing;

@@ -54,6 +54,7 @@ enum Command {
     Delete(commands::delete::Delete),
     List(commands::list::List),
     Ps(commands::ps::Ps),
+    Exec(commands::exec::Exec),
     #[command(hide = true)]
     Monitor(commands::monitor::Monitor),
 }
@@ -106,6 +107,11 @@ fn main() -> ExitCode {
         Command::Delete(delete) => done(delete.run(root)),
         Command::List(list) => done(list.run(root)),
         Command::Ps(ps) => done(ps.run(root)),
+        Command::Exec(exec) => match exec.run(root) {
+            Ok(Some(status)) => monitor::mirror_exit(status),
+            Ok(None) => ExitCode::SUCCESS,
+            Err(err) => fail(&err),
+        },
         Command::Monitor(monitor) => monitor.run(root),
     }
 }

@@ -5,24 +5,22 @@
 //! for death by S — what a parent's waitpid would see from runc.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::io::{self, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::termios::{self, SetArg, Termios};
 use oci_spec::runtime::{Process, Spec};
-use proto::agent::{ExitStatus, Request, Response, StreamKind};
+use proto::agent::{ExitStatus, Request, Response};
 use proto::frame::{read_message, write_message};
-use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex};
 use vmm::{BootImages, FsShare, Vm, VmConfig, VmError, VmExit};
 
 use crate::agent_client::{AgentClient, AgentError};
 use crate::container::{State, Status};
+use crate::session::{block_forwarded_signals, Session, SessionError};
 
 /// The exec id of the container's main process.
 pub const INIT_EXEC_ID: &str = "init";
@@ -33,19 +31,6 @@ pub const READY_LINE: &str = "ready\n";
 /// Lines of the guest console shown when the guest dies early.
 const CONSOLE_TAIL_LINES: usize = 20;
 
-/// Signals the monitor forwards to the container process, as `runc run`
-/// does; SIGWINCH instead resizes the pty.
-pub const FORWARDED_SIGNALS: [Signal; 8] = [
-    Signal::SIGHUP,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTERM,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGCONT,
-    Signal::SIGWINCH,
-];
-
 /// Why the monitor could not run the container.
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -53,12 +38,12 @@ pub enum MonitorError {
     Vm(#[from] VmError),
     #[error("the guest agent")]
     Agent(#[from] AgentError),
-    #[error("duplicating the monitor's stdio")]
-    Stdio(#[source] io::Error),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("starting a monitor thread")]
+    Thread(#[source] io::Error),
     #[error("listening on the control socket {}", .0.display())]
     Control(PathBuf, #[source] io::Error),
-    #[error("blocking the forwarded signals")]
-    Signals(#[source] nix::Error),
     #[error("creating the console log {}", .0.display())]
     ConsoleLog(PathBuf, #[source] io::Error),
     #[error("creating the runtime directory {}", .0.display())]
@@ -142,11 +127,7 @@ pub fn console_log(runtime_dir: &Path) -> PathBuf {
 /// forwarded signals in this thread first, so every thread started here
 /// inherits the mask and only the forwarder receives them.
 pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
-    let mut signals = SigSet::empty();
-    for signal in FORWARDED_SIGNALS {
-        signals.add(signal);
-    }
-    signals.thread_block().map_err(MonitorError::Signals)?;
+    let signals = block_forwarded_signals()?;
 
     std::fs::create_dir_all(&config.runtime_dir)
         .map_err(|e| MonitorError::RuntimeDir(config.runtime_dir.clone(), e))?;
@@ -175,24 +156,18 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     std::thread::Builder::new()
         .name("vm".into())
         .spawn(move || end_if_guest_stops(vm.run(), &log_path))
-        .map_err(MonitorError::Stdio)?;
+        .map_err(MonitorError::Thread)?;
 
     let mut agent = AgentClient::connect(&uds, config.agent_timeout)?;
     if let Some(container) = &config.container {
         agent.create_container(&container.spec)?;
     }
-    agent.create_process(INIT_EXEC_ID, &config.process)?;
-    let terminal = config.process.terminal().unwrap_or(false);
-    let relays = if terminal {
-        relay_pty(&agent)?
-    } else {
-        relay_pipes(&agent)?
-    };
+    let mut session = Session::create(agent, INIT_EXEC_ID, &config.process)?;
 
     let (started_tx, started_rx) = channel();
     let (lifecycle, ready) = match config.launch {
         Launch::Immediately => {
-            agent.start(INIT_EXEC_ID)?;
+            session.start()?;
             (
                 Lifecycle {
                     state: None,
@@ -216,7 +191,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     };
     let lifecycle = Arc::new(Mutex::new(lifecycle));
     if let Some(path) = &config.control_socket {
-        serve_control(path, &agent, lifecycle.clone(), started_tx)?;
+        serve_control(path, session.agent(), lifecycle.clone(), started_tx)?;
     }
     if let Some(mut ready) = ready {
         // `create` returns now; a failed write means it is gone, and
@@ -228,18 +203,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         let _ = started_rx.recv();
     }
 
-    let forwarder = agent.try_clone()?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || forward_signals(forwarder, signals, terminal))
-        .map_err(MonitorError::Stdio)?;
-
-    let status = agent.wait(INIT_EXEC_ID)?;
-    for relay in relays.outputs {
-        // A relay thread only fails by panicking, which already reported.
-        let _ = relay.join();
-    }
-    drop(relays.terminal);
+    let status = session.wait(signals)?;
     lock(&lifecycle).set_status(Status::Stopped);
     Ok(status)
 }
@@ -268,158 +232,6 @@ fn end_if_guest_stops(result: Result<VmExit, VmError>, console_log: &Path) {
     std::process::exit(255);
 }
 
-/// Stdio relays that must finish before the monitor exits.
-struct Relays {
-    outputs: Vec<JoinHandle<()>>,
-    /// The host terminal's settings, restored when dropped.
-    terminal: Option<RawTerminal>,
-}
-
-fn copy_until_eof(mut from: impl Read, mut to: impl Write) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
-                    return;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
-        }
-    }
-}
-
-fn dup_stdio(fd: BorrowedFd<'_>) -> Result<File, MonitorError> {
-    fd.try_clone_to_owned()
-        .map(File::from)
-        .map_err(MonitorError::Stdio)
-}
-
-fn spawn_copy(
-    name: &str,
-    from: impl Read + Send + 'static,
-    to: impl Write + Send + 'static,
-) -> Result<JoinHandle<()>, MonitorError> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || copy_until_eof(from, to))
-        .map_err(MonitorError::Stdio)
-}
-
-fn relay_pipes(agent: &AgentClient) -> Result<Relays, MonitorError> {
-    let stdin = agent.attach_stream(INIT_EXEC_ID, StreamKind::Stdin)?;
-    let stdout = agent.attach_stream(INIT_EXEC_ID, StreamKind::Stdout)?;
-    let stderr = agent.attach_stream(INIT_EXEC_ID, StreamKind::Stderr)?;
-    let our_stdin = dup_stdio(io::stdin().as_fd())?;
-    // stdin is not waited for: the process may end before its input does.
-    spawn_copy("stdin", our_stdin, CloseOnDrop(stdin))?;
-    let outputs = vec![
-        spawn_copy("stdout", stdout, dup_stdio(io::stdout().as_fd())?)?,
-        spawn_copy("stderr", stderr, dup_stdio(io::stderr().as_fd())?)?,
-    ];
-    Ok(Relays {
-        outputs,
-        terminal: None,
-    })
-}
-
-fn relay_pty(agent: &AgentClient) -> Result<Relays, MonitorError> {
-    let pty = agent.attach_stream(INIT_EXEC_ID, StreamKind::Pty)?;
-    let stdin = io::stdin();
-    let terminal = RawTerminal::enter(stdin.as_fd());
-    let our_stdin = dup_stdio(stdin.as_fd())?;
-    let to_pty = pty.try_clone().map_err(MonitorError::Stdio)?;
-    spawn_copy("pty-in", our_stdin, to_pty)?;
-    let outputs = vec![spawn_copy(
-        "pty-out",
-        pty,
-        dup_stdio(io::stdout().as_fd())?,
-    )?];
-    Ok(Relays { outputs, terminal })
-}
-
-/// Shuts the stream down when the copy ends, so the agent sees EOF on the
-/// process's stdin even though other clones of the socket live on.
-struct CloseOnDrop(UnixStream);
-
-impl Write for CloseOnDrop {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
-}
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.shutdown(std::net::Shutdown::Both);
-    }
-}
-
-/// The host terminal in raw mode while a container owns it.
-struct RawTerminal {
-    fd: OwnedFd,
-    saved: Termios,
-}
-
-impl RawTerminal {
-    /// Puts `fd` in raw mode if it is a terminal.
-    fn enter(fd: BorrowedFd<'_>) -> Option<Self> {
-        let saved = termios::tcgetattr(fd).ok()?;
-        let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
-        Some(Self {
-            fd: fd.try_clone_to_owned().ok()?,
-            saved,
-        })
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        let _ = termios::tcsetattr(self.fd.as_fd(), SetArg::TCSANOW, &self.saved);
-    }
-}
-
-/// The window size of the monitor's own terminal, if stdin is one.
-fn host_window_size() -> Option<(u16, u16)> {
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes a `winsize` into the valid pointer given.
-    let rc = unsafe { libc::ioctl(io::stdin().as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
-    (rc == 0 && size.ws_row > 0).then_some((size.ws_row, size.ws_col))
-}
-
-fn forward_signals(mut agent: AgentClient, signals: SigSet, terminal: bool) {
-    if terminal {
-        if let Some((rows, cols)) = host_window_size() {
-            let _ = agent.resize_tty(INIT_EXEC_ID, rows, cols);
-        }
-    }
-    while let Ok(signal) = signals.wait() {
-        let result = match signal {
-            Signal::SIGWINCH if terminal => match host_window_size() {
-                Some((rows, cols)) => agent.resize_tty(INIT_EXEC_ID, rows, cols),
-                None => Ok(()),
-            },
-            Signal::SIGWINCH => Ok(()),
-            other => agent.signal(INIT_EXEC_ID, other as i32, false),
-        };
-        if result.is_err() {
-            // The agent is gone: the container ended, and the monitor with it.
-            return;
-        }
-    }
-}
-
 /// Accepts framed requests on `path`: `start` (for `runvm start`), and
 /// signal, resize and list requests passed to the agent; one client at a
 /// time, each with as many requests as it likes.
@@ -439,7 +251,7 @@ fn serve_control(
                 serve_control_client(client, &mut agent, &lifecycle, &started);
             }
         })
-        .map_err(MonitorError::Stdio)?;
+        .map_err(MonitorError::Thread)?;
     Ok(())
 }
 

@@ -60,7 +60,10 @@ fn main() -> Result<()> {
             extra_env,
         };
         let host_run = testhost::run(&artifacts, &payload, &work_dir)?;
-        scripts.iter().map(|script| host_run.script_run(&script.name)).collect::<Vec<_>>()
+        scripts
+            .iter()
+            .map(|script| host_run.script_run(&script.name))
+            .collect::<Vec<_>>()
     } else {
         let env = ScriptEnv::on_this_host(&artifacts, extra_env);
         scripts

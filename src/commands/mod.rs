@@ -3,6 +3,7 @@
 pub mod boot;
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod kill;
 pub mod list;
 pub mod monitor;
@@ -27,6 +28,10 @@ pub enum CommandError {
     Create(#[from] CreateError),
     #[error(transparent)]
     Signal(#[from] UnknownSignal),
+    #[error(transparent)]
+    ExecFlag(#[from] exec::ExecFlagError),
+    #[error(transparent)]
+    Exec(#[from] crate::container::exec::ExecError),
     #[error(transparent)]
     Host(#[from] vmm::host_check::KvmUnusable),
     #[error("--preserve-fds is not supported: host fds cannot cross into the VM")]

@@ -6,16 +6,15 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 
 use crate::container::{container_dir, own_start_time, State, Status, CONTROL_SOCKET};
 use crate::monitor::{self, ContainerSetup, Launch, MonitorConfig};
-use crate::{bundle, guest_images, share, sizing};
+use crate::{bundle, guest_images, session, share, sizing};
 
 /// How long a container's guest may take to boot to its agent.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -53,57 +52,8 @@ pub enum MonitorSetupError {
     Monitor(#[from] monitor::MonitorError),
     #[error("the ready fd {0} is not usable")]
     ReadyFd(i32, #[source] std::io::Error),
-    #[error("sending the pty master to {}", .0.display())]
-    ConsoleSocket(PathBuf, #[source] nix::Error),
-    #[error("making the pty")]
-    Pty(#[source] nix::Error),
-}
-
-/// Sends `master` over the Unix socket at `path`, as runc does for
-/// `--console-socket`.
-fn send_pty_master(path: &Path, master: &OwnedFd, name: &str) -> Result<(), MonitorSetupError> {
-    let err = |e| MonitorSetupError::ConsoleSocket(path.into(), e);
-    let socket = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Unix,
-        nix::sys::socket::SockType::Stream,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(err)?;
-    let addr = UnixAddr::new(path).map_err(err)?;
-    nix::sys::socket::connect(socket.as_raw_fd(), &addr).map_err(err)?;
-    let fds = [master.as_raw_fd()];
-    let iov = [std::io::IoSlice::new(name.as_bytes())];
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(err)?;
-    Ok(())
-}
-
-/// Makes a pty, sends its master to `socket`, and makes the slave this
-/// process's stdio and controlling terminal, so the monitor relays it to
-/// the guest's pty and sees its window-size changes (SIGWINCH).
-fn attach_console(socket: &Path) -> Result<(), MonitorSetupError> {
-    let pty = nix::pty::openpty(None, None).map_err(MonitorSetupError::Pty)?;
-    let name = nix::unistd::ttyname(pty.slave.as_fd()).map_err(MonitorSetupError::Pty)?;
-    send_pty_master(socket, &pty.master, &name.to_string_lossy())?;
-    nix::unistd::setsid().map_err(MonitorSetupError::Pty)?;
-    // SAFETY: TIOCSCTTY on a valid terminal fd with argument 0.
-    if unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-        return Err(MonitorSetupError::Pty(nix::Error::last()));
-    }
-    for fd in 0..3 {
-        // SAFETY: dup2 onto the standard fds, which this process owns.
-        if unsafe { libc::dup2(pty.slave.as_raw_fd(), fd) } < 0 {
-            return Err(MonitorSetupError::Pty(nix::Error::last()));
-        }
-    }
-    Ok(())
+    #[error(transparent)]
+    Console(#[from] session::SessionError),
 }
 
 impl Monitor {
@@ -151,7 +101,7 @@ impl Monitor {
             .clone()
             .ok_or(bundle::BundleError::NoProcess)?;
         if let (Some(socket), Some(true)) = (&self.console_socket, process.terminal()) {
-            attach_console(socket)?;
+            session::attach_console(socket)?;
         }
         let state = State {
             id: self.id.clone(),

@@ -43,7 +43,7 @@ pub enum CreateError {
 }
 
 /// Writes `pid` to `path` atomically, as runc does.
-fn write_pid_file(path: &Path, pid: u32) -> Result<(), CreateError> {
+pub(crate) fn write_pid_file(path: &Path, pid: u32) -> Result<(), CreateError> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, pid.to_string())
         .and_then(|()| std::fs::rename(&tmp, path))

@@ -4,6 +4,7 @@
 //! control socket in the container's directory.
 
 pub mod create;
+pub mod exec;
 pub mod id;
 pub mod state;
 

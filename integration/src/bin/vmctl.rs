@@ -6,10 +6,22 @@
 //! - `vmctl status COMMAND [ARG...]`: runs COMMAND with this process's
 //!   stdio and prints how it ended, `exit N` or `signal S` — the shell's
 //!   `$?` cannot tell death by SIGKILL from `exit 137`.
+//! - `vmctl console SOCKET ROWSxCOLS PROMPT INPUT`: a `--console-socket`
+//!   receiver. Listens on SOCKET, takes the pty master runvm sends, sets
+//!   its window size, waits for PROMPT in the output, types INPUT (`\n`
+//!   for newlines) and prints all the pty's output until the other end
+//!   closes (60 s at most).
 
-use std::os::unix::net::UnixStream;
+use std::fs::File;
+use std::io::{IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 use anyhow::{bail, Context, Result};
 use proto::agent::{Request, Response};
@@ -32,6 +44,76 @@ fn number<T: std::str::FromStr>(s: &str) -> Result<T> {
         .with_context(|| format!("{s:?} is not a number in range"))
 }
 
+/// Receives one fd sent with SCM_RIGHTS on `conn`.
+fn receive_fd(conn: &UnixStream) -> Result<OwnedFd> {
+    let mut name = [0u8; 256];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .context("receiving the pty master")?;
+    for cmsg in msg.cmsgs().context("reading the control message")? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the fd just arrived with SCM_RIGHTS; nothing else owns it.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    bail!("no fd came with the message")
+}
+
+fn console(socket: &str, size: &str, prompt: &str, input: &str) -> Result<()> {
+    let (rows, cols) = size.split_once('x').context("size must be ROWSxCOLS")?;
+    let listener = UnixListener::bind(socket).with_context(|| format!("binding {socket}"))?;
+    let (conn, _) = listener.accept().context("accepting runvm's connection")?;
+    let master = File::from(receive_fd(&conn)?);
+    let winsize = libc::winsize {
+        ws_row: number(rows)?,
+        ws_col: number(cols)?,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a `winsize` from the valid pointer given.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &winsize) } < 0 {
+        bail!(
+            "setting the window size: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut out = std::io::stdout();
+    let mut seen = Vec::new();
+    let mut typed = false;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if !typed && seen.windows(prompt.len()).any(|w| w == prompt.as_bytes()) {
+            (&master)
+                .write_all(input.replace("\\n", "\n").as_bytes())
+                .context("typing the input")?;
+            typed = true;
+        }
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(500u16)).context("polling the pty")? == 0 {
+            continue;
+        }
+        match (&master).read(&mut buf) {
+            // EIO: every slave fd is closed, the session is over.
+            Ok(0) | Err(_) if typed => return Ok(()),
+            Ok(0) | Err(_) => bail!("the pty closed before {prompt:?} appeared"),
+            Ok(n) => {
+                out.write_all(&buf[..n]).context("writing the output")?;
+                seen.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    bail!("the pty stayed open for 60 s")
+}
+
 fn run(args: &[String]) -> Result<()> {
     match args {
         [verb, socket, signal] if verb == "signal" => control(
@@ -50,6 +132,9 @@ fn run(args: &[String]) -> Result<()> {
                 cols: number(cols)?,
             },
         ),
+        [verb, socket, size, prompt, input] if verb == "console" => {
+            console(socket, size, prompt, input)
+        }
         [verb, command, rest @ ..] if verb == "status" => {
             let status = Command::new(command)
                 .args(rest)
@@ -64,7 +149,7 @@ fn run(args: &[String]) -> Result<()> {
         }
         _ => bail!(
             "usage: vmctl signal SOCKET SIGNUM | vmctl resize SOCKET ROWS COLS | \
-             vmctl status COMMAND [ARG...]"
+             vmctl status COMMAND [ARG...] | vmctl console SOCKET ROWSxCOLS PROMPT INPUT"
         ),
     }
 }

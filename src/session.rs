@@ -1,0 +1,374 @@
+//! One container process seen from the host: its stdio relayed from and
+//! to this process's own fds (or a pty sent to a console socket), the
+//! signals this process receives forwarded to it, and its end awaited.
+//! The monitor runs the container's main process as a session; `runvm
+//! exec` runs each exec'd process as one.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+use nix::sys::termios::{self, SetArg, Termios};
+use oci_spec::runtime::Process;
+use proto::agent::{ExitStatus, StreamKind};
+
+use crate::agent_client::{AgentClient, AgentError};
+
+/// Signals forwarded to the process, as `runc run` and `runc exec` do;
+/// SIGWINCH instead resizes its pty.
+pub const FORWARDED_SIGNALS: [Signal; 8] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGCONT,
+    Signal::SIGWINCH,
+];
+
+/// Why a session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the guest agent")]
+    Agent(#[from] AgentError),
+    #[error("relaying stdio")]
+    Stdio(#[source] io::Error),
+    #[error("blocking the forwarded signals")]
+    Signals(#[source] nix::Error),
+    #[error("sending the pty master to {}", .0.display())]
+    ConsoleSocket(PathBuf, #[source] nix::Error),
+    #[error("making the pty")]
+    Pty(#[source] nix::Error),
+}
+
+/// Blocks [`FORWARDED_SIGNALS`] in the calling thread. Call it before
+/// starting any thread: they inherit the mask, so only the forwarder
+/// (which takes them with sigwait) receives them.
+pub fn block_forwarded_signals() -> Result<SigSet, SessionError> {
+    let mut signals = SigSet::empty();
+    for signal in FORWARDED_SIGNALS {
+        signals.add(signal);
+    }
+    signals.thread_block().map_err(SessionError::Signals)?;
+    Ok(signals)
+}
+
+/// A created process with its stdio attached.
+pub struct Session {
+    agent: AgentClient,
+    exec_id: String,
+    terminal: bool,
+    relays: Relays,
+}
+
+impl Session {
+    /// Creates `process` in the agent under `exec_id` and attaches its
+    /// stdio to this process's stdin, stdout and stderr.
+    pub fn create(
+        mut agent: AgentClient,
+        exec_id: &str,
+        process: &Process,
+    ) -> Result<Self, SessionError> {
+        agent.create_process(exec_id, process)?;
+        let terminal = process.terminal().unwrap_or(false);
+        let relays = if terminal {
+            relay_pty(&agent, exec_id)?
+        } else {
+            relay_pipes(&agent, exec_id)?
+        };
+        Ok(Self {
+            agent,
+            exec_id: exec_id.to_string(),
+            terminal,
+            relays,
+        })
+    }
+
+    /// The control connection the session was created on.
+    pub fn agent(&self) -> &AgentClient {
+        &self.agent
+    }
+
+    /// Spawns the process; returns its guest pid.
+    pub fn start(&mut self) -> Result<i32, SessionError> {
+        Ok(self.agent.start(&self.exec_id)?)
+    }
+
+    /// Forwards `signals` (see [`block_forwarded_signals`]) to the process
+    /// until it ends, then returns how it ended once its output is out.
+    pub fn wait(mut self, signals: SigSet) -> Result<ExitStatus, SessionError> {
+        let forwarder = self.agent.try_clone()?;
+        let (exec_id, terminal) = (self.exec_id.clone(), self.terminal);
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || forward_signals(forwarder, &exec_id, signals, terminal))
+            .map_err(SessionError::Stdio)?;
+        let status = self.agent.wait(&self.exec_id)?;
+        for relay in self.relays.outputs {
+            // A relay thread only fails by panicking, which already reported.
+            let _ = relay.join();
+        }
+        drop(self.relays.terminal);
+        Ok(status)
+    }
+}
+
+/// Stdio relays that must finish before the session ends.
+struct Relays {
+    outputs: Vec<JoinHandle<()>>,
+    /// The host terminal's settings, restored when dropped.
+    terminal: Option<RawTerminal>,
+}
+
+fn copy_until_eof(mut from: impl Read, mut to: impl Write) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn dup_stdio(fd: BorrowedFd<'_>) -> Result<std::fs::File, SessionError> {
+    fd.try_clone_to_owned()
+        .map(std::fs::File::from)
+        .map_err(SessionError::Stdio)
+}
+
+fn spawn_copy(
+    name: &str,
+    from: impl Read + Send + 'static,
+    to: impl Write + Send + 'static,
+) -> Result<JoinHandle<()>, SessionError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || copy_until_eof(from, to))
+        .map_err(SessionError::Stdio)
+}
+
+fn relay_pipes(agent: &AgentClient, exec_id: &str) -> Result<Relays, SessionError> {
+    let stdin = agent.attach_stream(exec_id, StreamKind::Stdin)?;
+    let stdout = agent.attach_stream(exec_id, StreamKind::Stdout)?;
+    let stderr = agent.attach_stream(exec_id, StreamKind::Stderr)?;
+    let our_stdin = dup_stdio(io::stdin().as_fd())?;
+    // stdin is not waited for: the process may end before its input does.
+    spawn_copy("stdin", our_stdin, CloseOnDrop(stdin))?;
+    let outputs = vec![
+        spawn_copy("stdout", stdout, dup_stdio(io::stdout().as_fd())?)?,
+        spawn_copy("stderr", stderr, dup_stdio(io::stderr().as_fd())?)?,
+    ];
+    Ok(Relays {
+        outputs,
+        terminal: None,
+    })
+}
+
+fn relay_pty(agent: &AgentClient, exec_id: &str) -> Result<Relays, SessionError> {
+    let pty = agent.attach_stream(exec_id, StreamKind::Pty)?;
+    let stdin = io::stdin();
+    let terminal = RawTerminal::enter(stdin.as_fd());
+    let our_stdin = dup_stdio(stdin.as_fd())?;
+    let to_pty = pty.try_clone().map_err(SessionError::Stdio)?;
+    spawn_copy("pty-in", our_stdin, to_pty)?;
+    let outputs = vec![spawn_copy(
+        "pty-out",
+        pty,
+        dup_stdio(io::stdout().as_fd())?,
+    )?];
+    Ok(Relays { outputs, terminal })
+}
+
+/// Shuts the stream down when the copy ends, so the agent sees EOF on the
+/// process's stdin even though other clones of the socket live on.
+struct CloseOnDrop(UnixStream);
+
+impl Write for CloseOnDrop {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// The host terminal in raw mode while a container process owns it.
+struct RawTerminal {
+    fd: OwnedFd,
+    saved: Termios,
+}
+
+impl RawTerminal {
+    /// Puts `fd` in raw mode if it is a terminal.
+    fn enter(fd: BorrowedFd<'_>) -> Option<Self> {
+        let saved = termios::tcgetattr(fd).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
+        Some(Self {
+            fd: fd.try_clone_to_owned().ok()?,
+            saved,
+        })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(self.fd.as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+/// The window size of this process's own terminal, if stdin is one.
+fn host_window_size() -> Option<(u16, u16)> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a `winsize` into the valid pointer given.
+    let rc = unsafe { libc::ioctl(io::stdin().as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_row > 0).then_some((size.ws_row, size.ws_col))
+}
+
+fn forward_signals(mut agent: AgentClient, exec_id: &str, signals: SigSet, terminal: bool) {
+    if terminal {
+        if let Some((rows, cols)) = host_window_size() {
+            let _ = agent.resize_tty(exec_id, rows, cols);
+        }
+    }
+    while let Ok(signal) = signals.wait() {
+        let result = match signal {
+            Signal::SIGWINCH if terminal => match host_window_size() {
+                Some((rows, cols)) => agent.resize_tty(exec_id, rows, cols),
+                None => Ok(()),
+            },
+            Signal::SIGWINCH => Ok(()),
+            other => agent.signal(exec_id, other as i32, false),
+        };
+        if result.is_err() {
+            // The agent is gone: the VM ended, and the session with it.
+            return;
+        }
+    }
+}
+
+/// Sends `master` over the Unix socket at `path`, as runc does for
+/// `--console-socket`.
+fn send_pty_master(path: &Path, master: &OwnedFd, name: &str) -> Result<(), SessionError> {
+    let err = |e| SessionError::ConsoleSocket(path.into(), e);
+    let socket = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(err)?;
+    let addr = UnixAddr::new(path).map_err(err)?;
+    nix::sys::socket::connect(socket.as_raw_fd(), &addr).map_err(err)?;
+    let fds = [master.as_raw_fd()];
+    let iov = [io::IoSlice::new(name.as_bytes())];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(err)?;
+    Ok(())
+}
+
+/// Makes a host pty, sends its master to `socket`, and makes the slave
+/// this process's stdio and, where this process can start a session, its
+/// controlling terminal, so the session relays it to the guest's pty and
+/// sees its window-size changes (SIGWINCH).
+pub fn attach_console(socket: &Path) -> Result<(), SessionError> {
+    let pty = nix::pty::openpty(None, None).map_err(SessionError::Pty)?;
+    let name = nix::unistd::ttyname(pty.slave.as_fd()).map_err(SessionError::Pty)?;
+    send_pty_master(socket, &pty.master, &name.to_string_lossy())?;
+    // A process group leader (a foreground `runvm exec` run by a shell)
+    // cannot start a session: it relays without window-size changes.
+    if nix::unistd::setsid().is_ok() {
+        // SAFETY: TIOCSCTTY on a valid terminal fd with argument 0.
+        if unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+            return Err(SessionError::Pty(nix::Error::last()));
+        }
+    }
+    for fd in 0..3 {
+        // SAFETY: dup2 onto the standard fds, which this process owns.
+        if unsafe { libc::dup2(pty.slave.as_raw_fd(), fd) } < 0 {
+            return Err(SessionError::Pty(nix::Error::last()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn copy_runs_to_end_of_input() {
+        let mut out = Vec::new();
+        copy_until_eof(&b"hello world"[..], &mut out);
+        assert_eq!(out, b"hello world");
+    }
+
+    #[test]
+    fn console_socket_receives_a_pty_master() {
+        let dir = std::env::temp_dir().join(format!("runvm-console-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("console.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let pty = nix::pty::openpty(None, None).unwrap();
+        send_pty_master(&path, &pty.master, "/dev/pts/x").unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 64];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let received_bytes = msg.bytes;
+        let fds: Vec<_> = msg
+            .cmsgs()
+            .unwrap()
+            .filter_map(|c| match c {
+                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => Some(fds),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(fds.len(), 1);
+        assert_eq!(&buf[..received_bytes], b"/dev/pts/x");
+        // SAFETY: the fd just arrived over SCM_RIGHTS and nothing else owns it.
+        let received = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[0]) };
+        assert!(nix::unistd::isatty(received.as_raw_fd()).unwrap());
+        let err = send_pty_master(&dir.join("nobody"), &pty.master, "x").unwrap_err();
+        assert!(err.to_string().contains("nobody"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
