@@ -55,6 +55,8 @@ enum Command {
     List(commands::list::List),
     Ps(commands::ps::Ps),
     Exec(commands::exec::Exec),
+    Pause(commands::pause::Pause),
+    Resume(commands::resume::Resume),
     #[command(hide = true)]
     Monitor(commands::monitor::Monitor),
 }
@@ -107,6 +109,8 @@ fn main() -> ExitCode {
         Command::Delete(delete) => done(delete.run(root)),
         Command::List(list) => done(list.run(root)),
         Command::Ps(ps) => done(ps.run(root)),
+        Command::Pause(pause) => done(pause.run(root)),
+        Command::Resume(resume) => done(resume.run(root)),
         Command::Exec(exec) => match exec.run(root) {
             Ok(Some(status)) => monitor::mirror_exit(status),
             Ok(None) => ExitCode::SUCCESS,

@@ -16,7 +16,8 @@ use nix::sys::signal::{SigSet, Signal};
 use oci_spec::runtime::{Process, Spec};
 use proto::agent::{ExitStatus, Request, Response};
 use proto::frame::{read_message, write_message};
-use vmm::{BootImages, FsShare, Vm, VmConfig, VmError, VmExit};
+use serde::{Deserialize, Serialize};
+use vmm::{BootImages, FsShare, PauseGate, Vm, VmConfig, VmError, VmExit};
 
 use crate::agent_client::{AgentClient, AgentError};
 use crate::container::{State, Status};
@@ -100,6 +101,10 @@ struct Lifecycle {
     /// The state file to keep current, for containers.
     state: Option<(PathBuf, State)>,
     started: bool,
+    /// The vCPUs are stopped: the agent cannot answer.
+    paused: bool,
+    /// Signals sent while paused, delivered at resume.
+    pending_signals: Vec<Request>,
 }
 
 impl Lifecycle {
@@ -153,6 +158,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     let console =
         File::create(&log_path).map_err(|e| MonitorError::ConsoleLog(log_path.clone(), e))?;
     let vm = Vm::new(&vm_config, console)?;
+    let pause = vm.pause_gate();
     std::thread::Builder::new()
         .name("vm".into())
         .spawn(move || end_if_guest_stops(vm.run(), &log_path))
@@ -172,6 +178,8 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
                 Lifecycle {
                     state: None,
                     started: true,
+                    paused: false,
+                    pending_signals: Vec::new(),
                 },
                 None,
             )
@@ -184,6 +192,8 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             let mut lifecycle = Lifecycle {
                 state: Some((state_dir, state)),
                 started: false,
+                paused: false,
+                pending_signals: Vec::new(),
             };
             lifecycle.set_status(Status::Created);
             (lifecycle, Some(ready))
@@ -191,7 +201,13 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     };
     let lifecycle = Arc::new(Mutex::new(lifecycle));
     if let Some(path) = &config.control_socket {
-        serve_control(path, session.agent(), lifecycle.clone(), started_tx)?;
+        let control = Control {
+            agent: session.agent().try_clone()?,
+            lifecycle: lifecycle.clone(),
+            pause,
+            started: started_tx,
+        };
+        control.serve(path)?;
     }
     if let Some(mut ready) = ready {
         // `create` returns now; a failed write means it is gone, and
@@ -232,76 +248,150 @@ fn end_if_guest_stops(result: Result<VmExit, VmError>, console_log: &Path) {
     std::process::exit(255);
 }
 
-/// Accepts framed requests on `path`: `start` (for `runvm start`), and
-/// signal, resize and list requests passed to the agent; one client at a
-/// time, each with as many requests as it likes.
-fn serve_control(
-    path: &Path,
-    agent: &AgentClient,
+/// What the control socket takes: the monitor's own requests, or agent
+/// requests it passes on (`start`, `signal`, `resize_tty`,
+/// `list_processes`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ControlRequest {
+    Monitor(MonitorRequest),
+    Agent(Request),
+}
+
+/// Requests the monitor answers itself.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum MonitorRequest {
+    /// Stops the VM's vCPUs.
+    Pause,
+    /// Lets them run again and delivers the signals sent meanwhile.
+    Resume,
+}
+
+/// How long a pause may take to stop every vCPU.
+const PAUSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The control socket's server.
+struct Control {
+    agent: AgentClient,
     lifecycle: Arc<Mutex<Lifecycle>>,
+    pause: Arc<PauseGate>,
     started: Sender<()>,
-) -> Result<(), MonitorError> {
-    let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path).map_err(|e| MonitorError::Control(path.into(), e))?;
-    let mut agent = agent.try_clone()?;
-    std::thread::Builder::new()
-        .name("control".into())
-        .spawn(move || {
-            for client in listener.incoming().flatten() {
-                serve_control_client(client, &mut agent, &lifecycle, &started);
-            }
-        })
-        .map_err(MonitorError::Thread)?;
-    Ok(())
+}
+
+fn refused(message: impl Into<String>) -> Response {
+    Response::Error {
+        message: message.into(),
+    }
 }
 
 fn answer(result: Result<Response, AgentError>) -> Response {
-    result.unwrap_or_else(|e| Response::Error {
-        message: e.to_string(),
-    })
+    result.unwrap_or_else(|e| refused(e.to_string()))
 }
 
-fn serve_control_client(
-    mut client: UnixStream,
-    agent: &mut AgentClient,
-    lifecycle: &Mutex<Lifecycle>,
-    started: &Sender<()>,
-) {
-    while let Ok(request) = read_message::<Request>(&mut client) {
-        let response = match request {
-            Request::Start { .. } => {
-                let mut lifecycle = lock(lifecycle);
-                if lifecycle.started {
-                    Response::Error {
-                        message: "the container was already started".into(),
-                    }
-                } else {
-                    let response = answer(agent.request(&request));
-                    if matches!(response, Response::Started { .. }) {
-                        lifecycle.started = true;
-                        lifecycle.set_status(Status::Running);
-                        let _ = started.send(());
-                    }
-                    response
+impl Control {
+    /// Accepts framed requests on `path`, one client at a time, each with
+    /// as many requests as it likes.
+    fn serve(mut self, path: &Path) -> Result<(), MonitorError> {
+        let _ = std::fs::remove_file(path);
+        let listener =
+            UnixListener::bind(path).map_err(|e| MonitorError::Control(path.into(), e))?;
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || {
+                for client in listener.incoming().flatten() {
+                    self.serve_client(client);
                 }
+            })
+            .map_err(MonitorError::Thread)?;
+        Ok(())
+    }
+
+    fn serve_client(&mut self, mut client: UnixStream) {
+        while let Ok(request) = read_message::<ControlRequest>(&mut client) {
+            let response = match request {
+                ControlRequest::Monitor(MonitorRequest::Pause) => self.pause(),
+                ControlRequest::Monitor(MonitorRequest::Resume) => self.resume(),
+                ControlRequest::Agent(request) => self.pass_on(request, &mut client),
+            };
+            if write_message(&mut client, &response).is_err() {
+                return;
             }
-            Request::Signal { signal, .. } if !lock(lifecycle).started => {
-                // Nothing runs yet: the container ends as if its process
-                // had been killed by the signal before it began.
-                lock(lifecycle).set_status(Status::Stopped);
-                let _ = write_message(&mut client, &Response::Ok);
+        }
+    }
+
+    fn pause(&mut self) -> Response {
+        let mut lifecycle = lock(&self.lifecycle);
+        if lifecycle.paused {
+            return refused("the container is already paused");
+        }
+        match self.pause.pause(PAUSE_TIMEOUT) {
+            Ok(()) => {
+                lifecycle.paused = true;
+                lifecycle.set_status(Status::Paused);
+                Response::Ok
+            }
+            Err(e) => refused(format!("pausing the VM: {e}")),
+        }
+    }
+
+    fn resume(&mut self) -> Response {
+        let mut lifecycle = lock(&self.lifecycle);
+        if !lifecycle.paused {
+            return refused("the container is not paused");
+        }
+        self.pause.resume();
+        lifecycle.paused = false;
+        let status = if lifecycle.started {
+            Status::Running
+        } else {
+            Status::Created
+        };
+        lifecycle.set_status(status);
+        for signal in std::mem::take(&mut lifecycle.pending_signals) {
+            if let Err(e) = self.agent.request(&signal) {
+                tracing::warn!("delivering a signal sent while paused: {e}");
+            }
+        }
+        Response::Ok
+    }
+
+    fn pass_on(&mut self, request: Request, client: &mut UnixStream) -> Response {
+        let mut lifecycle = lock(&self.lifecycle);
+        match request {
+            Request::Signal { signal, .. }
+                if !lifecycle.started || (lifecycle.paused && signal == libc::SIGKILL) =>
+            {
+                // Nothing runs, or nothing can run before SIGKILL lands:
+                // the container ends as its process would by the signal.
+                lifecycle.set_status(Status::Stopped);
+                let _ = write_message(client, &Response::Ok);
                 mirror_exit(ExitStatus::Signal(signal));
             }
-            Request::Signal { .. } | Request::ResizeTty { .. } | Request::ListProcesses => {
-                answer(agent.request(&request))
+            Request::Signal { .. } if lifecycle.paused => {
+                lifecycle.pending_signals.push(request);
+                Response::Ok
             }
-            _ => Response::Error {
-                message: "the control socket takes start, signal, resize_tty and list_processes"
-                    .into(),
-            },
-        };
-        if write_message(&mut client, &response).is_err() {
-            return;
+            _ if lifecycle.paused => refused("the container is paused"),
+            Request::Start { .. } if lifecycle.started => {
+                refused("the container was already started")
+            }
+            Request::Start { .. } => {
+                let response = answer(self.agent.request(&request));
+                if matches!(response, Response::Started { .. }) {
+                    lifecycle.started = true;
+                    lifecycle.set_status(Status::Running);
+                    let _ = self.started.send(());
+                }
+                response
+            }
+            Request::Signal { .. } | Request::ResizeTty { .. } | Request::ListProcesses => {
+                drop(lifecycle);
+                answer(self.agent.request(&request))
+            }
+            _ => refused(
+                "the control socket takes pause, resume, start, signal, resize_tty and list_processes",
+            ),
         }
     }
 }

@@ -12,6 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::monitor::{ControlRequest, MonitorRequest};
 use nix::sys::signal::Signal;
 use proto::agent::{ProcessInfo, Request, Response};
 use proto::frame::{read_message, write_message, FrameError};
@@ -45,6 +46,8 @@ pub enum ContainerError {
     NotCreated(String, Status),
     #[error("container \"{0}\" is not running")]
     NotRunning(String),
+    #[error("container \"{0}\" is not paused")]
+    NotPaused(String),
     #[error("cannot delete container \"{0}\" that is not stopped: {1}")]
     NotStopped(String, Status),
     #[error("cannot {0} container \"{1}\": it is {2}")]
@@ -208,7 +211,7 @@ impl Container {
         }
     }
 
-    fn request(&self, request: &Request) -> Result<Response, ContainerError> {
+    fn request(&self, request: &ControlRequest) -> Result<Response, ContainerError> {
         let id = || self.state.id.clone();
         let mut stream = UnixStream::connect(self.control_socket())
             .map_err(|e| ContainerError::Connect(id(), e))?;
@@ -225,29 +228,57 @@ impl Container {
             Status::Created => {}
             other => return Err(ContainerError::NotCreated(self.state.id.clone(), other)),
         }
-        self.request(&Request::Start {
+        self.request(&ControlRequest::Agent(Request::Start {
             exec_id: crate::monitor::INIT_EXEC_ID.into(),
-        })
+        }))
         .map(drop)
     }
 
     /// Sends `signal` to the container's process (or all its processes).
+    /// While paused, SIGKILL ends the container at once and other signals
+    /// are delivered at resume.
     pub fn kill(&self, signal: Signal, all: bool) -> Result<(), ContainerError> {
         if self.status() == Status::Stopped {
             return Err(ContainerError::NotRunning(self.state.id.clone()));
         }
-        self.request(&Request::Signal {
+        self.request(&ControlRequest::Agent(Request::Signal {
             exec_id: crate::monitor::INIT_EXEC_ID.into(),
             signal: signal as i32,
             all,
-        })
+        }))
         .map(drop)
+    }
+
+    /// Stops the VM's vCPUs: nothing in the container runs until resume.
+    pub fn pause(&self) -> Result<(), ContainerError> {
+        match self.status() {
+            Status::Created | Status::Running => {}
+            other => {
+                return Err(ContainerError::WrongStatus(
+                    "pause",
+                    self.state.id.clone(),
+                    other,
+                ))
+            }
+        }
+        self.request(&ControlRequest::Monitor(MonitorRequest::Pause))
+            .map(drop)
+    }
+
+    /// Lets a paused container run again.
+    pub fn resume(&self) -> Result<(), ContainerError> {
+        match self.status() {
+            Status::Paused => {}
+            _ => return Err(ContainerError::NotPaused(self.state.id.clone())),
+        }
+        self.request(&ControlRequest::Monitor(MonitorRequest::Resume))
+            .map(drop)
     }
 
     /// The processes running in the container (guest pids).
     pub fn processes(&self) -> Result<Vec<ProcessInfo>, ContainerError> {
         match self.status() {
-            Status::Running | Status::Paused => {}
+            Status::Created | Status::Running => {}
             other => {
                 return Err(ContainerError::WrongStatus(
                     "list processes of",
@@ -256,7 +287,7 @@ impl Container {
                 ))
             }
         }
-        match self.request(&Request::ListProcesses)? {
+        match self.request(&ControlRequest::Agent(Request::ListProcesses))? {
             Response::Processes { processes } => Ok(processes),
             other => Err(ContainerError::Monitor(format!(
                 "unexpected answer {other:?}"

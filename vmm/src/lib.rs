@@ -5,8 +5,10 @@ pub mod arch;
 pub mod devices;
 pub mod host_check;
 pub mod memory;
+pub mod pause;
 pub mod vcpu;
 pub mod vm;
 
 pub use arch::boot::BootImages;
+pub use pause::{PauseError, PauseGate};
 pub use vm::{FsShare, Vm, VmConfig, VmError, VmExit};

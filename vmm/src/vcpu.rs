@@ -10,6 +10,7 @@ use kvm_bindings::{
 use kvm_ioctls::{VcpuExit, VcpuFd};
 
 use crate::devices::bus::Bus;
+use crate::pause::PauseGate;
 use crate::vm::VmExit;
 
 /// Why a vCPU stopped running the guest.
@@ -39,6 +40,8 @@ pub struct Vcpu {
     pub mmio: Arc<Bus>,
     /// Where the VM's end is reported.
     pub exits: Sender<VmExit>,
+    /// Holds the vCPU outside the guest while the VM is paused.
+    pub pause: Arc<PauseGate>,
 }
 
 /// What one exit from `KVM_RUN` means for the loop.
@@ -51,6 +54,7 @@ impl Vcpu {
     /// Runs the guest until something ends the VM, then reports it.
     pub fn run(mut self) {
         loop {
+            self.pause.park_if_paused();
             match self.step() {
                 Step::Continue => {}
                 Step::Stop(exit) => {

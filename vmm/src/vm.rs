@@ -27,6 +27,7 @@ use crate::devices::i8042::{self, I8042};
 use crate::devices::serial::{SerialConsole, COM1_BASE, COM1_IRQ, COM1_LEN};
 use crate::devices::virtio_mmio;
 use crate::memory::{create_guest_memory, GuestMemory, MemoryError};
+use crate::pause::PauseGate;
 use crate::vcpu::{Vcpu, VcpuError};
 
 /// Where KVM keeps the TSS for real-mode emulation on Intel: three pages
@@ -118,7 +119,16 @@ pub enum VmError {
     Virtio(#[source] VirtioError),
     #[error("binding a virtio device's interrupt or queue notifications")]
     VirtioEventFd(#[source] kvm_ioctls::Error),
+    #[error("installing the vCPU kick signal handler")]
+    KickSignal(#[source] vmm_sys_util::errno::Error),
 }
+
+/// The signal that kicks a vCPU thread out of `KVM_RUN` (see [`PauseGate`]).
+fn kick_signal() -> libc::c_int {
+    libc::SIGRTMIN()
+}
+
+extern "C" fn ignore_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
 
 /// A VM ready to run.
 pub struct Vm {
@@ -128,6 +138,7 @@ pub struct Vm {
     vcpus: Vec<Vcpu>,
     event_manager: EventManager<Subscriber>,
     exits: Receiver<VmExit>,
+    pause: Arc<PauseGate>,
 }
 
 fn register_memory(vm: &VmFd, mem: &GuestMemory) -> Result<(), VmError> {
@@ -260,6 +271,7 @@ impl Vm {
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(VmError::SupportedCpuid)?;
 
+        let pause = Arc::new(PauseGate::default());
         let mut vcpus = Vec::with_capacity(usize::from(config.vcpus));
         for id in 0..config.vcpus {
             let fd = vm
@@ -285,6 +297,7 @@ impl Vm {
                 pio: pio.clone(),
                 mmio: mmio.clone(),
                 exits: exit_tx.clone(),
+                pause: pause.clone(),
             });
         }
         Ok(Self {
@@ -293,7 +306,13 @@ impl Vm {
             vcpus,
             event_manager,
             exits,
+            pause,
         })
+    }
+
+    /// Pauses and resumes the guest's vCPUs, also while [`Vm::run`] runs.
+    pub fn pause_gate(&self) -> Arc<PauseGate> {
+        self.pause.clone()
     }
 
     /// Runs the guest until it powers off, resets or fails. vCPU threads
@@ -304,12 +323,30 @@ impl Vm {
             .name("vmm-events".into())
             .spawn(move || while event_manager.run().is_ok() {})
             .map_err(VmError::SpawnEventLoop)?;
+        vmm_sys_util::signal::register_signal_handler(kick_signal(), ignore_kick)
+            .map_err(VmError::KickSignal)?;
+        let (tid_tx, tid_rx) = channel();
         for vcpu in self.vcpus {
             let id = vcpu.id;
+            let tid_tx = tid_tx.clone();
             std::thread::Builder::new()
                 .name(format!("vcpu{id}"))
-                .spawn(move || vcpu.run())
+                .spawn(move || {
+                    // SAFETY: gettid has no preconditions.
+                    let _ = tid_tx.send(unsafe { libc::gettid() });
+                    vcpu.run()
+                })
                 .map_err(|e| VmError::SpawnVcpu(id, e))?;
+            // The thread's id, not its pthread_t: a kick after the thread
+            // ended must not touch freed thread state.
+            if let Ok(tid) = tid_rx.recv() {
+                let pid = std::process::id();
+                self.pause.add_vcpu(Box::new(move || {
+                    // SAFETY: tgkill only sends a signal; a stale tid makes
+                    // it fail with ESRCH, which a kick may ignore.
+                    unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, kick_signal()) };
+                }));
+            }
         }
         // Every vCPU and device holds a sender, so this only fails if all
         // of them are gone, which they report first.
