@@ -54,6 +54,8 @@ enum Command {
     Delete(commands::delete::Delete),
     List(commands::list::List),
     Ps(commands::ps::Ps),
+    Features(commands::features::Features),
+    Spec(commands::spec::Spec),
     #[command(hide = true)]
     Monitor(commands::monitor::Monitor),
 }
@@ -106,6 +108,8 @@ fn main() -> ExitCode {
         Command::Delete(delete) => done(delete.run(root)),
         Command::List(list) => done(list.run(root)),
         Command::Ps(ps) => done(ps.run(root)),
+        Command::Features(features) => done(features.run()),
+        Command::Spec(spec) => done(spec.run()),
         Command::Monitor(monitor) => monitor.run(root),
     }
 }

@@ -3,11 +3,13 @@
 pub mod boot;
 pub mod create;
 pub mod delete;
+pub mod features;
 pub mod kill;
 pub mod list;
 pub mod monitor;
 pub mod ps;
 pub mod run;
+pub mod spec;
 pub mod start;
 pub mod state;
 
@@ -15,6 +17,7 @@ use crate::bundle::BundleError;
 use crate::container::create::CreateError;
 use crate::container::ContainerError;
 use crate::signal::UnknownSignal;
+use crate::spec_template::SpecError;
 
 /// What a verb can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,8 @@ pub enum CommandError {
     Create(#[from] CreateError),
     #[error(transparent)]
     Signal(#[from] UnknownSignal),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
     #[error(transparent)]
     Host(#[from] vmm::host_check::KvmUnusable),
     #[error("--preserve-fds is not supported: host fds cannot cross into the VM")]
