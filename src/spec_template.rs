@@ -186,8 +186,9 @@ pub fn example() -> Spec {
 
 /// runc's changes for a container started by an unprivileged user whose
 /// effective ids are `uid` and `gid`: a user namespace mapping root to
-/// them instead of a network namespace, /sys bound from the host, no
-/// `uid=`/`gid=` mount options and no cgroup resources.
+/// them instead of a network namespace, /sys bound (under runvm, the
+/// VM's) instead of a new sysfs, no `uid=`/`gid=` mount options and no
+/// cgroup resources.
 pub fn to_rootless(spec: &mut Spec, uid: u32, gid: u32) {
     // oci-spec's rootless mappings are runc's: container root to the
     // caller's ids, one id each.
