@@ -145,28 +145,27 @@ const NAMESPACES: &[LinuxNamespaceType] = &[
 
 /// The features document of this build.
 pub fn features() -> Features {
-    let enabled = |on: bool| Some(on);
     let mut cgroup = Cgroup::default();
     cgroup
-        .set_v1(enabled(false))
-        .set_v2(enabled(true))
-        .set_systemd(enabled(false))
-        .set_systemd_user(enabled(false))
-        .set_rdma(enabled(false));
+        .set_v1(Some(false))
+        .set_v2(Some(true))
+        .set_systemd(Some(false))
+        .set_systemd_user(Some(false))
+        .set_rdma(Some(false));
     let mut seccomp = Seccomp::default();
-    seccomp.set_enabled(enabled(false));
+    seccomp.set_enabled(Some(false));
     let mut apparmor = Apparmor::default();
-    apparmor.set_enabled(enabled(false));
+    apparmor.set_enabled(Some(false));
     let mut selinux = Selinux::default();
-    selinux.set_enabled(enabled(false));
+    selinux.set_enabled(Some(false));
     let mut intel_rdt = IntelRdt::default();
-    intel_rdt.set_enabled(enabled(false));
+    intel_rdt.set_enabled(Some(false));
     let mut idmap = IDMap::default();
-    idmap.set_enabled(enabled(false));
+    idmap.set_enabled(Some(false));
     let mut mount_extensions = MountExtensions::default();
     mount_extensions.set_idmap(Some(idmap));
     let mut net_devices = NetDevices::default();
-    net_devices.set_enabled(enabled(false));
+    net_devices.set_enabled(Some(false));
 
     let mut linux = LinuxFeature::default();
     linux
