@@ -2,7 +2,8 @@
 # Installs what building and testing runvm needs on Debian 12, as root:
 # the guest kernel's source and build tools, QEMU (the nested test host on
 # machines whose /dev/kvm cannot boot a stock guest) and busybox (the test
-# host's userland). Rust itself comes from rustup.
+# host's userland), and cargo-deny (the supply-chain test checks the
+# dependency tree against deny.toml with it). Rust itself comes from rustup.
 set -eu
 packages="linux-source-6.1 flex bison bc libelf-dev libssl-dev build-essential cpio xz-utils
 qemu-system-x86 busybox-static"
@@ -13,5 +14,10 @@ done
 if [ -n "$missing" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+fi
+# Built from crates.io, once (several minutes on 2 cores); the release
+# series deny.toml is written for.
+if ! cargo deny --version >/dev/null 2>&1; then
+    cargo install --locked cargo-deny --version '^0.20'
 fi
 echo "runvm build dependencies are installed"

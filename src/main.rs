@@ -57,6 +57,8 @@ enum Command {
     Exec(commands::exec::Exec),
     Pause(commands::pause::Pause),
     Resume(commands::resume::Resume),
+    Features(commands::features::Features),
+    Spec(commands::spec::Spec),
     #[command(hide = true)]
     Monitor(commands::monitor::Monitor),
 }
@@ -116,6 +118,8 @@ fn main() -> ExitCode {
             Ok(None) => ExitCode::SUCCESS,
             Err(err) => fail(&err),
         },
+        Command::Features(features) => done(features.run()),
+        Command::Spec(spec) => done(spec.run()),
         Command::Monitor(monitor) => monitor.run(root),
     }
 }

@@ -4,6 +4,7 @@ pub mod boot;
 pub mod create;
 pub mod delete;
 pub mod exec;
+pub mod features;
 pub mod kill;
 pub mod list;
 pub mod monitor;
@@ -11,6 +12,7 @@ pub mod pause;
 pub mod ps;
 pub mod resume;
 pub mod run;
+pub mod spec;
 pub mod start;
 pub mod state;
 
@@ -18,6 +20,7 @@ use crate::bundle::BundleError;
 use crate::container::create::CreateError;
 use crate::container::ContainerError;
 use crate::signal::UnknownSignal;
+use crate::spec_template::SpecError;
 
 /// What a verb can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,8 @@ pub enum CommandError {
     ExecFlag(#[from] exec::ExecFlagError),
     #[error(transparent)]
     Exec(#[from] crate::container::exec::ExecError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
     #[error(transparent)]
     Host(#[from] vmm::host_check::KvmUnusable),
     #[error("--preserve-fds is not supported: host fds cannot cross into the VM")]

@@ -1,0 +1,346 @@
+//! What this runtime supports, as the OCI runtime-spec "features"
+//! document (`runvm features`). Every list says what runvm really does:
+//! the mount options and capabilities are the guest agent's own tables.
+
+use std::collections::HashMap;
+
+use oci_spec::runtime::{
+    Apparmor, Capability, Cgroup, Features, IDMap, IntelRdt, LinuxFeature, LinuxNamespaceType,
+    MountExtensions, NetDevices, Seccomp, Selinux,
+};
+use serde_json::Value;
+
+use crate::container::OCI_VERSION;
+use crate::sizing::{KERNEL_ANNOTATION, MEMORY_ANNOTATION, VCPUS_ANNOTATION};
+
+/// The oldest spec version runvm reads.
+pub const OCI_VERSION_MIN: &str = "1.0.0";
+
+/// The mount options the guest agent parses (guest/src/agent/mounts.rs):
+/// mount(2) flags, propagation, then recursive attributes. Anything else
+/// is passed to the filesystem as data; `tmpcopyup`, `idmap` and `ridmap`
+/// are refused.
+pub const MOUNT_OPTIONS: &[&str] = &[
+    "acl",
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noacl",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rw",
+    "silent",
+    "strictatime",
+    "suid",
+    "sync",
+    "private",
+    "shared",
+    "slave",
+    "unbindable",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnorelatime",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnosymfollow",
+    "rsymfollow",
+];
+
+/// The capabilities the guest agent knows (guest/src/agent/caps.rs), in
+/// the kernel's order.
+pub const CAPABILITIES: &[Capability] = &[
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::DacReadSearch,
+    Capability::Fowner,
+    Capability::Fsetid,
+    Capability::Kill,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setpcap,
+    Capability::LinuxImmutable,
+    Capability::NetBindService,
+    Capability::NetBroadcast,
+    Capability::NetAdmin,
+    Capability::NetRaw,
+    Capability::IpcLock,
+    Capability::IpcOwner,
+    Capability::SysModule,
+    Capability::SysRawio,
+    Capability::SysChroot,
+    Capability::SysPtrace,
+    Capability::SysPacct,
+    Capability::SysAdmin,
+    Capability::SysBoot,
+    Capability::SysNice,
+    Capability::SysResource,
+    Capability::SysTime,
+    Capability::SysTtyConfig,
+    Capability::Mknod,
+    Capability::Lease,
+    Capability::AuditWrite,
+    Capability::AuditControl,
+    Capability::Setfcap,
+    Capability::MacOverride,
+    Capability::MacAdmin,
+    Capability::Syslog,
+    Capability::WakeAlarm,
+    Capability::BlockSuspend,
+    Capability::AuditRead,
+    Capability::Perfmon,
+    Capability::Bpf,
+    Capability::CheckpointRestore,
+];
+
+/// The namespace types a config may ask for. The VM isolates the
+/// container from the host and from other containers whichever it asks
+/// for; inside the guest, `linux.namespaces` is not applied.
+const NAMESPACES: &[LinuxNamespaceType] = &[
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Uts,
+];
+
+/// The features document of this build.
+pub fn features() -> Features {
+    let mut cgroup = Cgroup::default();
+    cgroup
+        .set_v1(Some(false))
+        .set_v2(Some(true))
+        .set_systemd(Some(false))
+        .set_systemd_user(Some(false))
+        .set_rdma(Some(false));
+    let mut seccomp = Seccomp::default();
+    seccomp.set_enabled(Some(false));
+    let mut apparmor = Apparmor::default();
+    apparmor.set_enabled(Some(false));
+    let mut selinux = Selinux::default();
+    selinux.set_enabled(Some(false));
+    let mut intel_rdt = IntelRdt::default();
+    intel_rdt.set_enabled(Some(false));
+    let mut idmap = IDMap::default();
+    idmap.set_enabled(Some(false));
+    let mut mount_extensions = MountExtensions::default();
+    mount_extensions.set_idmap(Some(idmap));
+    let mut net_devices = NetDevices::default();
+    net_devices.set_enabled(Some(false));
+
+    let mut linux = LinuxFeature::default();
+    linux
+        .set_namespaces(Some(NAMESPACES.to_vec()))
+        .set_capabilities(Some(
+            CAPABILITIES
+                .iter()
+                .map(|cap| format!("CAP_{cap}"))
+                .collect(),
+        ))
+        .set_cgroup(Some(cgroup))
+        .set_seccomp(Some(seccomp))
+        .set_apparmor(Some(apparmor))
+        .set_selinux(Some(selinux))
+        .set_intel_rdt(Some(intel_rdt))
+        .set_mount_extensions(Some(mount_extensions))
+        .set_net_devices(Some(net_devices));
+
+    let annotations: HashMap<String, String> = [
+        ("io.runvm.version", env!("CARGO_PKG_VERSION")),
+        ("io.runvm.commit", env!("RUNVM_COMMIT")),
+        ("io.runvm.vm", "kvm"),
+        ("io.runvm.vm.devices", "virtio-mmio: vsock, fs"),
+        (
+            "io.runvm.namespaces",
+            "the VM isolates the container; linux.namespaces is not applied inside it",
+        ),
+        ("io.runvm.hooks", "not implemented"),
+        (
+            "io.runvm.seccomp",
+            "not implemented: linux.seccomp is not applied",
+        ),
+        (
+            "io.runvm.config.annotations",
+            &*format!("{MEMORY_ANNOTATION},{VCPUS_ANNOTATION},{KERNEL_ANNOTATION}"),
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+    .collect();
+
+    let mut features = Features::default();
+    features
+        .set_oci_version_min(OCI_VERSION_MIN.to_owned())
+        .set_oci_version_max(OCI_VERSION.to_owned())
+        // OCI hooks are not run yet: no hook is recognized.
+        .set_hooks(Some(Vec::new()))
+        .set_mount_options(Some(MOUNT_OPTIONS.iter().map(|o| o.to_string()).collect()))
+        .set_linux(Some(linux))
+        .set_annotations(Some(annotations))
+        // `io.runvm.kernel` names a host file to boot, and the others size
+        // the VM: a caller passing untrusted annotations must filter them.
+        .set_potentially_unsafe_config_annotations(Some(vec!["io.runvm.".to_owned()]));
+    features
+}
+
+/// The document as `runc features` prints it: indented JSON without the
+/// fields left unknown (oci-spec writes those as `null`), keys sorted.
+pub fn to_json(features: &Features) -> Result<String, serde_json::Error> {
+    let mut value = serde_json::to_value(features)?;
+    drop_nulls(&mut value);
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    serde::Serialize::serialize(&value, &mut serializer)?;
+    // serde_json writes UTF-8: nothing is replaced.
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Removes the `null` members of every object in `value`.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, member| !member.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json() -> Value {
+        serde_json::from_str(&to_json(&features()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn versions_and_hooks() {
+        let json = json();
+        assert_eq!(json["ociVersionMin"], "1.0.0");
+        assert_eq!(json["ociVersionMax"], OCI_VERSION);
+        assert_eq!(json["hooks"], serde_json::json!([]));
+        assert_eq!(
+            json["potentiallyUnsafeConfigAnnotations"],
+            serde_json::json!(["io.runvm."])
+        );
+    }
+
+    #[test]
+    fn linux_section_says_what_is_applied() {
+        let json = json();
+        let linux = &json["linux"];
+        assert_eq!(
+            linux["namespaces"],
+            serde_json::json!(["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"])
+        );
+        assert_eq!(
+            linux["cgroup"],
+            serde_json::json!({"v1": false, "v2": true, "systemd": false, "systemdUser": false, "rdma": false})
+        );
+        assert_eq!(linux["seccomp"], serde_json::json!({"enabled": false}));
+        assert_eq!(linux["apparmor"], serde_json::json!({"enabled": false}));
+        assert_eq!(linux["selinux"], serde_json::json!({"enabled": false}));
+        assert_eq!(
+            linux["mountExtensions"],
+            serde_json::json!({"idmap": {"enabled": false}})
+        );
+        let caps = linux["capabilities"].as_array().unwrap();
+        assert_eq!(caps.len(), 41);
+        assert_eq!(caps[0], "CAP_CHOWN");
+        assert_eq!(caps[40], "CAP_CHECKPOINT_RESTORE");
+        assert_eq!(json["annotations"]["io.runvm.vm"], "kvm");
+        assert!(!to_json(&features()).unwrap().contains("null"));
+    }
+
+    #[test]
+    fn capability_names_are_the_specs() {
+        for cap in CAPABILITIES {
+            assert_eq!(
+                serde_json::to_value(cap).unwrap(),
+                Value::String(format!("CAP_{cap}"))
+            );
+        }
+    }
+
+    /// The lists are the guest agent's: the same names in the same order.
+    #[test]
+    fn lists_match_the_guest_agent() {
+        let mounts = include_str!("../guest/src/agent/mounts.rs");
+        let parsed: Vec<&str> = mounts
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("(\""))
+            .filter_map(|rest| rest.split_once("\","))
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(parsed, MOUNT_OPTIONS);
+
+        let caps = include_str!("../guest/src/agent/caps.rs");
+        let known: Vec<(String, u32)> = caps
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("Capability::"))
+            .filter_map(|rest| rest.split_once(" => "))
+            .map(|(name, number)| {
+                (
+                    name.to_owned(),
+                    number.trim_end_matches(',').parse().unwrap(),
+                )
+            })
+            .collect();
+        let ours: Vec<(String, u32)> = CAPABILITIES
+            .iter()
+            .zip(0..)
+            .map(|(cap, number)| (format!("{cap:?}"), number))
+            .collect();
+        assert_eq!(known, ours);
+    }
+
+    #[test]
+    fn nulls_are_dropped_everywhere() {
+        let mut value =
+            serde_json::json!({"a": null, "b": [{"c": null, "d": 1}], "e": {"f": null}});
+        drop_nulls(&mut value);
+        assert_eq!(value, serde_json::json!({"b": [{"d": 1}], "e": {}}));
+    }
+}
