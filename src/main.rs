@@ -57,6 +57,8 @@ enum Command {
     Exec(commands::exec::Exec),
     Pause(commands::pause::Pause),
     Resume(commands::resume::Resume),
+    Events(commands::events::Events),
+    Update(commands::update::Update),
     Features(commands::features::Features),
     Spec(commands::spec::Spec),
     #[command(hide = true)]
@@ -113,6 +115,8 @@ fn main() -> ExitCode {
         Command::Ps(ps) => done(ps.run(root)),
         Command::Pause(pause) => done(pause.run(root)),
         Command::Resume(resume) => done(resume.run(root)),
+        Command::Events(events) => done(events.run(root)),
+        Command::Update(update) => done(update.run(root)),
         Command::Exec(exec) => match exec.run(root) {
             Ok(Some(status)) => monitor::mirror_exit(status),
             Ok(None) => ExitCode::SUCCESS,

@@ -22,6 +22,7 @@ use vmm::{BootImages, FsShare, PauseGate, Vm, VmConfig, VmError, VmExit};
 use crate::agent_client::{AgentClient, AgentError};
 use crate::container::{State, Status};
 use crate::session::{block_forwarded_signals, Session, SessionError};
+use crate::sizing::{check_update_fits, guest_resources, VmSize};
 
 /// The exec id of the container's main process.
 pub const INIT_EXEC_ID: &str = "init";
@@ -202,6 +203,10 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     let lifecycle = Arc::new(Mutex::new(lifecycle));
     if let Some(path) = &config.control_socket {
         let control = Control {
+            size: VmSize {
+                vcpus: config.vcpus,
+                memory_mib: config.memory_mib,
+            },
             agent: session.agent().try_clone()?,
             lifecycle: lifecycle.clone(),
             pause,
@@ -250,7 +255,7 @@ fn end_if_guest_stops(result: Result<VmExit, VmError>, console_log: &Path) {
 
 /// What the control socket takes: the monitor's own requests, or agent
 /// requests it passes on (`start`, `signal`, `resize_tty`,
-/// `list_processes`).
+/// `list_processes`, `stats`, `update`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ControlRequest {
@@ -273,6 +278,8 @@ const PAUSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The control socket's server.
 struct Control {
+    /// The VM's size, which `update` cannot exceed.
+    size: VmSize,
     agent: AgentClient,
     lifecycle: Arc<Mutex<Lifecycle>>,
     pause: Arc<PauseGate>,
@@ -385,12 +392,24 @@ impl Control {
                 }
                 response
             }
-            Request::Signal { .. } | Request::ResizeTty { .. } | Request::ListProcesses => {
+            Request::Update { resources } => {
+                drop(lifecycle);
+                if let Err(e) = check_update_fits(&resources, &self.size) {
+                    return refused(e.to_string());
+                }
+                let resources = Box::new(guest_resources(&resources));
+                answer(self.agent.request(&Request::Update { resources }))
+            }
+            Request::Signal { .. }
+            | Request::ResizeTty { .. }
+            | Request::ListProcesses
+            | Request::Stats => {
                 drop(lifecycle);
                 answer(self.agent.request(&request))
             }
             _ => refused(
-                "the control socket takes pause, resume, start, signal, resize_tty and list_processes",
+                "the control socket takes pause, resume, start, signal, resize_tty, \
+                 list_processes, stats and update",
             ),
         }
     }

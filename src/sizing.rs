@@ -1,7 +1,7 @@
 //! How big a container's VM is: from the spec's resources, overridden by
 //! `io.runvm.` annotations.
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxResources, Spec};
 
 /// vCPUs when the spec asks for no CPU limit.
 pub const DEFAULT_VCPUS: u8 = 1;
@@ -21,6 +21,16 @@ pub const KERNEL_ANNOTATION: &str = "io.runvm.kernel";
 pub enum SizingError {
     #[error("annotation {0}={1:?} is not a positive number")]
     Annotation(&'static str, String),
+    #[error(
+        "memory.limit {limit} exceeds the VM's {vm_mib} MiB: memory hot-plug is not supported"
+    )]
+    MemoryBeyondVm { limit: i64, vm_mib: u64 },
+    #[error(
+        "cpu quota/period asks for {cpus} CPUs, the VM has {vcpus}: CPU hot-plug is not supported"
+    )]
+    CpusBeyondVm { cpus: u64, vcpus: u8 },
+    #[error("cpu.{0}: host CPU and memory-node pinning cannot be changed on a running VM")]
+    Pinning(&'static str),
 }
 
 /// The VM's shape.
@@ -70,6 +80,53 @@ pub fn vm_size(spec: &Spec, host_cpus: u8) -> Result<VmSize, SizingError> {
             .or(memory_limit)
             .unwrap_or(DEFAULT_MEMORY_MIB),
     })
+}
+
+/// Checks that `update` resources fit the running VM of `size`: the VM
+/// cannot grow, and host pinning is fixed when it boots.
+pub fn check_update_fits(resources: &LinuxResources, size: &VmSize) -> Result<(), SizingError> {
+    let memory_limit = resources.memory().as_ref().and_then(|m| m.limit());
+    if let Some(limit) = memory_limit.filter(|l| *l > 0) {
+        if limit.unsigned_abs() > size.memory_mib.saturating_mul(1 << 20) {
+            return Err(SizingError::MemoryBeyondVm {
+                limit,
+                vm_mib: size.memory_mib,
+            });
+        }
+    }
+    if let Some(cpu) = resources.cpu() {
+        if let (Some(quota), Some(period)) = (cpu.quota(), cpu.period()) {
+            if quota > 0 && period > 0 {
+                let cpus = quota.unsigned_abs().div_ceil(period);
+                if cpus > u64::from(size.vcpus) {
+                    return Err(SizingError::CpusBeyondVm {
+                        cpus,
+                        vcpus: size.vcpus,
+                    });
+                }
+            }
+        }
+        if cpu.cpus().as_ref().is_some_and(|c| !c.is_empty()) {
+            return Err(SizingError::Pinning("cpus"));
+        }
+        if cpu.mems().as_ref().is_some_and(|m| !m.is_empty()) {
+            return Err(SizingError::Pinning("mems"));
+        }
+    }
+    Ok(())
+}
+
+/// The resources as the guest applies them: host CPU and memory-node
+/// numbers mean nothing in the VM (they sized it; see [`vm_size`]).
+pub fn guest_resources(resources: &LinuxResources) -> LinuxResources {
+    let mut guest = resources.clone();
+    if let Some(cpu) = resources.cpu() {
+        let mut cpu = cpu.clone();
+        cpu.set_cpus(None);
+        cpu.set_mems(None);
+        guest.set_cpu(Some(cpu));
+    }
+    guest
 }
 
 /// CPUs in a cpuset string such as `0-3,6`.
@@ -134,5 +191,48 @@ mod tests {
         );
         let s = spec(r#"{"ociVersion":"1.0.2","annotations":{"io.runvm.vcpus":"zero"}}"#);
         assert!(vm_size(&s, 8).is_err());
+    }
+
+    fn resources(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn updates_must_fit_the_running_vm() {
+        let size = VmSize {
+            vcpus: 2,
+            memory_mib: 320,
+        };
+        let fits = |json| check_update_fits(&resources(json), &size);
+        assert_eq!(
+            fits(r#"{"memory":{"limit":268435456},"cpu":{"quota":200000,"period":100000}}"#),
+            Ok(())
+        );
+        assert_eq!(fits(r#"{"memory":{"limit":-1}}"#), Ok(()));
+        assert_eq!(
+            fits(r#"{"memory":{"limit":1073741824}}"#)
+                .unwrap_err()
+                .to_string(),
+            "memory.limit 1073741824 exceeds the VM's 320 MiB: memory hot-plug is not supported"
+        );
+        assert_eq!(
+            fits(r#"{"cpu":{"quota":300000,"period":100000}}"#),
+            Err(SizingError::CpusBeyondVm { cpus: 3, vcpus: 2 })
+        );
+        assert_eq!(
+            fits(r#"{"cpu":{"cpus":"0"}}"#),
+            Err(SizingError::Pinning("cpus"))
+        );
+    }
+
+    #[test]
+    fn the_guest_gets_no_host_pinning() {
+        let guest = guest_resources(&resources(
+            r#"{"cpu":{"cpus":"4-7","mems":"1","shares":512}}"#,
+        ));
+        let cpu = guest.cpu().clone().unwrap();
+        assert_eq!(cpu.cpus(), &None);
+        assert_eq!(cpu.mems(), &None);
+        assert_eq!(cpu.shares(), Some(512));
     }
 }

@@ -65,6 +65,8 @@ fn run() -> Result<(), InitError> {
     attach_console_if_missing()?;
     mount("proc", "/proc", "proc")?;
     mount("sysfs", "/sys", "sysfs")?;
+    // The agent makes the container's cgroup here.
+    mount("cgroup2", "/sys/fs/cgroup", "cgroup2")?;
     mount_process_dirs()?;
     say("runvm-init: ready")?;
 

@@ -12,7 +12,9 @@
 //! A process goes: `CreateProcess` (validated, stdio prepared) → its
 //! streams attached → `Start` (spawned) → `Wait` (answered at exit).
 
-use oci_spec::runtime::{Process, Spec};
+use oci_spec::runtime::{LinuxResources, Process, Spec};
+
+use crate::stats::Stats;
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; `Hello` carries it both ways and the agent
@@ -98,6 +100,11 @@ pub enum Request {
     },
     /// Lists the processes the agent started.
     ListProcesses,
+    /// Reads the container cgroup's resource usage.
+    Stats,
+    /// Applies `resources` to the container's cgroup; fields left out keep
+    /// their values.
+    Update { resources: Box<LinuxResources> },
     /// Powers the VM off with `status`.
     Shutdown { status: u8 },
 }
@@ -116,6 +123,8 @@ pub enum Response {
     Exited { status: ExitStatus },
     /// The processes the agent started and that still run.
     Processes { processes: Vec<ProcessInfo> },
+    /// The container's resource usage.
+    Stats { stats: Box<Stats> },
     /// The request failed; `message` says what failed.
     Error { message: String },
 }

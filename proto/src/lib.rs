@@ -11,3 +11,4 @@ pub const EXIT_PORT: u16 = 0x501;
 
 pub mod agent;
 pub mod frame;
+pub mod stats;

@@ -3,6 +3,7 @@
 pub mod boot;
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod features;
 pub mod kill;
@@ -15,6 +16,7 @@ pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 
 use crate::bundle::BundleError;
 use crate::container::create::CreateError;
@@ -39,6 +41,8 @@ pub enum CommandError {
     Exec(#[from] crate::container::exec::ExecError),
     #[error(transparent)]
     Spec(#[from] SpecError),
+    #[error(transparent)]
+    Update(#[from] update::UpdateError),
     #[error(transparent)]
     Host(#[from] vmm::host_check::KvmUnusable),
     #[error("--preserve-fds is not supported: host fds cannot cross into the VM")]

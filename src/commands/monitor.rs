@@ -94,7 +94,11 @@ impl Monitor {
 
         let dir = container_dir(root, &self.id);
         let share_dir = dir.join("share");
-        let guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
+        let mut guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
+        if let Some(linux) = guest_spec.linux_mut() {
+            let resources = linux.resources().as_ref().map(sizing::guest_resources);
+            linux.set_resources(resources);
+        }
         let process = bundle
             .spec
             .process()

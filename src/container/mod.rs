@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::monitor::{ControlRequest, MonitorRequest};
 use nix::sys::signal::Signal;
+use oci_spec::runtime::LinuxResources;
 use proto::agent::{ProcessInfo, Request, Response};
 use proto::frame::{read_message, write_message, FrameError};
 use serde::Serialize;
@@ -251,16 +252,7 @@ impl Container {
 
     /// Stops the VM's vCPUs: nothing in the container runs until resume.
     pub fn pause(&self) -> Result<(), ContainerError> {
-        match self.status() {
-            Status::Created | Status::Running => {}
-            other => {
-                return Err(ContainerError::WrongStatus(
-                    "pause",
-                    self.state.id.clone(),
-                    other,
-                ))
-            }
-        }
+        self.expect_live("pause")?;
         self.request(&ControlRequest::Monitor(MonitorRequest::Pause))
             .map(drop)
     }
@@ -277,21 +269,45 @@ impl Container {
 
     /// The processes running in the container (guest pids).
     pub fn processes(&self) -> Result<Vec<ProcessInfo>, ContainerError> {
-        match self.status() {
-            Status::Created | Status::Running => {}
-            other => {
-                return Err(ContainerError::WrongStatus(
-                    "list processes of",
-                    self.state.id.clone(),
-                    other,
-                ))
-            }
-        }
+        self.expect_live("list processes of")?;
         match self.request(&ControlRequest::Agent(Request::ListProcesses))? {
             Response::Processes { processes } => Ok(processes),
             other => Err(ContainerError::Monitor(format!(
                 "unexpected answer {other:?}"
             ))),
+        }
+    }
+
+    /// The container's resource usage, from its cgroup in the guest.
+    pub fn stats(&self) -> Result<proto::stats::Stats, ContainerError> {
+        self.expect_live("read the stats of")?;
+        match self.request(&ControlRequest::Agent(Request::Stats))? {
+            Response::Stats { stats } => Ok(*stats),
+            other => Err(ContainerError::Monitor(format!(
+                "unexpected answer {other:?}"
+            ))),
+        }
+    }
+
+    /// Changes the container's resources within its VM's size.
+    pub fn update(&self, resources: LinuxResources) -> Result<(), ContainerError> {
+        self.expect_live("update")?;
+        self.request(&ControlRequest::Agent(Request::Update {
+            resources: Box::new(resources),
+        }))
+        .map(drop)
+    }
+
+    /// Fails unless the container is created or running: the agent can
+    /// answer only then.
+    fn expect_live(&self, operation: &'static str) -> Result<(), ContainerError> {
+        match self.status() {
+            Status::Created | Status::Running => Ok(()),
+            other => Err(ContainerError::WrongStatus(
+                operation,
+                self.state.id.clone(),
+                other,
+            )),
         }
     }
 

@@ -37,6 +37,8 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::{Mode, SFlag};
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 
+use super::cgroup::Cgroup;
+
 use super::describe;
 use super::mounts::{self, Mount, MountError};
 use super::resolve::{self, Kind};
@@ -90,6 +92,7 @@ pub enum Error {
 pub struct Container {
     namespace: OwnedFd,
     root: OwnedFd,
+    cgroup: Option<Cgroup>,
 }
 
 impl Container {
@@ -101,6 +104,17 @@ impl Container {
     /// The container root (O_PATH), for resolving container paths.
     pub fn root(&self) -> BorrowedFd<'_> {
         self.root.as_fd()
+    }
+
+    /// Puts the container's processes into `cgroup` from now on.
+    pub fn with_cgroup(mut self, cgroup: Cgroup) -> Self {
+        self.cgroup = Some(cgroup);
+        self
+    }
+
+    /// The cgroup the container's processes join, if it has one.
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.cgroup.as_ref()
     }
 }
 
@@ -406,7 +420,11 @@ impl Plan {
         nix::unistd::fchdir(root.as_raw_fd()).map_err(at("entering the root"))?;
         nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .map_err(at("moving the root onto /"))?;
-        Ok(Container { namespace, root })
+        Ok(Container {
+            namespace,
+            root,
+            cgroup: None,
+        })
     }
 
     /// The hostname, domain name and sysctls: the VM's, for all processes.

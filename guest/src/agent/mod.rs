@@ -18,6 +18,9 @@
 //!   link). The agent itself stays in the initramfs root. Processes
 //!   created before it (or without one: `runvm boot -- CMD`) run in the
 //!   initramfs root.
+//! - `CreateContainer` also makes the container's cgroup (v2) with
+//!   `linux.resources`; every container process joins it before exec.
+//!   `Stats` reads it, `Update` rewrites it.
 //! - Known gaps: there is no PID namespace yet, so container processes see
 //!   the agent as PID 1 and their own guest pids; the UTS, IPC, network
 //!   and cgroup namespaces are the VM's, shared by all processes (which is
@@ -48,11 +51,13 @@
 //! - `table`: the processes by exec id, their state and stdio;
 //! - `process`: OCI process spec → validated spec → spawned process;
 //! - `caps`, `pty`: capability sets and pseudo-terminals for that;
+//! - `cgroup`: the container's cgroup: resources, stats, updates;
 //! - `stream`: the stdio relays;
 //! - `reaper`: the one place that reaps children (we are PID 1);
 //! - `socket`: the vsock listener and connections.
 
 mod caps;
+mod cgroup;
 mod container;
 mod mounts;
 mod process;

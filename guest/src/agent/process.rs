@@ -139,6 +139,7 @@ impl Spec {
                     namespace: container.namespace().as_raw_fd(),
                     root: container.root().as_raw_fd(),
                     cwd: resolve::cstring(&cwd).map_err(|_| SpecError::Nul("cwd"))?,
+                    cgroup_procs: container.cgroup().map(|cgroup| cgroup.procs_fd()),
                 })
             }
             None => {
@@ -330,6 +331,8 @@ struct Enter {
     namespace: RawFd,
     root: RawFd,
     cwd: CString,
+    /// The container cgroup's cgroup.procs, open for writing.
+    cgroup_procs: Option<RawFd>,
 }
 
 #[cfg(target_env = "gnu")]
@@ -354,10 +357,11 @@ enum Step {
     Setuid,
     Capset,
     NoNewPrivileges,
+    Cgroup,
 }
 
 impl Step {
-    const ALL: [Step; 14] = [
+    const ALL: [Step; 15] = [
         Step::Setsid,
         Step::Tty,
         Step::Rlimit,
@@ -372,6 +376,7 @@ impl Step {
         Step::Setuid,
         Step::Capset,
         Step::NoNewPrivileges,
+        Step::Cgroup,
     ];
 
     fn name(number: u8) -> &'static str {
@@ -390,6 +395,7 @@ impl Step {
             Some(Step::Setuid) => "setuid",
             Some(Step::Capset) => "capabilities",
             Some(Step::NoNewPrivileges) => "no_new_privileges",
+            Some(Step::Cgroup) => "joining the container cgroup",
             None => "unknown step",
         }
     }
@@ -468,6 +474,15 @@ impl Enter {
     /// ours, and changes to the cwd resolved inside it (never through a
     /// magic link, even if the container changed it since validation).
     fn apply(&self) -> Result<(), (Step, i32)> {
+        if let Some(procs) = self.cgroup_procs {
+            // "0": the writing process itself.
+            // SAFETY: writes one byte from a static string to a descriptor
+            // the container keeps open.
+            let written = unsafe { libc::write(procs, c"0".as_ptr().cast(), 1) };
+            if written != 1 {
+                return Err((Step::Cgroup, Errno::last_raw()));
+            }
+        }
         // SAFETY: plain system calls on descriptors the spec keeps open.
         check(unsafe { libc::setns(self.namespace, libc::CLONE_NEWNS) })
             .map_err(|errno| (Step::Enter, errno))?;

@@ -5,6 +5,7 @@
 //! by one, in order), `AttachStream` makes it one stdio stream of a process
 //! (raw bytes after the `Ok`).
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use nix::errno::Errno;
 use proto::agent::{Request, Response, StreamKind, PROTOCOL_VERSION};
 use proto::frame::{read_message, write_message, FrameError};
 
+use super::cgroup::{self, Cgroup, CGROUP_MOUNT};
 use super::container::{self, Container};
 use super::socket::{Listener, Stream};
 use super::stream;
@@ -126,7 +128,10 @@ impl Agent {
                 if container.is_some() {
                     return Err(container::Error::Exists.into());
                 }
-                *container = Some(Arc::new(container::create(&spec)?));
+                let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+                let created = container::create(&spec)?;
+                let cgroup = Cgroup::create(Path::new(CGROUP_MOUNT), resources)?;
+                *container = Some(Arc::new(created.with_cgroup(cgroup)));
                 Response::Ok
             }
             Request::CreateProcess { exec_id, process } => {
@@ -159,6 +164,13 @@ impl Agent {
             Request::ListProcesses => Response::Processes {
                 processes: table.running(),
             },
+            Request::Stats => Response::Stats {
+                stats: Box::new(self.with_cgroup(Cgroup::stats)?),
+            },
+            Request::Update { resources } => {
+                self.with_cgroup(|cgroup| cgroup.update(&resources))?;
+                Response::Ok
+            }
             Request::Hello { .. } => Response::Error {
                 message: "hello was already said".into(),
             },
@@ -175,6 +187,16 @@ impl Agent {
     #[cfg(test)]
     pub fn set_container(&self, container: Container) {
         *self.lock_container() = Some(Arc::new(container));
+    }
+
+    /// Runs `f` on the container's cgroup.
+    fn with_cgroup<T>(
+        &self,
+        f: impl FnOnce(&Cgroup) -> Result<T, cgroup::Error>,
+    ) -> Result<T, Error> {
+        let container = self.lock_container().clone();
+        let cgroup = container.as_deref().and_then(Container::cgroup);
+        Ok(f(cgroup.ok_or(Error::NoContainer)?)?)
     }
 
     fn lock_container(&self) -> std::sync::MutexGuard<'_, Option<Arc<Container>>> {

@@ -56,6 +56,10 @@ pub enum Error {
     Resize { id: String, errno: Errno },
     #[error(transparent)]
     Container(#[from] container::Error),
+    #[error(transparent)]
+    Cgroup(#[from] super::cgroup::Error),
+    #[error("no container: create_container first")]
+    NoContainer,
 }
 
 fn stream_name(kind: StreamKind) -> &'static str {
