@@ -1,9 +1,13 @@
 //! An OCI bundle: `config.json` and the root filesystem it names,
-//! checked before anything is created.
+//! checked (see [`validate`]) before anything is created.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
+
+use crate::sizing::SizingError;
+
+pub mod validate;
 
 /// The spec versions runvm understands.
 pub const SUPPORTED_OCI_MAJOR: &str = "1";
@@ -17,22 +21,20 @@ pub enum BundleError {
     NoConfig(PathBuf),
     #[error("reading {}", .0.display())]
     Read(PathBuf, #[source] std::io::Error),
-    #[error("invalid config.json")]
-    Parse(#[source] serde_json::Error),
-    #[error("unsupported ociVersion {0:?}: runvm supports 1.x")]
-    OciVersion(String),
+    /// Not JSON, or not the spec's types: serde's message, led by the
+    /// JSON path where it has one.
+    #[error("config.json: {0}")]
+    Json(String),
+    #[error("config.json: {field}: {problem}")]
+    Invalid {
+        /// The JSON path: `process.user.uid`, `mounts[2].source`.
+        field: String,
+        problem: validate::Problem,
+    },
     #[error("config.json: process is missing")]
     NoProcess,
-    #[error("config.json: process.args must not be empty")]
-    NoArgs,
-    #[error("config.json: process.cwd {0:?} must be an absolute path")]
-    RelativeCwd(PathBuf),
-    #[error("config.json: root is missing")]
-    NoRoot,
-    #[error("config.json: root.path {0:?} leaves the bundle")]
-    RootOutsideBundle(PathBuf),
-    #[error("rootfs {} does not exist or is not a directory", .0.display())]
-    NoRootfs(PathBuf),
+    #[error("config.json: {0}")]
+    Sizing(#[from] SizingError),
 }
 
 /// A parsed and checked bundle.
@@ -43,22 +45,6 @@ pub struct Bundle {
     pub spec: Spec,
     /// The root filesystem, absolute.
     pub rootfs: PathBuf,
-}
-
-/// Whether a relative path climbs above where it starts.
-fn escapes(path: &Path) -> bool {
-    let mut depth: i32 = 0;
-    for component in path.components() {
-        match component {
-            Component::ParentDir => depth -= 1,
-            Component::Normal(_) => depth += 1,
-            _ => {}
-        }
-        if depth < 0 {
-            return true;
-        }
-    }
-    false
 }
 
 /// Loads and checks the bundle at `dir`; `needs_process` for verbs that
@@ -76,32 +62,8 @@ pub fn load(dir: &Path, needs_process: bool) -> Result<Bundle, BundleError> {
         }
         Err(e) => return Err(BundleError::Read(config, e)),
     };
-    let spec: Spec = serde_json::from_slice(&bytes).map_err(BundleError::Parse)?;
-    let version = spec.version();
-    if version.split('.').next() != Some(SUPPORTED_OCI_MAJOR) {
-        return Err(BundleError::OciVersion(version.clone()));
-    }
-    if needs_process {
-        let process = spec.process().as_ref().ok_or(BundleError::NoProcess)?;
-        if process.args().as_ref().is_none_or(|args| args.is_empty()) {
-            return Err(BundleError::NoArgs);
-        }
-        if !process.cwd().is_absolute() {
-            return Err(BundleError::RelativeCwd(process.cwd().clone()));
-        }
-    }
-    let root = spec.root().as_ref().ok_or(BundleError::NoRoot)?;
-    let root_path = root.path();
-    let rootfs = if root_path.is_absolute() {
-        root_path.clone()
-    } else if escapes(root_path) {
-        return Err(BundleError::RootOutsideBundle(root_path.clone()));
-    } else {
-        dir.join(root_path)
-    };
-    if !rootfs.is_dir() {
-        return Err(BundleError::NoRootfs(rootfs));
-    }
+    let spec = validate::parse(&bytes)?;
+    let rootfs = validate::check(&spec, &dir, needs_process)?;
     Ok(Bundle { dir, spec, rootfs })
 }
 
@@ -142,19 +104,25 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_bundles_name_what_is_wrong() {
-        assert!(error("json", "{not json").starts_with("invalid config.json"));
-        assert!(error("type", r#"{"ociVersion":1}"#).contains("invalid config.json"));
+        assert_eq!(
+            error("json", "{not json"),
+            "config.json: key must be a string at line 1 column 2"
+        );
+        assert_eq!(
+            error("type", r#"{"ociVersion":1}"#),
+            "config.json: ociVersion: invalid type: integer `1`, expected a string at line 1 column 15"
+        );
         let v2 = config(r#"["sh"]"#).replace("1.0.2", "2.0.0");
         assert_eq!(
             error("v2", &v2),
-            "unsupported ociVersion \"2.0.0\": runvm supports 1.x"
+            "config.json: ociVersion: \"2.0.0\" is not supported: runvm supports 1.x"
         );
         assert_eq!(
             error("args", &config("[]")),
-            "config.json: process.args must not be empty"
+            "config.json: process.args: must not be empty"
         );
         let cwd = config(r#"["sh"]"#).replace(r#""cwd":"/""#, r#""cwd":"tmp""#);
-        assert!(error("cwd", &cwd).contains("process.cwd \"tmp\""));
+        assert!(error("cwd", &cwd).contains("process.cwd: \"tmp\""));
         let outside = config(r#"["sh"]"#).replace(r#""path":"rootfs""#, r#""path":"../../etc""#);
         assert!(error("outside", &outside).contains("leaves the bundle"));
         let missing = config(r#"["sh"]"#).replace(r#""path":"rootfs""#, r#""path":"nope""#);
@@ -175,13 +143,5 @@ pub(crate) mod tests {
             err.starts_with("open ") && err.ends_with("config.json: no such file or directory")
         );
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn escape_detection() {
-        assert!(escapes(Path::new("../x")));
-        assert!(escapes(Path::new("a/../../x")));
-        assert!(!escapes(Path::new("a/../b")));
-        assert!(!escapes(Path::new("rootfs")));
     }
 }

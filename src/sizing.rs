@@ -2,6 +2,8 @@
 //! `io.runvm.` annotations.
 
 use oci_spec::runtime::{LinuxResources, Spec};
+use vmm::arch::mptable::MAX_VCPUS;
+use vmm::memory::{MAX_MEMORY_MIB, MIN_MEMORY_MIB};
 
 /// vCPUs when the spec asks for no CPU limit.
 pub const DEFAULT_VCPUS: u8 = 1;
@@ -13,14 +15,24 @@ pub const MEMORY_OVERHEAD_MIB: u64 = 64;
 pub const MEMORY_ANNOTATION: &str = "io.runvm.memory_mib";
 /// Annotation overriding the vCPU count.
 pub const VCPUS_ANNOTATION: &str = "io.runvm.vcpus";
+/// The CFS period a CPU quota is taken against when the spec gives none
+/// (the kernel's default, which runc uses too), microseconds.
+pub const DEFAULT_CPU_PERIOD: u64 = 100_000;
 /// Annotation naming another guest kernel.
 pub const KERNEL_ANNOTATION: &str = "io.runvm.kernel";
 
 /// Why the size could not be worked out.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SizingError {
-    #[error("annotation {0}={1:?} is not a positive number")]
-    Annotation(&'static str, String),
+    #[error("annotations.{key}: {value:?} is not a number from {min} to {max}")]
+    Annotation {
+        key: &'static str,
+        value: String,
+        min: u64,
+        max: u64,
+    },
+    #[error("linux.resources.memory.limit: {0} bytes needs more than the {MAX_MEMORY_MIB} MiB a VM can have")]
+    MemoryLimit(i64),
     #[error(
         "memory.limit {limit} exceeds the VM's {vm_mib} MiB: memory hot-plug is not supported"
     )]
@@ -40,16 +52,24 @@ pub struct VmSize {
     pub memory_mib: u64,
 }
 
-fn annotation<T: std::str::FromStr + PartialOrd + Default>(
+/// The number annotation `key` holds, if any: from `min` to `max`.
+fn annotation(
     spec: &Spec,
     key: &'static str,
-) -> Result<Option<T>, SizingError> {
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, SizingError> {
     let Some(value) = spec.annotations().as_ref().and_then(|a| a.get(key)) else {
         return Ok(None);
     };
-    match value.parse::<T>() {
-        Ok(n) if n > T::default() => Ok(Some(n)),
-        _ => Err(SizingError::Annotation(key, value.clone())),
+    match value.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(SizingError::Annotation {
+            key,
+            value: value.clone(),
+            min,
+            max,
+        }),
     }
 }
 
@@ -60,11 +80,18 @@ pub fn vm_size(spec: &Spec, host_cpus: u8) -> Result<VmSize, SizingError> {
         .and_then(|r| r.memory().as_ref())
         .and_then(|m| m.limit())
         .filter(|limit| *limit > 0)
-        .map(|limit| (limit as u64).div_ceil(1 << 20) + MEMORY_OVERHEAD_MIB);
+        .map(|limit| {
+            let mib = (limit as u64).div_ceil(1 << 20) + MEMORY_OVERHEAD_MIB;
+            if mib > MAX_MEMORY_MIB {
+                return Err(SizingError::MemoryLimit(limit));
+            }
+            Ok(mib)
+        })
+        .transpose()?;
     let cpu = resources.and_then(|r| r.cpu().as_ref());
     let quota_cpus = cpu.and_then(|c| {
         let quota = c.quota().filter(|q| *q > 0)? as u64;
-        let period = c.period().filter(|p| *p > 0)?;
+        let period = c.period().filter(|p| *p > 0).unwrap_or(DEFAULT_CPU_PERIOD);
         Some(quota.div_ceil(period))
     });
     let cpuset_cpus = cpu.and_then(|c| c.cpus().as_deref()).map(count_cpuset);
@@ -74,9 +101,15 @@ pub fn vm_size(spec: &Spec, host_cpus: u8) -> Result<VmSize, SizingError> {
     let vcpus = u8::try_from(wanted)
         .unwrap_or(u8::MAX)
         .clamp(1, host_cpus.max(1));
+    let vcpus_max = u64::from(MAX_VCPUS);
+    let vcpus = match annotation(spec, VCPUS_ANNOTATION, 1, vcpus_max)? {
+        // At most MAX_VCPUS: fits.
+        Some(n) => u8::try_from(n).unwrap_or(MAX_VCPUS),
+        None => vcpus,
+    };
     Ok(VmSize {
-        vcpus: annotation(spec, VCPUS_ANNOTATION)?.unwrap_or(vcpus),
-        memory_mib: annotation(spec, MEMORY_ANNOTATION)?
+        vcpus,
+        memory_mib: annotation(spec, MEMORY_ANNOTATION, MIN_MEMORY_MIB, MAX_MEMORY_MIB)?
             .or(memory_limit)
             .unwrap_or(DEFAULT_MEMORY_MIB),
     })
@@ -191,6 +224,27 @@ mod tests {
         );
         let s = spec(r#"{"ociVersion":"1.0.2","annotations":{"io.runvm.vcpus":"zero"}}"#);
         assert!(vm_size(&s, 8).is_err());
+        let s = spec(r#"{"ociVersion":"1.0.2","annotations":{"io.runvm.vcpus":"33"}}"#);
+        assert_eq!(
+            vm_size(&s, 8).unwrap_err().to_string(),
+            "annotations.io.runvm.vcpus: \"33\" is not a number from 1 to 32"
+        );
+        let s = spec(r#"{"ociVersion":"1.0.2","annotations":{"io.runvm.memory_mib":"16"}}"#);
+        assert!(vm_size(&s, 8).is_err(), "below the VMM's minimum");
+    }
+
+    #[test]
+    fn limits_beyond_a_vm_are_refused() {
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","linux":{"resources":{"memory":{"limit":9223372036854775807}}}}"#,
+        );
+        assert_eq!(vm_size(&s, 8), Err(SizingError::MemoryLimit(i64::MAX)));
+    }
+
+    #[test]
+    fn a_quota_without_period_uses_the_default_period() {
+        let s = spec(r#"{"ociVersion":"1.0.2","linux":{"resources":{"cpu":{"quota":200000}}}}"#);
+        assert_eq!(vm_size(&s, 8).unwrap().vcpus, 2);
     }
 
     fn resources(json: &str) -> LinuxResources {

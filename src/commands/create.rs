@@ -44,6 +44,8 @@ impl Create {
         if self.preserve_fds > 0 {
             return Err(CommandError::PreserveFds);
         }
+        // The id, then the whole bundle, then the host: a bad bundle gets
+        // the same answer on a host without usable KVM.
         crate::container::validate_id(&self.id).map_err(crate::container::ContainerError::from)?;
         crate::bundle::load(&self.bundle, true)?;
         check_kvm(&LocalHost)?;
