@@ -183,10 +183,10 @@ mod tests {
         ])
         .resources()
         .unwrap();
-        assert_eq!(resources.memory().clone().unwrap().limit(), Some(128 << 20));
+        assert_eq!(resources.memory().unwrap().limit(), Some(128 << 20));
         let cpu = resources.cpu().clone().unwrap();
         assert_eq!((cpu.quota(), cpu.period()), (Some(50000), Some(100000)));
-        assert_eq!(resources.pids().clone().unwrap().limit(), 32);
+        assert_eq!(resources.pids().unwrap().limit(), 32);
         let nothing = update(&["c1"]).resources().unwrap();
         assert_eq!(nothing, LinuxResources::default());
     }
@@ -198,7 +198,7 @@ mod tests {
         let resources = update(&["-r", path.to_str().unwrap(), "c1"])
             .resources()
             .unwrap();
-        assert_eq!(resources.pids().clone().unwrap().limit(), 7);
+        assert_eq!(resources.pids().unwrap().limit(), 7);
         std::fs::write(&path, r#"{"pids":{"limit":"seven"}}"#).unwrap();
         let err = update(&["-r", path.to_str().unwrap(), "c1"])
             .resources()
