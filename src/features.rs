@@ -132,6 +132,16 @@ pub const CAPABILITIES: &[Capability] = &[
 /// The namespace types a config may ask for. The VM isolates the
 /// container from the host and from other containers whichever it asks
 /// for; inside the guest, `linux.namespaces` is not applied.
+/// The hooks runvm runs (see `crate::hooks`).
+const HOOKS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
 const NAMESPACES: &[LinuxNamespaceType] = &[
     LinuxNamespaceType::Cgroup,
     LinuxNamespaceType::Ipc,
@@ -193,7 +203,10 @@ pub fn features() -> Features {
             "io.runvm.namespaces",
             "the VM isolates the container; linux.namespaces is not applied inside it",
         ),
-        ("io.runvm.hooks", "not implemented"),
+        (
+            "io.runvm.hooks",
+            "createContainer and startContainer run in the guest, paths resolved in the container",
+        ),
         (
             "io.runvm.seccomp",
             "not implemented: linux.seccomp is not applied",
@@ -211,8 +224,7 @@ pub fn features() -> Features {
     features
         .set_oci_version_min(OCI_VERSION_MIN.to_owned())
         .set_oci_version_max(OCI_VERSION.to_owned())
-        // OCI hooks are not run yet: no hook is recognized.
-        .set_hooks(Some(Vec::new()))
+        .set_hooks(Some(HOOKS.iter().map(|h| h.to_string()).collect()))
         .set_mount_options(Some(MOUNT_OPTIONS.iter().map(|o| o.to_string()).collect()))
         .set_linux(Some(linux))
         .set_annotations(Some(annotations))
@@ -260,7 +272,17 @@ mod tests {
         let json = json();
         assert_eq!(json["ociVersionMin"], "1.0.0");
         assert_eq!(json["ociVersionMax"], OCI_VERSION);
-        assert_eq!(json["hooks"], serde_json::json!([]));
+        assert_eq!(
+            json["hooks"],
+            serde_json::json!([
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer",
+                "poststart",
+                "poststop"
+            ])
+        );
         assert_eq!(
             json["potentiallyUnsafeConfigAnnotations"],
             serde_json::json!(["io.runvm."])

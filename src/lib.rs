@@ -7,6 +7,7 @@ pub mod commands;
 pub mod container;
 pub mod features;
 pub mod guest_images;
+pub mod hooks;
 pub mod logging;
 pub mod monitor;
 pub mod session;

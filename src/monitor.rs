@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
-use oci_spec::runtime::{Process, Spec};
+use oci_spec::runtime::{Hook, Hooks, Process, Spec};
 use proto::agent::{ExitStatus, Request, Response};
 use proto::frame::{read_message, write_message};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,7 @@ use vmm::{BootImages, FsShare, PauseGate, Vm, VmConfig, VmError, VmExit};
 
 use crate::agent_client::{AgentClient, AgentError};
 use crate::container::{State, Status};
+use crate::hooks::{run_in_guest, run_on_host, HookError};
 use crate::session::{block_forwarded_signals, Session, SessionError};
 use crate::sizing::{check_update_fits, guest_resources, VmSize};
 
@@ -50,6 +51,8 @@ pub enum MonitorError {
     ConsoleLog(PathBuf, #[source] io::Error),
     #[error("creating the runtime directory {}", .0.display())]
     RuntimeDir(PathBuf, #[source] io::Error),
+    #[error(transparent)]
+    Hook(#[from] HookError),
 }
 
 /// Everything the monitor needs to run one container.
@@ -94,6 +97,8 @@ pub enum Launch {
         ready: File,
         state_dir: PathBuf,
         state: State,
+        /// The spec's hooks: the monitor runs all but poststop.
+        hooks: Box<Hooks>,
     },
 }
 
@@ -106,9 +111,21 @@ struct Lifecycle {
     paused: bool,
     /// Signals sent while paused, delivered at resume.
     pending_signals: Vec<Request>,
+    /// startContainer hooks, run in the guest just before the process.
+    start_hooks: Vec<Hook>,
+    /// poststart hooks, run on the host once it runs.
+    poststart_hooks: Vec<Hook>,
 }
 
 impl Lifecycle {
+    /// The container's state JSON with `status`, for hooks.
+    fn hook_input(&self, status: Status) -> Vec<u8> {
+        self.state
+            .as_ref()
+            .map(|(_, state)| state.hook_input(status))
+            .unwrap_or_default()
+    }
+
     fn set_status(&mut self, status: Status) {
         if let Some((dir, state)) = &mut self.state {
             state.status = status;
@@ -181,6 +198,8 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
                     started: true,
                     paused: false,
                     pending_signals: Vec::new(),
+                    start_hooks: Vec::new(),
+                    poststart_hooks: Vec::new(),
                 },
                 None,
             )
@@ -189,12 +208,22 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             ready,
             state_dir,
             state,
+            hooks,
         } => {
+            // The VM and the container are up; `create` has not returned.
+            let creating = state.hook_input(Status::Creating);
+            let list = |hooks: &Option<Vec<Hook>>| hooks.clone().unwrap_or_default();
+            run_on_host("prestart", &list(hooks.prestart()), &creating)?;
+            run_on_host("createRuntime", &list(hooks.create_runtime()), &creating)?;
+            let guest_hooks = list(hooks.create_container());
+            run_in_guest("createContainer", &guest_hooks, &creating, session.agent())?;
             let mut lifecycle = Lifecycle {
                 state: Some((state_dir, state)),
                 started: false,
                 paused: false,
                 pending_signals: Vec::new(),
+                start_hooks: list(hooks.start_container()),
+                poststart_hooks: list(hooks.poststart()),
             };
             lifecycle.set_status(Status::Created);
             (lifecycle, Some(ready))
@@ -384,11 +413,26 @@ impl Control {
                 refused("the container was already started")
             }
             Request::Start { .. } => {
+                let input = lifecycle.hook_input(Status::Created);
+                let hooks = std::mem::take(&mut lifecycle.start_hooks);
+                if let Err(e) = run_in_guest("startContainer", &hooks, &input, &self.agent) {
+                    // The spec: the container stops and start fails.
+                    lifecycle.set_status(Status::Stopped);
+                    let message = crate::commands::error_chain(&e);
+                    let _ = write_message(client, &refused(message));
+                    std::process::exit(1);
+                }
                 let response = answer(self.agent.request(&request));
                 if matches!(response, Response::Started { .. }) {
                     lifecycle.started = true;
                     lifecycle.set_status(Status::Running);
                     let _ = self.started.send(());
+                    let input = lifecycle.hook_input(Status::Running);
+                    let hooks = std::mem::take(&mut lifecycle.poststart_hooks);
+                    if let Err(e) = run_on_host("poststart", &hooks, &input) {
+                        // The spec: a failed poststart hook is a warning.
+                        tracing::warn!("{}", crate::commands::error_chain(&e));
+                    }
                 }
                 response
             }

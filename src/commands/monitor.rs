@@ -107,6 +107,7 @@ impl Monitor {
         if let (Some(socket), Some(true)) = (&self.console_socket, process.terminal()) {
             session::attach_console(socket)?;
         }
+        let hooks = bundle.spec.hooks().clone();
         let state = State {
             id: self.id.clone(),
             pid: std::process::id() as i32,
@@ -122,6 +123,10 @@ impl Monitor {
                 .unwrap_or_default()
                 .into_iter()
                 .collect(),
+            poststop_hooks: hooks
+                .as_ref()
+                .and_then(|h| h.poststop().clone())
+                .unwrap_or_default(),
         };
         let config = MonitorConfig {
             vcpus: size.vcpus,
@@ -144,6 +149,7 @@ impl Monitor {
                 ready,
                 state_dir: dir,
                 state,
+                hooks: Box::new(hooks.unwrap_or_default()),
             },
         };
         Ok(monitor::run(config)?)

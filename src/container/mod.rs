@@ -126,6 +126,29 @@ pub struct OciState<'a> {
     pub annotations: &'a std::collections::BTreeMap<String, String>,
 }
 
+impl State {
+    /// The OCI state with `status`, as `state` prints it and hooks read it.
+    pub fn oci_state(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            pid: self.pid,
+            status,
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: "",
+            annotations: &self.annotations,
+        }
+    }
+
+    /// The OCI state JSON with `status`, for a hook's stdin.
+    pub fn hook_input(&self, status: Status) -> Vec<u8> {
+        // Strings, numbers and a string map: serializing cannot fail.
+        serde_json::to_vec(&self.oci_state(status)).unwrap_or_default()
+    }
+}
+
 /// One container.
 #[derive(Debug)]
 pub struct Container {
@@ -199,17 +222,7 @@ impl Container {
 
     /// The OCI state.
     pub fn oci_state(&self) -> OciState<'_> {
-        OciState {
-            oci_version: OCI_VERSION,
-            id: &self.state.id,
-            pid: self.state.pid,
-            status: self.status(),
-            bundle: &self.state.bundle,
-            rootfs: &self.state.rootfs,
-            created: &self.state.created,
-            owner: "",
-            annotations: &self.state.annotations,
-        }
+        self.state.oci_state(self.status())
     }
 
     fn request(&self, request: &ControlRequest) -> Result<Response, ContainerError> {
@@ -328,6 +341,11 @@ impl Container {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+        let input = self.state.hook_input(Status::Stopped);
+        if let Err(e) = crate::hooks::run_on_host("poststop", &self.state.poststop_hooks, &input) {
+            // The spec: a failed poststop hook is a warning; delete goes on.
+            tracing::warn!("{}", crate::commands::error_chain(&e));
+        }
         std::fs::remove_dir_all(&self.dir).map_err(|e| ContainerError::Remove(self.dir.clone(), e))
     }
 }
@@ -354,6 +372,7 @@ mod tests {
             rootfs: "/b/rootfs".into(),
             created: String::new(),
             annotations: Default::default(),
+            poststop_hooks: Vec::new(),
         }
     }
 

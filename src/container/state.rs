@@ -51,6 +51,10 @@ pub struct State {
     pub created: String,
     #[serde(default)]
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// The spec's poststop hooks, which `delete` runs after the bundle
+    /// may be gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop_hooks: Vec<oci_spec::runtime::Hook>,
 }
 
 /// Why the state could not be read or written.
@@ -105,6 +109,7 @@ mod tests {
             rootfs: "/b/rootfs".into(),
             created: "2026-11-23T00:00:00Z".into(),
             annotations: Default::default(),
+            poststop_hooks: Vec::new(),
         }
     }
 
