@@ -8,6 +8,7 @@ pub mod container;
 pub mod features;
 pub mod guest_images;
 pub mod hooks;
+pub mod host_cgroup;
 pub mod logging;
 pub mod monitor;
 pub mod session;

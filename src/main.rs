@@ -24,7 +24,7 @@ struct Cli {
     /// Log debug output.
     #[arg(long, global = true)]
     debug: bool,
-    /// Accepted for runc compatibility: cgroups apply inside the guest.
+    /// Read linux.cgroupsPath as systemd's slice:prefix:name.
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Print the version.
@@ -91,6 +91,7 @@ fn main() -> ExitCode {
         log: cli.log.clone(),
         log_format: cli.log_format.clone(),
         debug: cli.debug,
+        systemd_cgroup: cli.systemd_cgroup,
     };
     let root = cli.root.as_path();
     let Some(command) = cli.command else {
@@ -124,6 +125,6 @@ fn main() -> ExitCode {
         },
         Command::Features(features) => done(features.run()),
         Command::Spec(spec) => done(spec.run()),
-        Command::Monitor(monitor) => monitor.run(root),
+        Command::Monitor(monitor) => monitor.run(root, &flags),
     }
 }

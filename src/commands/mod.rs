@@ -59,6 +59,7 @@ pub struct GlobalFlags {
     pub log: Option<std::path::PathBuf>,
     pub log_format: String,
     pub debug: bool,
+    pub systemd_cgroup: bool,
 }
 
 impl GlobalFlags {
@@ -73,6 +74,9 @@ impl GlobalFlags {
         args.push(self.log_format.clone());
         if self.debug {
             args.push("--debug".to_string());
+        }
+        if self.systemd_cgroup {
+            args.push("--systemd-cgroup".to_string());
         }
         args
     }

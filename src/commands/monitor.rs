@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 
 use crate::container::{container_dir, own_start_time, State, Status, CONTROL_SOCKET};
+use crate::host_cgroup::{self, HostCgroup};
 use crate::monitor::{self, ContainerSetup, Launch, MonitorConfig};
 use crate::{bundle, guest_images, session, share, sizing};
 
@@ -50,6 +51,10 @@ pub enum MonitorSetupError {
     Image(#[from] guest_images::ImageError),
     #[error(transparent)]
     Monitor(#[from] monitor::MonitorError),
+    #[error(transparent)]
+    HostCgroup(#[from] host_cgroup::HostCgroupError),
+    #[error("recording the host cgroup")]
+    HostCgroupRecord(#[source] std::io::Error),
     #[error("the ready fd {0} is not usable")]
     ReadyFd(i32, #[source] std::io::Error),
     #[error(transparent)]
@@ -57,12 +62,41 @@ pub enum MonitorSetupError {
 }
 
 impl Monitor {
+    /// Joins the host cgroup before the VM exists, so its every thread and
+    /// page is accounted there; records what it made for `delete`. Without
+    /// a `linux.cgroupsPath`, a host that refuses (no cgroup access) only
+    /// gets a warning, as runc's rootless mode does.
+    fn join_host_cgroup(
+        &self,
+        root: &Path,
+        spec: &oci_spec::runtime::Spec,
+        systemd: bool,
+    ) -> Result<(), MonitorSetupError> {
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let relative = host_cgroup::relative_path(cgroups_path.as_deref(), systemd, &self.id)?;
+        let joined = match HostCgroup::join(&relative, std::process::id()) {
+            Ok(joined) => joined,
+            Err(e) if cgroups_path.is_none() => {
+                tracing::warn!("not joining a host cgroup: {}", super::error_chain(&e));
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        joined
+            .save(&container_dir(root, &self.id))
+            .map_err(MonitorSetupError::HostCgroupRecord)
+    }
+
     /// Runs the container to its end and ends this process as it ended.
-    pub fn run(&self, root: &Path) -> ! {
+    pub fn run(&self, root: &Path, flags: &super::GlobalFlags) -> ! {
         // SAFETY: `create` handed this fd to us and nothing else owns it.
         let ready = unsafe { File::from_raw_fd(self.ready_fd) };
         let report = ready.try_clone();
-        match self.setup_and_run(root, ready) {
+        match self.setup_and_run(root, ready, flags.systemd_cgroup) {
             Ok(status) => monitor::mirror_exit(status),
             Err(e) => {
                 if let Ok(mut report) = report {
@@ -77,10 +111,12 @@ impl Monitor {
         &self,
         root: &Path,
         ready: File,
+        systemd_cgroup: bool,
     ) -> Result<proto::agent::ExitStatus, MonitorSetupError> {
         // Before any thread: unshare(CLONE_NEWNS) needs a single thread.
         share::enter_private_mount_namespace()?;
         let bundle = bundle::load(&self.bundle, true)?;
+        self.join_host_cgroup(root, &bundle.spec, systemd_cgroup)?;
         let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let size = sizing::vm_size(&bundle.spec, u8::try_from(host_cpus).unwrap_or(u8::MAX))?;
         let kernel_override = bundle

@@ -57,6 +57,8 @@ pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, C
     match spawn_and_wait(root, id, options) {
         Ok(child) => Ok(child),
         Err(e) => {
+            // The monitor is gone (spawn_and_wait reaped it).
+            crate::host_cgroup::HostCgroup::remove_recorded(&dir);
             let _ = std::fs::remove_dir_all(&dir);
             Err(e)
         }

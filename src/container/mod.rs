@@ -59,7 +59,7 @@ pub enum ContainerError {
     Connect(String, #[source] std::io::Error),
     #[error("{0}")]
     Monitor(String),
-    #[error("the monitor of \"{0}\" did not exit after SIGKILL")]
+    #[error("the monitor of \"{0}\" did not exit")]
     KillTimeout(String),
     #[error("removing {}", .0.display())]
     Remove(PathBuf, #[source] std::io::Error),
@@ -333,14 +333,17 @@ impl Container {
             }
             let pid = nix::unistd::Pid::from_raw(self.state.pid);
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            let deadline = Instant::now() + KILL_WAIT;
-            while self.status() != Status::Stopped {
-                if Instant::now() > deadline {
-                    return Err(ContainerError::KillTimeout(self.state.id.clone()));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
         }
+        // A monitor that recorded `stopped` may still be exiting; its
+        // cgroup can only go once it is gone.
+        let deadline = Instant::now() + KILL_WAIT;
+        while ProcFs.live_start_time(self.state.pid) == Some(self.state.pid_start_time) {
+            if Instant::now() > deadline {
+                return Err(ContainerError::KillTimeout(self.state.id.clone()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        crate::host_cgroup::HostCgroup::remove_recorded(&self.dir);
         let input = self.state.hook_input(Status::Stopped);
         if let Err(e) = crate::hooks::run_on_host("poststop", &self.state.poststop_hooks, &input) {
             // The spec: a failed poststop hook is a warning; delete goes on.
