@@ -30,6 +30,11 @@ mkdir -p relcwd/rootfs && sed 's/"cwd": "\/"/"cwd": "tmp"/' good/config.json >re
 expect_error "relative cwd" "process.cwd" create --bundle relcwd x
 mkdir -p noargs/rootfs && sed 's/"args": \[.*\]/"args": []/' good/config.json >noargs/config.json
 expect_error "empty args" "process.args" create --bundle noargs x
+mkdir -p nocwd/rootfs && sed 's/"cwd": "\/"//; s/"env": \(.*\),$/"env": \1/' good/config.json >nocwd/config.json
+expect_error "missing cwd" "missing field .cwd." create --bundle nocwd x
+mkdir -p tty/rootfs && sed 's/"terminal": false/"terminal": true/' good/config.json >tty/config.json
+expect_error "unreachable console socket" "console.sock" create --bundle tty --console-socket "$PWD/console.sock" x
+[ -e /sys/fs/cgroup/x ] && fail "a failed create left its host cgroup /x"
 expect_error "bad signal name" "unknown signal" kill x NOTASIGNAL
 expect_error "unknown container" "does not exist" state nope
 expect_error "start unknown container" "does not exist" start nope
