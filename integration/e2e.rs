@@ -65,11 +65,12 @@ impl Shared {
     fn testhost_run(&self) -> Result<&TestHostRun, Failed> {
         self.build_release()?;
         self.build_testhost_kernel()?;
+        let hostile = hostile_kernel()?;
         let run = self.testhost.get_or_init(|| {
             let payload = Payload {
                 scripts: self.selected.clone(),
-                host_files: vec![vmctl()],
-                extra_env: extra_env(),
+                host_files: vec![vmctl(), hostile.clone()],
+                extra_env: extra_env(hostile),
             };
             let work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
             let mut run =
@@ -98,7 +99,7 @@ impl Shared {
             Place::TestHost => self.testhost_run()?.script_run(&script.name),
             Place::Direct => {
                 self.build_release()?;
-                let env = ScriptEnv::on_this_host(&self.artifacts, extra_env());
+                let env = ScriptEnv::on_this_host(&self.artifacts, extra_env(hostile_kernel()?));
                 let work_dir = work_dir().join("direct").join(&script.name);
                 scripts::run_direct(script, &env, &work_dir).map_err(|e| e.to_string())?
             }
@@ -122,10 +123,36 @@ fn vmctl() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vmctl"))
 }
 
+/// The hostile guest (`hostile-guest/garbage.S`: garbage to every
+/// virtio-mmio register and queue, then a triple fault), assembled once
+/// with the system's C compiler.
+fn hostile_kernel() -> Result<PathBuf, Failed> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let source = crate_dir().join("hostile-guest/garbage.S");
+        let elf = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile-guest.elf");
+        let status = Command::new("cc")
+            .args(["-nostdlib", "-static", "-no-pie", "-Wl,-Ttext=0x1000000"])
+            .args(["-Wl,--build-id=none", "-o"])
+            .arg(&elf)
+            .arg(&source)
+            .status()
+            .map_err(|e| format!("running cc on {}: {e}", source.display()))?;
+        if !status.success() {
+            return Err(format!("cc failed on {}: {status}", source.display()));
+        }
+        Ok(elf)
+    });
+    built.clone().map_err(|message| Failed::from(message.as_str()))
+}
+
 /// Variables beyond the standard ones (paths are the same inside the test
 /// host, which gets these files at their host paths).
-fn extra_env() -> Vec<(String, PathBuf)> {
-    vec![("VMCTL".to_owned(), vmctl())]
+fn extra_env(hostile_kernel: PathBuf) -> Vec<(String, PathBuf)> {
+    vec![
+        ("VMCTL".to_owned(), vmctl()),
+        ("HOSTILE_KERNEL".to_owned(), hostile_kernel),
+    ]
 }
 
 /// Where the runs keep their files: the console log, direct runs' working

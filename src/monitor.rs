@@ -177,9 +177,18 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         File::create(&log_path).map_err(|e| MonitorError::ConsoleLog(log_path.clone(), e))?;
     let vm = Vm::new(&vm_config, console)?;
     let pause = vm.pause_gate();
+    // Until `create` has its answer, a guest that stops is reported to it.
+    let pending_ready = match &config.launch {
+        Launch::OnStart { ready, .. } => Some(Arc::new(Mutex::new(ready.try_clone().ok()))),
+        Launch::Immediately => None,
+    };
+    let report = match &pending_ready {
+        Some(pending) => StopReport::Container(pending.clone()),
+        None => StopReport::Stderr,
+    };
     std::thread::Builder::new()
         .name("vm".into())
-        .spawn(move || end_if_guest_stops(vm.run(), &log_path))
+        .spawn(move || end_if_guest_stops(vm.run(), &log_path, report))
         .map_err(MonitorError::Thread)?;
 
     let mut agent = AgentClient::connect(&uds, config.agent_timeout)?;
@@ -244,6 +253,10 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         control.serve(path)?;
     }
     if let Some(mut ready) = ready {
+        if let Some(pending) = &pending_ready {
+            // From here on a stopping guest is the log's business.
+            drop(pending.lock().unwrap_or_else(|e| e.into_inner()).take());
+        }
         // `create` returns now; a failed write means it is gone, and
         // `start` will find the state anyway.
         let _ = ready.write_all(READY_LINE.as_bytes());
@@ -263,20 +276,43 @@ fn lock(lifecycle: &Mutex<Lifecycle>) -> std::sync::MutexGuard<'_, Lifecycle> {
     lifecycle.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Where the monitor says why the guest stopped early.
+enum StopReport {
+    /// `runvm boot`: the user's terminal.
+    Stderr,
+    /// A container: the ready pipe while `create` waits on it, else the
+    /// log (stderr is the container's).
+    Container(Arc<Mutex<Option<File>>>),
+}
+
 /// Ends the monitor if the guest stops before the container process has:
 /// there is nothing left to wait for.
-fn end_if_guest_stops(result: Result<VmExit, VmError>, console_log: &Path) {
+fn end_if_guest_stops(result: Result<VmExit, VmError>, console_log: &Path, report: StopReport) {
     let reason = match result {
         Ok(VmExit::PoweredOff(status)) => format!("the guest powered off with status {status}"),
         Ok(VmExit::Reset) => "the guest reset".to_string(),
         Ok(VmExit::VcpuFailed { vcpu, error }) => format!("vCPU {vcpu} stopped: {error}"),
         Err(e) => format!("running the VM: {e}"),
     };
-    eprintln!("runvm: {reason} before the container process exited");
-    if let Ok(log) = std::fs::read_to_string(console_log) {
-        let lines: Vec<&str> = log.lines().collect();
-        for line in &lines[lines.len().saturating_sub(CONSOLE_TAIL_LINES)..] {
-            eprintln!("runvm: guest console: {line}");
+    let console = std::fs::read_to_string(console_log).unwrap_or_default();
+    let lines: Vec<&str> = console.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(CONSOLE_TAIL_LINES)..];
+    match report {
+        StopReport::Stderr => {
+            eprintln!("runvm: {reason} before the container process exited");
+            for line in tail {
+                eprintln!("runvm: guest console: {line}");
+            }
+        }
+        StopReport::Container(pending) => {
+            let ready = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(mut ready) = ready {
+                let _ = writeln!(ready, "error: {reason} before the container was created");
+            }
+            tracing::error!("{reason} before the container process exited");
+            for line in tail {
+                tracing::error!("guest console: {line}");
+            }
         }
     }
     std::process::exit(255);

@@ -13,6 +13,8 @@ use std::process::{Child, Command};
 use super::{create_dir, ContainerError};
 use crate::monitor::READY_LINE;
 
+/// The monitor's log in the container's directory, unless `--log` names one.
+pub const MONITOR_LOG: &str = "monitor.log";
 /// The fd number the monitor finds its ready pipe on.
 pub const READY_FD: i32 = 3;
 
@@ -75,6 +77,10 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
         .arg(root)
         .arg("monitor")
         .arg(id);
+    if !options.global_args.iter().any(|arg| arg == "--log") {
+        // The monitor's stderr is the container's: its log goes here.
+        command.arg("--log").arg(root.join(id).join(MONITOR_LOG));
+    }
     command.arg("--bundle").arg(options.bundle);
     command.arg("--ready-fd").arg(READY_FD.to_string());
     if let Some(socket) = options.console_socket {
