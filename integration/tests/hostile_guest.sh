@@ -4,7 +4,9 @@
 # notifies them over and over, then triple-faults. runvm must end cleanly
 # (no panic, a clear message, a non-zero exit), and a container created on
 # it must fail cleanly and leave nothing: no directory, process, mount or
-# host cgroup.
+# host cgroup. Then a running container resets its own VM (root in the
+# guest calls reboot(2)): the monitor ends, state says stopped, delete
+# leaves nothing.
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 root=$PWD/root
@@ -36,4 +38,19 @@ for p in /proc/[0-9]*; do
 	*"$RUNVM"*monitor*) fail "a monitor is left: $p";;
 	esac
 done
+
+make_bundle resetting 'echo started; sleep 1; reboot -f; sleep 30' || fail "could not make the bundle"
+ln -s busybox resetting/rootfs/bin/reboot
+"$RUNVM" --root "$root" create --bundle resetting r1 >r1.out 2>r1.err </dev/null || { cat r1.err; fail "create failed"; }
+pid=$("$RUNVM" --root "$root" state r1 | sed -n 's/.*"pid": \([0-9]*\),.*/\1/p')
+"$RUNVM" --root "$root" start r1 || fail "start failed"
+wait_for started r1.out 60
+tries=300
+while alive "$pid" && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
+alive "$pid" && fail "the monitor outlived its VM's reset"
+echo "--- the container's stderr:"; cat r1.err
+"$RUNVM" --root "$root" state r1 | grep -q '"status": "stopped"' || fail "state should say stopped after the VM reset"
+"$RUNVM" --root "$root" delete r1 || fail "delete after the reset failed"
+nothing_under "$root"
+[ -e /sys/fs/cgroup/r1 ] && fail "delete left the host cgroup of r1"
 true
