@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
 use crate::VirtioError;
 
@@ -25,7 +25,7 @@ impl Interrupt {
     pub fn new() -> Result<Self, VirtioError> {
         Ok(Self {
             status: AtomicU32::new(0),
-            irq_evt: EventFd::new(EFD_NONBLOCK).map_err(VirtioError::EventFd)?,
+            irq_evt: EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(VirtioError::EventFd)?,
         })
     }
 

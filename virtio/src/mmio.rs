@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tracing::warn;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::{GuestAddress, GuestMemory as _};
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
 use crate::features::{VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX};
 use crate::status::{ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, FAILED, FEATURES_OK};
@@ -208,7 +208,7 @@ impl MmioTransport {
             // Reject what `Queue::new` would reject, now rather than at activation.
             Queue::new(max_size).map_err(|_| VirtioError::InvalidMaxQueueSize(max_size))?;
             queues.push(QueueConfig::new(max_size));
-            queue_evts.push(EventFd::new(EFD_NONBLOCK).map_err(VirtioError::EventFd)?);
+            queue_evts.push(EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(VirtioError::EventFd)?);
         }
         Ok(Self {
             mem,

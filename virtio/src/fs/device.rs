@@ -12,7 +12,7 @@ use fuse_backend_rs::api::server::Server;
 use fuse_backend_rs::transport::{Reader, VirtioFsWriter, Writer};
 use tracing::warn;
 use virtio_queue::{DescriptorChain, Queue, QueueT};
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
 use super::secure::SecureFs;
 use super::{
@@ -208,7 +208,7 @@ impl Fs {
             shared_dir: root,
             server: Server::new(fs.clone()),
             fs,
-            activate_evt: EventFd::new(EFD_NONBLOCK).map_err(FsError::EventFd)?,
+            activate_evt: EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(FsError::EventFd)?,
             active: None,
             queue_evts_registered: false,
             retired_queue_evts: Vec::new(),

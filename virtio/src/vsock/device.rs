@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracing::warn;
 use virtio_queue::{Queue, QueueOwnedT, QueueT};
 use virtio_vsock::packet::VsockPacket;
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
 use super::muxer::VsockMuxer;
 use super::{VsockError, MAX_PKT_BUF_SIZE, NUM_QUEUES, QUEUE_SIZE, RX_QUEUE, TX_QUEUE};
@@ -103,7 +103,7 @@ impl Vsock {
         Ok(Self {
             cid,
             queue_max_sizes: [QUEUE_SIZE; NUM_QUEUES],
-            activate_evt: EventFd::new(EFD_NONBLOCK).map_err(VsockError::EventFd)?,
+            activate_evt: EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(VsockError::EventFd)?,
             muxer: VsockMuxer::new(cid, uds_path)?,
             active: None,
             queue_evts_registered: false,
