@@ -462,8 +462,10 @@ pub fn run_sandboxed(job: fn(&[u8]), input: &[u8]) {
     static SANDBOX: std::sync::OnceLock<Mutex<Sandbox>> = std::sync::OnceLock::new();
     let sandbox = SANDBOX.get_or_init(|| {
         let d = dirs();
+        let mut allowed = vec![d.share.clone(), d.vsock.clone()];
+        allowed.extend(artifact_dir());
         Mutex::new(Sandbox::start(
-            vec![d.share.clone(), d.vsock.clone()],
+            allowed,
             d.root.path().join("canary"),
             job,
         ))
@@ -472,6 +474,28 @@ pub fn run_sandboxed(job: fn(&[u8]), input: &[u8]) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .run(input);
+}
+
+/// Where libFuzzer writes a crashing input (`-artifact_prefix=DIR/` or
+/// `-exact_artifact_path=FILE`): its crash handler runs on the thread that
+/// crashed, which for these targets is the sandbox thread, so that one
+/// directory must stay writable there. Without either flag libFuzzer
+/// writes to the working directory, which the sandbox cannot: pass one.
+fn artifact_dir() -> Option<PathBuf> {
+    std::env::args().find_map(|arg| {
+        if let Some(prefix) = arg.strip_prefix("-artifact_prefix=") {
+            let path = Path::new(prefix);
+            let dir = if prefix.ends_with('/') {
+                path
+            } else {
+                path.parent()?
+            };
+            dir.canonicalize().ok()
+        } else {
+            let file = arg.strip_prefix("-exact_artifact_path=")?;
+            Path::new(file).parent()?.canonicalize().ok()
+        }
+    })
 }
 
 /// A device as the VMM wires it: behind a transport, in an event loop.
