@@ -4,6 +4,8 @@
 # machines whose /dev/kvm cannot boot a stock guest) and busybox (the test
 # host's userland), and cargo-deny (the supply-chain test checks the
 # dependency tree against deny.toml with it). Rust itself comes from rustup.
+# The fuzz targets (scripts/fuzz.sh) need only build-essential's g++ (for
+# libFuzzer): they build on stable Rust without cargo-fuzz.
 set -eu
 packages="linux-source-6.1 flex bison bc libelf-dev libssl-dev build-essential cpio xz-utils
 qemu-system-x86 busybox-static"
