@@ -35,7 +35,7 @@
 //! - the umask of 0 the passthrough sets (it applies the guest's umask
 //!   itself) is confined to the serving thread with `unshare(CLONE_FS)`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -62,6 +62,9 @@ const O_ACCMODE: u32 = libc::O_ACCMODE.unsigned_abs();
 const O_RDONLY: u32 = libc::O_RDONLY.unsigned_abs();
 const O_TRUNC: u32 = libc::O_TRUNC.unsigned_abs();
 const O_CREAT: u32 = libc::O_CREAT.unsigned_abs();
+const O_APPEND: u32 = libc::O_APPEND.unsigned_abs();
+const O_DIRECT: u32 = libc::O_DIRECT.unsigned_abs();
+const O_NOATIME: u32 = libc::O_NOATIME.unsigned_abs();
 
 /// FUSE INIT options we never enable: no OPEN / OPENDIR requests (they are
 /// where files are checked), writeback caching and killpriv_v2 (the
@@ -136,8 +139,9 @@ struct HostFds {
     /// Lookup count of each inode the guest knows (each holds an `O_PATH` fd
     /// until the guest forgets it).
     inode_lookups: HashMap<Inode, u64>,
-    /// Open file and directory handles.
-    handles: HashSet<Handle>,
+    /// Open file and directory handles, with the flags they were opened
+    /// with.
+    handles: HashMap<Handle, u32>,
 }
 
 impl HostFds {
@@ -224,10 +228,22 @@ impl SecureFs {
         entry
     }
 
-    fn record_handle(&self, handle: Option<Handle>) {
+    fn record_handle(&self, handle: Option<Handle>, flags: u32) {
         if let Some(handle) = handle {
-            self.host_fds().handles.insert(handle);
+            self.host_fds().handles.insert(handle, flags);
         }
+    }
+
+    /// The flags READ and WRITE may pass on. The passthrough applies them
+    /// with `fcntl(F_SETFL)` on the handle's fd, and if that fails it
+    /// closes the fd it still owns (fuse-backend-rs 0.14), which the
+    /// handle's RELEASE then closes a second time, whatever the number
+    /// belongs to by then. So: no O_DIRECT (EINVAL where the host file
+    /// system, or a directory, has none) and never clearing an O_APPEND
+    /// the handle was opened with (EPERM on an append-only file).
+    fn setfl_safe(&self, handle: Handle, flags: u32) -> u32 {
+        let opened = self.host_fds().handles.get(&handle).copied().unwrap_or(0);
+        (flags & !(O_DIRECT | O_NOATIME)) | (opened & O_APPEND)
     }
 
     fn file_type(&self, ctx: &Context, inode: Inode) -> io::Result<u32> {
@@ -428,7 +444,7 @@ impl FileSystem for SecureFs {
         }
         self.check_fd_available()?;
         let opened = self.inner.open(ctx, inode, flags, fuse_flags)?;
-        self.record_handle(opened.0);
+        self.record_handle(opened.0, flags);
         Ok(opened)
     }
 
@@ -447,8 +463,9 @@ impl FileSystem for SecureFs {
         }
         args.mode = strip_setid(args.mode);
         self.check_fd_available()?;
+        let flags = args.flags;
         let (entry, handle, options, passthrough) = self.inner.create(ctx, parent, name, args)?;
-        self.record_handle(handle);
+        self.record_handle(handle, flags);
         Ok((self.record_entry(entry), handle, options, passthrough))
     }
 
@@ -464,6 +481,7 @@ impl FileSystem for SecureFs {
         lock_owner: Option<u64>,
         flags: u32,
     ) -> io::Result<usize> {
+        let flags = self.setfl_safe(handle, flags);
         self.inner
             .read(ctx, inode, handle, w, size, offset, lock_owner, flags)
     }
@@ -483,6 +501,7 @@ impl FileSystem for SecureFs {
         fuse_flags: u32,
     ) -> io::Result<usize> {
         self.check_writable()?;
+        let flags = self.setfl_safe(handle, flags);
         self.inner.write(
             ctx,
             inode,
@@ -599,7 +618,7 @@ impl FileSystem for SecureFs {
     ) -> io::Result<(Option<Handle>, OpenOptions)> {
         self.check_fd_available()?;
         let opened = self.inner.opendir(ctx, inode, flags)?;
-        self.record_handle(opened.0);
+        self.record_handle(opened.0, flags);
         Ok(opened)
     }
 
@@ -736,6 +755,55 @@ mod tests {
 
     fn errno_of<T>(result: io::Result<T>) -> Option<i32> {
         result.err().and_then(|e| e.raw_os_error())
+    }
+
+    /// A guest buffer with nothing in it.
+    struct NoData;
+
+    impl io::Read for NoData {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Ok(0)
+        }
+    }
+
+    impl ZeroCopyReader for NoData {
+        fn read_to(
+            &mut self,
+            _: &mut dyn fuse_backend_rs::file_traits::FileReadWriteVolatile,
+            _: usize,
+            _: u64,
+        ) -> io::Result<usize> {
+            Ok(0)
+        }
+    }
+
+    /// The fuzzer's find: WRITE on a directory handle with O_DIRECT. The
+    /// passthrough's fcntl(F_SETFL) fails there and, before SecureFs passed
+    /// only settable flags, closed the handle's fd, which RELEASEDIR then
+    /// closed again (std aborts the test on that double close).
+    #[test]
+    fn flags_the_host_cannot_set_do_not_close_a_handle() {
+        let (fs, ctx, _dir) = secure_fs(&["file"], 64);
+        let (handle, _) = fs.opendir(&ctx, ROOT_ID, 0).unwrap();
+        let handle = handle.unwrap();
+        let flags = O_DIRECT | O_NOATIME | libc::O_RDWR.unsigned_abs();
+        let _ = fs.write(&ctx, ROOT_ID, handle, &mut NoData, 1, 0, None, false, flags, 0);
+        let _ = fs.write(&ctx, ROOT_ID, handle, &mut NoData, 1, 0, None, false, flags, 0);
+        fs.releasedir(&ctx, ROOT_ID, 0, handle).unwrap();
+        // A fd opened now may reuse a wrongly closed number; it must live.
+        let probe = std::fs::File::open("/dev/null").unwrap();
+        assert!(probe.metadata().is_ok());
+    }
+
+    #[test]
+    fn an_append_handle_keeps_o_append() {
+        let (fs, ctx, _dir) = secure_fs(&["file"], 64);
+        let entry = fs.lookup(&ctx, ROOT_ID, &name(b"file")).unwrap();
+        let flags = libc::O_WRONLY.unsigned_abs() | O_APPEND;
+        let (handle, _, _) = fs.open(&ctx, entry.inode, flags, 0).unwrap();
+        let handle = handle.unwrap();
+        assert_eq!(fs.setfl_safe(handle, libc::O_WRONLY.unsigned_abs()) & O_APPEND, O_APPEND);
+        assert_eq!(fs.setfl_safe(handle, O_DIRECT) & O_DIRECT, 0);
     }
 
     #[test]
