@@ -32,9 +32,10 @@ export RUSTFLAGS
 bins=""
 for t in $targets; do bins="$bins --bin $t"; done
 echo "fuzz: building $targets"
-# --target keeps build scripts and proc macros uninstrumented.
+# --target keeps build scripts and proc macros uninstrumented. Not
+# --locked: fuzz/Cargo.lock follows the workspace's crates, which change.
 # shellcheck disable=SC2086
-cargo build --manifest-path fuzz/Cargo.toml --release --locked \
+cargo build --manifest-path fuzz/Cargo.toml --release \
     --target "$triple" --target-dir "$target_dir" $bins
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/runvm-fuzz.XXXXXX")
