@@ -65,6 +65,18 @@ const O_CREAT: u32 = libc::O_CREAT.unsigned_abs();
 const O_APPEND: u32 = libc::O_APPEND.unsigned_abs();
 const O_DIRECT: u32 = libc::O_DIRECT.unsigned_abs();
 const O_NOATIME: u32 = libc::O_NOATIME.unsigned_abs();
+const O_PATH: u32 = libc::O_PATH.unsigned_abs();
+
+/// The guest kernel never sends O_PATH in OPEN or OPENDIR (such opens stay
+/// in the guest); a hostile guest that does would get a handle whose fd
+/// refuses F_SETFL with EBADF, the failure that makes the passthrough
+/// close the fd early (see [`SecureFs::setfl_safe`]).
+fn check_open_flags(flags: u32) -> io::Result<()> {
+    if flags & O_PATH != 0 {
+        return Err(errno(libc::EINVAL));
+    }
+    Ok(())
+}
 
 /// FUSE INIT options we never enable: no OPEN / OPENDIR requests (they are
 /// where files are checked), writeback caching and killpriv_v2 (the
@@ -435,6 +447,7 @@ impl FileSystem for SecureFs {
         flags: u32,
         fuse_flags: u32,
     ) -> io::Result<(Option<Handle>, OpenOptions, Option<u32>)> {
+        check_open_flags(flags)?;
         if flags & O_ACCMODE != O_RDONLY || flags & (O_TRUNC | O_CREAT) != 0 {
             self.check_writable()?;
         }
@@ -616,6 +629,7 @@ impl FileSystem for SecureFs {
         inode: Inode,
         flags: u32,
     ) -> io::Result<(Option<Handle>, OpenOptions)> {
+        check_open_flags(flags)?;
         self.check_fd_available()?;
         let opened = self.inner.opendir(ctx, inode, flags)?;
         self.record_handle(opened.0, flags);
@@ -793,6 +807,15 @@ mod tests {
         // A fd opened now may reuse a wrongly closed number; it must live.
         let probe = std::fs::File::open("/dev/null").unwrap();
         assert!(probe.metadata().is_ok());
+    }
+
+    #[test]
+    fn o_path_opens_are_refused() {
+        let (fs, ctx, _dir) = secure_fs(&["file"], 64);
+        let entry = fs.lookup(&ctx, ROOT_ID, &name(b"file")).unwrap();
+        let o_path = O_PATH | libc::O_APPEND.unsigned_abs();
+        assert_eq!(errno_of(fs.open(&ctx, entry.inode, o_path, 0)), Some(libc::EINVAL));
+        assert_eq!(errno_of(fs.opendir(&ctx, ROOT_ID, o_path)), Some(libc::EINVAL));
     }
 
     #[test]
