@@ -117,7 +117,7 @@ impl Shared {
     }
 }
 
-/// The test driver for what busybox cannot do (`src/bin/vmctl.rs`).
+/// The test driver for what busybox cannot do (`src/bin/vmctl/`).
 fn vmctl() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vmctl"))
 }

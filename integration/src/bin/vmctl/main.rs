@@ -6,10 +6,18 @@
 //! - `vmctl status COMMAND [ARG...]`: runs COMMAND with this process's
 //!   stdio and prints how it ended, `exit N` or `signal S` — the shell's
 //!   `$?` cannot tell death by SIGKILL from `exit 137`.
+//! - `vmctl time COMMAND [ARG...]`: runs COMMAND with this process's stdio
+//!   and prints its wall time in seconds (busybox's `time` has 10 ms
+//!   resolution at best); fails if COMMAND does.
+//! - File subcommands for the file system tests, on either side of a
+//!   share: see `vmctl/fs.rs`.
+
+mod fs;
 
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use proto::agent::{Request, Response};
@@ -33,6 +41,9 @@ fn number<T: std::str::FromStr>(s: &str) -> Result<T> {
 }
 
 fn run(args: &[String]) -> Result<()> {
+    if let Some(result) = fs::run(args) {
+        return result;
+    }
     match args {
         [verb, socket, signal] if verb == "signal" => control(
             socket,
@@ -62,9 +73,23 @@ fn run(args: &[String]) -> Result<()> {
             }
             Ok(())
         }
+        [verb, command, rest @ ..] if verb == "time" => {
+            let start = Instant::now();
+            let status = Command::new(command)
+                .args(rest)
+                .status()
+                .with_context(|| format!("running {command}"))?;
+            let elapsed = start.elapsed();
+            if !status.success() {
+                bail!("{command} failed: {status}");
+            }
+            println!("{:.6}", elapsed.as_secs_f64());
+            Ok(())
+        }
         _ => bail!(
             "usage: vmctl signal SOCKET SIGNUM | vmctl resize SOCKET ROWS COLS | \
-             vmctl status COMMAND [ARG...]"
+             vmctl status COMMAND [ARG...] | vmctl time COMMAND [ARG...] | {}",
+            fs::USAGE
         ),
     }
 }
