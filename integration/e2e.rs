@@ -118,7 +118,7 @@ impl Shared {
     }
 }
 
-/// The test driver for what busybox cannot do (`src/bin/vmctl.rs`).
+/// The test driver for what busybox cannot do (`src/bin/vmctl/`).
 fn vmctl() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vmctl"))
 }
@@ -143,7 +143,9 @@ fn hostile_kernel() -> Result<PathBuf, Failed> {
         }
         Ok(elf)
     });
-    built.clone().map_err(|message| Failed::from(message.as_str()))
+    built
+        .clone()
+        .map_err(|message| Failed::from(message.as_str()))
 }
 
 /// Variables beyond the standard ones (paths are the same inside the test

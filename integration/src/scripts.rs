@@ -69,8 +69,27 @@ pub fn discover(dir: &Path, timeout: Duration) -> Result<Vec<Script>> {
     paths.sort();
     paths
         .iter()
-        .map(|path| Script::new(path, timeout))
+        .map(|path| Script::new(path, own_timeout(path)?.unwrap_or(timeout)))
         .collect()
+}
+
+/// A script's own timeout, from a `# timeout: SECONDS` line among its
+/// leading comments, for the few that need more than the default.
+fn own_timeout(path: &Path) -> Result<Option<Duration>> {
+    let text =
+        std::fs::read_to_string(path).map_err(Error::io(format!("reading {}", path.display())))?;
+    for line in text.lines().take_while(|line| line.starts_with('#')) {
+        if let Some(value) = line.strip_prefix("# timeout:") {
+            let seconds = value.trim().parse().map_err(|_| {
+                Error::Setup(format!(
+                    "{}: `# timeout: SECONDS` wants a whole number, not {value:?}",
+                    path.display()
+                ))
+            })?;
+            return Ok(Some(Duration::from_secs(seconds)));
+        }
+    }
+    Ok(None)
 }
 
 /// The environment variables a script gets, with paths as seen where it
@@ -211,6 +230,23 @@ mod tests {
         let names: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
         assert!(names.contains(&"boot_banner"));
         assert!(names.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+
+    #[test]
+    fn a_script_may_set_its_own_timeout() {
+        let dir = std::env::temp_dir().join(format!("runvm-scripts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("slow.sh"), "# Slow.\n# timeout: 300\ntrue\n").unwrap();
+        std::fs::write(dir.join("plain.sh"), "# Plain.\ntrue\n# timeout: 300\n").unwrap();
+        let scripts = discover(&dir, Duration::from_secs(7)).unwrap();
+        let timeouts: Vec<(&str, u64)> = scripts
+            .iter()
+            .map(|s| (s.name.as_str(), s.timeout.as_secs()))
+            .collect();
+        assert_eq!(timeouts, [("plain", 7), ("slow", 300)]);
+        std::fs::write(dir.join("bad.sh"), "# timeout: soon\n").unwrap();
+        assert!(discover(&dir, Duration::from_secs(7)).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -208,7 +208,8 @@ impl MmioTransport {
             // Reject what `Queue::new` would reject, now rather than at activation.
             Queue::new(max_size).map_err(|_| VirtioError::InvalidMaxQueueSize(max_size))?;
             queues.push(QueueConfig::new(max_size));
-            queue_evts.push(EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(VirtioError::EventFd)?);
+            queue_evts
+                .push(EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(VirtioError::EventFd)?);
         }
         Ok(Self {
             mem,

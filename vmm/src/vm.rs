@@ -163,7 +163,8 @@ fn legacy_devices(
     exits: &Sender<VmExit>,
 ) -> Result<Bus, VmError> {
     let mut pio = Bus::default();
-    let serial_irq = EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(VmError::SerialIrq)?;
+    let serial_irq =
+        EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(VmError::SerialIrq)?;
     vm.register_irqfd(&serial_irq, COM1_IRQ)
         .map_err(VmError::RegisterIrqfd)?;
     let serial = SerialConsole::new(serial_irq, console);

@@ -49,3 +49,15 @@ nothing_under() {
 	left=$(ls -A "$1" 2>/dev/null)
 	[ -z "$left" ] || fail "left behind under $1: $left"
 }
+
+# add_vmctl ROOTFS: copies $VMCTL to ROOTFS/bin/vmctl with the shared
+# libraries it loads (the dynamic loader lists them, which is what ldd
+# does), so the container can run it.
+add_vmctl() {
+	cp "$VMCTL" "$1/bin/vmctl" || return 1
+	libs=$(LD_TRACE_LOADED_OBJECTS=1 "$VMCTL" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+	[ -n "$libs" ] || return 1
+	for lib in $libs; do
+		mkdir -p "$1${lib%/*}" && cp "$lib" "$1$lib" || return 1
+	done
+}

@@ -14,6 +14,7 @@ use tracing::warn;
 use virtio_queue::{DescriptorChain, Queue, QueueT};
 use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
+use super::fd_limit::host_fd_budget;
 use super::secure::SecureFs;
 use super::{
     FsError, FsOptions, CONFIG_SPACE_SIZE, MAX_HOST_FDS, MAX_NAME_REQUEST_LEN,
@@ -200,7 +201,8 @@ impl Fs {
             .to_str()
             .ok_or_else(|| FsError::NonUtf8Path(root.clone()))?
             .to_owned();
-        let fs = SecureFs::open(root_dir, options, MAX_HOST_FDS).map_err(FsError::Passthrough)?;
+        let max_host_fds = host_fd_budget(MAX_HOST_FDS);
+        let fs = SecureFs::open(root_dir, options, max_host_fds).map_err(FsError::Passthrough)?;
         let fs = Arc::new(fs);
         Ok(Self {
             config,

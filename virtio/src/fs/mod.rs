@@ -13,6 +13,7 @@
 
 mod device;
 mod event_handler;
+mod fd_limit;
 mod secure;
 #[cfg(test)]
 mod test_utils;
@@ -55,7 +56,9 @@ pub const MAX_XATTR_SIZE: u32 = 64 * 1024;
 pub const MAX_READDIR_SIZE: u32 = 1024 * 1024;
 /// Most host file descriptors the share may hold open at once: one per
 /// inode the guest knows about plus one per open file or directory. Past it,
-/// requests that would open another one fail with EMFILE.
+/// requests that would open another one fail with EMFILE. The process's
+/// RLIMIT_NOFILE is raised to fit it; where it cannot be, the bound is
+/// lower (see `fd_limit.rs`).
 pub const MAX_HOST_FDS: usize = 65536;
 
 /// How long the guest may cache entries and attributes with

@@ -801,8 +801,30 @@ mod tests {
         let (handle, _) = fs.opendir(&ctx, ROOT_ID, 0).unwrap();
         let handle = handle.unwrap();
         let flags = O_DIRECT | O_NOATIME | libc::O_RDWR.unsigned_abs();
-        let _ = fs.write(&ctx, ROOT_ID, handle, &mut NoData, 1, 0, None, false, flags, 0);
-        let _ = fs.write(&ctx, ROOT_ID, handle, &mut NoData, 1, 0, None, false, flags, 0);
+        let _ = fs.write(
+            &ctx,
+            ROOT_ID,
+            handle,
+            &mut NoData,
+            1,
+            0,
+            None,
+            false,
+            flags,
+            0,
+        );
+        let _ = fs.write(
+            &ctx,
+            ROOT_ID,
+            handle,
+            &mut NoData,
+            1,
+            0,
+            None,
+            false,
+            flags,
+            0,
+        );
         fs.releasedir(&ctx, ROOT_ID, 0, handle).unwrap();
         // A fd opened now may reuse a wrongly closed number; it must live.
         let probe = std::fs::File::open("/dev/null").unwrap();
@@ -814,8 +836,14 @@ mod tests {
         let (fs, ctx, _dir) = secure_fs(&["file"], 64);
         let entry = fs.lookup(&ctx, ROOT_ID, &name(b"file")).unwrap();
         let o_path = O_PATH | libc::O_APPEND.unsigned_abs();
-        assert_eq!(errno_of(fs.open(&ctx, entry.inode, o_path, 0)), Some(libc::EINVAL));
-        assert_eq!(errno_of(fs.opendir(&ctx, ROOT_ID, o_path)), Some(libc::EINVAL));
+        assert_eq!(
+            errno_of(fs.open(&ctx, entry.inode, o_path, 0)),
+            Some(libc::EINVAL)
+        );
+        assert_eq!(
+            errno_of(fs.opendir(&ctx, ROOT_ID, o_path)),
+            Some(libc::EINVAL)
+        );
     }
 
     #[test]
@@ -825,7 +853,10 @@ mod tests {
         let flags = libc::O_WRONLY.unsigned_abs() | O_APPEND;
         let (handle, _, _) = fs.open(&ctx, entry.inode, flags, 0).unwrap();
         let handle = handle.unwrap();
-        assert_eq!(fs.setfl_safe(handle, libc::O_WRONLY.unsigned_abs()) & O_APPEND, O_APPEND);
+        assert_eq!(
+            fs.setfl_safe(handle, libc::O_WRONLY.unsigned_abs()) & O_APPEND,
+            O_APPEND
+        );
         assert_eq!(fs.setfl_safe(handle, O_DIRECT) & O_DIRECT, 0);
     }
 

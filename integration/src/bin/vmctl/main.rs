@@ -11,6 +11,13 @@
 //!   its window size, waits for PROMPT in the output, types INPUT (`\n`
 //!   for newlines) and prints all the pty's output until the other end
 //!   closes (60 s at most).
+//! - `vmctl time COMMAND [ARG...]`: runs COMMAND with this process's stdio
+//!   and prints its wall time in seconds (busybox's `time` has 10 ms
+//!   resolution at best); fails if COMMAND does.
+//! - File subcommands for the file system tests, on either side of a
+//!   share: see `vmctl/fs.rs`.
+
+mod fs;
 
 use std::fs::File;
 use std::io::{IoSliceMut, Read, Write};
@@ -115,6 +122,9 @@ fn console(socket: &str, size: &str, prompt: &str, input: &str) -> Result<()> {
 }
 
 fn run(args: &[String]) -> Result<()> {
+    if let Some(result) = fs::run(args) {
+        return result;
+    }
     match args {
         [verb, socket, signal] if verb == "signal" => control(
             socket,
@@ -147,9 +157,24 @@ fn run(args: &[String]) -> Result<()> {
             }
             Ok(())
         }
+        [verb, command, rest @ ..] if verb == "time" => {
+            let start = Instant::now();
+            let status = Command::new(command)
+                .args(rest)
+                .status()
+                .with_context(|| format!("running {command}"))?;
+            let elapsed = start.elapsed();
+            if !status.success() {
+                bail!("{command} failed: {status}");
+            }
+            println!("{:.6}", elapsed.as_secs_f64());
+            Ok(())
+        }
         _ => bail!(
             "usage: vmctl signal SOCKET SIGNUM | vmctl resize SOCKET ROWS COLS | \
-             vmctl status COMMAND [ARG...] | vmctl console SOCKET ROWSxCOLS PROMPT INPUT"
+             vmctl status COMMAND [ARG...] | vmctl time COMMAND [ARG...] | \
+             vmctl console SOCKET ROWSxCOLS PROMPT INPUT | {}",
+            fs::USAGE
         ),
     }
 }
