@@ -73,23 +73,23 @@ fn main() -> Result<()> {
         eprintln!("vm benchmarks: inside the nested test host (this /dev/kvm is not hardware KVM)");
         let payload = Payload {
             scripts: scripts.clone(),
-            host_files: vec![
-                boot_timer,
-                vmctl,
-                QEMU.into(),
-                QEMU_MICROVM_FIRMWARE.into(),
-            ],
+            host_files: vec![boot_timer, vmctl, QEMU.into(), QEMU_MICROVM_FIRMWARE.into()],
             extra_env,
         };
         let mut host_run = testhost::run(&artifacts, &payload, &work_dir)?;
         // A test host that died or whose nested guests cannot run is the
         // harness failing, not runvm: a fresh one is booted, as e2e.rs does.
         for _ in 0..TESTHOST_RETRIES {
-            let Some(why) = &host_run.cut_short else { break };
+            let Some(why) = &host_run.cut_short else {
+                break;
+            };
             eprintln!("test host: the run was cut short ({why}); booting a fresh one");
             host_run = testhost::run(&artifacts, &payload, &work_dir)?;
         }
-        scripts.iter().map(|script| host_run.script_run(&script.name)).collect::<Vec<_>>()
+        scripts
+            .iter()
+            .map(|script| host_run.script_run(&script.name))
+            .collect::<Vec<_>>()
     } else {
         let env = ScriptEnv::on_this_host(&artifacts, extra_env);
         scripts
