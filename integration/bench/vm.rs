@@ -2,7 +2,10 @@
 //! where the tests would run, directly on hardware KVM or inside the nested
 //! test host, and prints their tables. `bench/boot.sh`: runvm against QEMU,
 //! time to the guest's ready line. `bench/stdio.sh`: a container process's
-//! stdout through the VM against a plain pipe. Not part of `cargo test`.
+//! stdout through the VM against a plain pipe. `bench/fs.sh`: sequential
+//! I/O and file create/stat/unlink on a container's virtio-fs rootfs
+//! against the host's own file system. Words after `--` select scripts
+//! by name (`-- fs`). Not part of `cargo test`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,9 +18,11 @@ use integration::scripts::{self, Script, ScriptEnv};
 use integration::testhost::{self, Payload};
 
 /// The benchmark scripts, in the order they run.
-const BENCH_SCRIPTS: [&str; 2] = ["boot.sh", "stdio.sh"];
+const BENCH_SCRIPTS: [&str; 3] = ["boot.sh", "stdio.sh", "fs.sh"];
 /// Ten boots of each VMM, nested under TCG, fit well within this.
 const BENCH_TIMEOUT: Duration = Duration::from_secs(900);
+/// Fresh test host boots after one that died or was unusable.
+const TESTHOST_RETRIES: usize = 2;
 const QEMU: &str = "/usr/bin/qemu-system-x86_64";
 /// QEMU's firmware for `-M microvm` (qboot), from its default data dir.
 const QEMU_MICROVM_FIRMWARE: &str = "/usr/share/qemu/bios-microvm.bin";
@@ -40,13 +45,25 @@ fn main() -> Result<()> {
     if in_testhost {
         artifacts.build_testhost_kernel()?;
     }
+    // `cargo bench -p integration --bench vm -- fs`: only the scripts whose
+    // name holds one of the words after `--`, as libtest filters.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
     let scripts = BENCH_SCRIPTS
         .iter()
+        .filter(|name| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
         .map(|name| Script::new(&crate_dir().join("bench").join(name), BENCH_TIMEOUT))
         .collect::<integration::Result<Vec<_>>>()?;
+    if scripts.is_empty() {
+        bail!("no benchmark script matches {filters:?}: they are {BENCH_SCRIPTS:?}");
+    }
     let boot_timer = PathBuf::from(env!("CARGO_BIN_EXE_boot-timer"));
+    let vmctl = PathBuf::from(env!("CARGO_BIN_EXE_vmctl"));
     let extra_env = vec![
         ("BOOT_TIMER".to_owned(), boot_timer.clone()),
+        ("VMCTL".to_owned(), vmctl.clone()),
         ("QEMU".to_owned(), QEMU.into()),
     ];
     let mut failures = Vec::new();
@@ -56,10 +73,19 @@ fn main() -> Result<()> {
         eprintln!("vm benchmarks: inside the nested test host (this /dev/kvm is not hardware KVM)");
         let payload = Payload {
             scripts: scripts.clone(),
-            host_files: vec![boot_timer, QEMU.into(), QEMU_MICROVM_FIRMWARE.into()],
+            host_files: vec![boot_timer, vmctl, QEMU.into(), QEMU_MICROVM_FIRMWARE.into()],
             extra_env,
         };
-        let host_run = testhost::run(&artifacts, &payload, &work_dir)?;
+        let mut host_run = testhost::run(&artifacts, &payload, &work_dir)?;
+        // A test host that died or whose nested guests cannot run is the
+        // harness failing, not runvm: a fresh one is booted, as e2e.rs does.
+        for _ in 0..TESTHOST_RETRIES {
+            let Some(why) = &host_run.cut_short else {
+                break;
+            };
+            eprintln!("test host: the run was cut short ({why}); booting a fresh one");
+            host_run = testhost::run(&artifacts, &payload, &work_dir)?;
+        }
         scripts
             .iter()
             .map(|script| host_run.script_run(&script.name))

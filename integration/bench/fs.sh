@@ -1,0 +1,56 @@
+# virtio-fs against the host's own file system: one run of the same
+# workload in a container (on its rootfs, served over virtio-fs from a
+# directory of this host) and on this host, in a directory of the same
+# file system: sequential write (with fsync) and read of a 256 MiB file,
+# and create, stat and unlink of 10,000 files. The same busybox dd and
+# vmctl on both sides, each timed by `vmctl time` (the VM's boot is not in
+# the measure). The container reads the file back through a new open,
+# which drops the guest's page cache for it (virtio-fs cache=auto): the
+# read goes to the host.
+
+. "$TEST_LIB/guest.sh"
+. "$TEST_LIB/bundle.sh"
+root=$PWD/root
+r=bundle/rootfs
+mib=256
+files=10000
+make_bundle bundle "sh /fsbench.sh /bench vmctl busybox" || fail "could not make the bundle"
+add_vmctl $r || fail "could not put vmctl in the rootfs"
+
+# The workload: fsbench.sh DIR VMCTL BUSYBOX, one "measure seconds" line
+# per step.
+cat >$r/fsbench.sh <<EOF
+set -e
+dir=\$1 vmctl=\$2 busybox=\$3
+mkdir -p "\$dir/many"
+echo "write \$("\$vmctl" time "\$busybox" dd if=/dev/zero of="\$dir/big" bs=1048576 count=$mib conv=fsync status=none)"
+echo "read \$("\$vmctl" time "\$busybox" dd if="\$dir/big" of=/dev/null bs=1048576 status=none)"
+echo "create \$("\$vmctl" time "\$vmctl" files create "\$dir/many" $files)"
+echo "stat \$("\$vmctl" time "\$vmctl" files stat "\$dir/many" $files)"
+echo "unlink \$("\$vmctl" time "\$vmctl" files unlink "\$dir/many" $files)"
+rm -r "\$dir"
+EOF
+
+"$RUNVM" --root "$root" run --bundle bundle fsbench >vm.out 2>vm.err </dev/null \
+	|| { cat vm.out vm.err; fail "the workload failed in the container"; }
+sh $r/fsbench.sh "$PWD/hostbench" "$VMCTL" "$BUSYBOX" >host.out 2>host.err \
+	|| { cat host.out host.err; fail "the workload failed on the host"; }
+
+# seconds FILE MEASURE
+seconds() {
+	awk -v m="$2" '$1 == m && $2 > 0 { print $2 }' "$1"
+}
+echo "virtio-fs vs this host's own file system (one run; rates, higher is better)"
+printf "%-36s %10s %10s %10s\n" measure runvm host runvm/host
+for measure in write read create stat unlink; do
+	vm=$(seconds vm.out $measure) host=$(seconds host.out $measure)
+	[ -n "$vm" ] && [ -n "$host" ] || { cat vm.out host.out; fail "no time for $measure"; }
+	case $measure in
+	write | read) amount=$mib unit="MiB/s" label="sequential $measure, $mib MiB" ;;
+	*) amount=$files unit="files/s" label="$measure $files files" ;;
+	esac
+	awk -v label="$label" -v unit="$unit" -v n="$amount" -v vm="$vm" -v host="$host" 'BEGIN {
+		printf "%-36s %10s %10s %10.3f\n", label " (" unit ")", sprintf("%.1f", n / vm), sprintf("%.1f", n / host), host / vm
+	}'
+done
+nothing_under "$root"
