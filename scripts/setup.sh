@@ -8,7 +8,7 @@
 # libFuzzer): they build on stable Rust without cargo-fuzz.
 set -eu
 packages="linux-source-6.1 flex bison bc libelf-dev libssl-dev build-essential cpio xz-utils
-qemu-system-x86 busybox-static"
+qemu-system-x86 busybox-static runc"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

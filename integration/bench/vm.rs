@@ -4,8 +4,10 @@
 //! time to the guest's ready line. `bench/stdio.sh`: a container process's
 //! stdout through the VM against a plain pipe. `bench/fs.sh`: sequential
 //! I/O and file create/stat/unlink on a container's virtio-fs rootfs
-//! against the host's own file system. Words after `--` select scripts
-//! by name (`-- fs`). Not part of `cargo test`.
+//! against the host's own file system. `bench/container.sh`: `run` to a
+//! container's first output line and an idle container's host memory,
+//! runvm against runc. Words after `--` select scripts by name (`-- fs`).
+//! Not part of `cargo test`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,12 +20,14 @@ use integration::scripts::{self, Script, ScriptEnv};
 use integration::testhost::{self, Payload};
 
 /// The benchmark scripts, in the order they run.
-const BENCH_SCRIPTS: [&str; 3] = ["boot.sh", "stdio.sh", "fs.sh"];
+const BENCH_SCRIPTS: [&str; 4] = ["boot.sh", "stdio.sh", "fs.sh", "container.sh"];
 /// Ten boots of each VMM, nested under TCG, fit well within this.
 const BENCH_TIMEOUT: Duration = Duration::from_secs(900);
 /// Fresh test host boots after one that died or was unusable.
 const TESTHOST_RETRIES: usize = 2;
 const QEMU: &str = "/usr/bin/qemu-system-x86_64";
+/// The reference container runtime (Debian package runc).
+const RUNC: &str = "/usr/sbin/runc";
 /// QEMU's firmware for `-M microvm` (qboot), from its default data dir.
 const QEMU_MICROVM_FIRMWARE: &str = "/usr/share/qemu/bios-microvm.bin";
 
@@ -34,9 +38,13 @@ fn main() -> Result<()> {
         println!("vm benchmarks: run them with `cargo bench -p integration --bench vm`");
         return Ok(());
     }
-    for needed in [QEMU, QEMU_MICROVM_FIRMWARE] {
+    for (needed, package) in [
+        (QEMU, "qemu-system-x86"),
+        (QEMU_MICROVM_FIRMWARE, "qemu-system-x86"),
+        (RUNC, "runc"),
+    ] {
         if !Path::new(needed).exists() {
-            bail!("{needed} is missing: install the Debian package qemu-system-x86");
+            bail!("{needed} is missing: install the Debian package {package}");
         }
     }
     let in_testhost = KvmKind::detect() != KvmKind::Hardware;
@@ -65,6 +73,7 @@ fn main() -> Result<()> {
         ("BOOT_TIMER".to_owned(), boot_timer.clone()),
         ("VMCTL".to_owned(), vmctl.clone()),
         ("QEMU".to_owned(), QEMU.into()),
+        ("RUNC".to_owned(), RUNC.into()),
     ];
     let mut failures = Vec::new();
 
@@ -73,7 +82,13 @@ fn main() -> Result<()> {
         eprintln!("vm benchmarks: inside the nested test host (this /dev/kvm is not hardware KVM)");
         let payload = Payload {
             scripts: scripts.clone(),
-            host_files: vec![boot_timer, vmctl, QEMU.into(), QEMU_MICROVM_FIRMWARE.into()],
+            host_files: vec![
+                boot_timer,
+                vmctl,
+                QEMU.into(),
+                QEMU_MICROVM_FIRMWARE.into(),
+                RUNC.into(),
+            ],
             extra_env,
         };
         let mut host_run = testhost::run(&artifacts, &payload, &work_dir)?;
