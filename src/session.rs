@@ -8,6 +8,8 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::channel;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use nix::sys::signal::{SigSet, Signal};
@@ -15,6 +17,7 @@ use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use nix::sys::termios::{self, SetArg, Termios};
 use oci_spec::runtime::Process;
 use proto::agent::{ExitStatus, StreamKind};
+use vmm::seccomp::{self, BpfProgram, SeccompError};
 
 use crate::agent_client::{AgentClient, AgentError};
 
@@ -44,6 +47,8 @@ pub enum SessionError {
     ConsoleSocket(PathBuf, #[source] nix::Error),
     #[error("making the pty")]
     Pty(#[source] nix::Error),
+    #[error("confining a session thread")]
+    Seccomp(#[source] SeccompError),
 }
 
 /// Blocks [`FORWARDED_SIGNALS`] in the calling thread. Call it before
@@ -104,10 +109,10 @@ impl Session {
     pub fn wait(mut self, signals: SigSet) -> Result<ExitStatus, SessionError> {
         let forwarder = self.agent.try_clone()?;
         let (exec_id, terminal) = (self.exec_id.clone(), self.terminal);
-        std::thread::Builder::new()
-            .name("signals".into())
-            .spawn(move || forward_signals(forwarder, &exec_id, signals, terminal))
-            .map_err(SessionError::Stdio)?;
+        let filter = seccomp::signal_forwarder_filter().map_err(SessionError::Seccomp)?;
+        spawn_confined("signals", Arc::new(filter), move || {
+            forward_signals(forwarder, &exec_id, signals, terminal);
+        })?;
         let status = self.agent.wait(&self.exec_id)?;
         for relay in self.relays.outputs {
             // A relay thread only fails by panicking, which already reported.
@@ -147,15 +152,46 @@ fn dup_stdio(fd: BorrowedFd<'_>) -> Result<std::fs::File, SessionError> {
         .map_err(SessionError::Stdio)
 }
 
+/// Starts thread `name`, which installs `filter` on itself before it runs
+/// `body`; returns once the filter is in place.
+fn spawn_confined(
+    name: &str,
+    filter: Arc<BpfProgram>,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, SessionError> {
+    let (installed_tx, installed) = channel();
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let result = seccomp::install(&filter);
+            drop(filter);
+            let confined = result.is_ok();
+            let _ = installed_tx.send(result);
+            if confined {
+                body();
+            }
+        })
+        .map_err(SessionError::Stdio)?;
+    installed
+        .recv()
+        .unwrap_or_else(|_| Err(SeccompError::Died(name.into())))
+        .map_err(SessionError::Seccomp)?;
+    Ok(thread)
+}
+
 fn spawn_copy(
     name: &str,
+    filter: &Arc<BpfProgram>,
     from: impl Read + Send + 'static,
     to: impl Write + Send + 'static,
 ) -> Result<JoinHandle<()>, SessionError> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || copy_until_eof(from, to))
-        .map_err(SessionError::Stdio)
+    spawn_confined(name, filter.clone(), move || copy_until_eof(from, to))
+}
+
+fn relay_filter() -> Result<Arc<BpfProgram>, SessionError> {
+    seccomp::relay_filter()
+        .map(Arc::new)
+        .map_err(SessionError::Seccomp)
 }
 
 fn relay_pipes(agent: &AgentClient, exec_id: &str) -> Result<Relays, SessionError> {
@@ -163,11 +199,12 @@ fn relay_pipes(agent: &AgentClient, exec_id: &str) -> Result<Relays, SessionErro
     let stdout = agent.attach_stream(exec_id, StreamKind::Stdout)?;
     let stderr = agent.attach_stream(exec_id, StreamKind::Stderr)?;
     let our_stdin = dup_stdio(io::stdin().as_fd())?;
+    let filter = relay_filter()?;
     // stdin is not waited for: the process may end before its input does.
-    spawn_copy("stdin", our_stdin, CloseOnDrop(stdin))?;
+    spawn_copy("stdin", &filter, our_stdin, CloseOnDrop(stdin))?;
     let outputs = vec![
-        spawn_copy("stdout", stdout, dup_stdio(io::stdout().as_fd())?)?,
-        spawn_copy("stderr", stderr, dup_stdio(io::stderr().as_fd())?)?,
+        spawn_copy("stdout", &filter, stdout, dup_stdio(io::stdout().as_fd())?)?,
+        spawn_copy("stderr", &filter, stderr, dup_stdio(io::stderr().as_fd())?)?,
     ];
     Ok(Relays {
         outputs,
@@ -181,9 +218,11 @@ fn relay_pty(agent: &AgentClient, exec_id: &str) -> Result<Relays, SessionError>
     let terminal = RawTerminal::enter(stdin.as_fd());
     let our_stdin = dup_stdio(stdin.as_fd())?;
     let to_pty = pty.try_clone().map_err(SessionError::Stdio)?;
-    spawn_copy("pty-in", our_stdin, to_pty)?;
+    let filter = relay_filter()?;
+    spawn_copy("pty-in", &filter, our_stdin, to_pty)?;
     let outputs = vec![spawn_copy(
         "pty-out",
+        &filter,
         pty,
         dup_stdio(io::stdout().as_fd())?,
     )?];

@@ -8,7 +8,12 @@ root=$PWD/root
 make_bundle bundle 'trap "echo got-term >/tmp/term; exit 0" TERM; i=0; while true; do i=$((i+1)); echo $i >/tmp/count; sleep 0.1; done' \
 	|| fail "could not make the bundle"
 rv() { "$RUNVM" --root "$root" "$@"; }
-count() { cat bundle/rootfs/tmp/count 2>/dev/null || echo 0; }
+# The container rewrites the file (truncate, then write): read while it is
+# empty, it counts as 0, not as a "bad number" that ends a wait early.
+count() {
+	c=$(cat bundle/rootfs/tmp/count 2>/dev/null)
+	case $c in '' | *[!0-9]*) echo 0 ;; *) echo "$c" ;; esac
+}
 wait_count_above() {
 	tries=$(($2 * 10))
 	while [ "$(count)" -le "$1" ] && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done

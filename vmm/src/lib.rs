@@ -6,6 +6,7 @@ pub mod devices;
 pub mod host_check;
 pub mod memory;
 pub mod pause;
+pub mod seccomp;
 pub mod vcpu;
 pub mod vm;
 

@@ -28,6 +28,7 @@ use crate::devices::serial::{SerialConsole, COM1_BASE, COM1_IRQ, COM1_LEN};
 use crate::devices::virtio_mmio;
 use crate::memory::{create_guest_memory, GuestMemory, MemoryError};
 use crate::pause::PauseGate;
+use crate::seccomp::{self, SeccompError};
 use crate::vcpu::{Vcpu, VcpuError};
 
 /// Where KVM keeps the TSS for real-mode emulation on Intel: three pages
@@ -121,6 +122,8 @@ pub enum VmError {
     VirtioEventFd(#[source] kvm_ioctls::Error),
     #[error("installing the vCPU kick signal handler")]
     KickSignal(#[source] vmm_sys_util::errno::Error),
+    #[error("confining the VMM threads")]
+    Seccomp(#[source] SeccompError),
 }
 
 /// The signal that kicks a vCPU thread out of `KVM_RUN` (see [`PauseGate`]).
@@ -319,35 +322,61 @@ impl Vm {
     /// Runs the guest until it powers off, resets or fails. vCPU threads
     /// still inside the guest then are ended with the process.
     pub fn run(self) -> Result<VmExit, VmError> {
+        // Built here, before any thread starts; each thread installs its
+        // own before it touches guest data.
+        let vcpu_filter = Arc::new(seccomp::vcpu_filter().map_err(VmError::Seccomp)?);
+        let events_filter = seccomp::event_loop_filter().map_err(VmError::Seccomp)?;
         let mut event_manager = self.event_manager;
+        let (ready_tx, ready_rx) = channel();
         std::thread::Builder::new()
             .name("vmm-events".into())
-            .spawn(move || while event_manager.run().is_ok() {})
+            .spawn(move || {
+                let installed = seccomp::install(&events_filter);
+                let confined = installed.is_ok();
+                let _ = ready_tx.send(installed);
+                if confined {
+                    while event_manager.run().is_ok() {}
+                }
+            })
             .map_err(VmError::SpawnEventLoop)?;
+        // The thread either reports or has died, which drops the sender.
+        ready_rx
+            .recv()
+            .unwrap_or(Err(SeccompError::Died("vmm-events".into())))
+            .map_err(VmError::Seccomp)?;
         vmm_sys_util::signal::register_signal_handler(kick_signal(), ignore_kick)
             .map_err(VmError::KickSignal)?;
         let (tid_tx, tid_rx) = channel();
         for vcpu in self.vcpus {
             let id = vcpu.id;
             let tid_tx = tid_tx.clone();
+            let filter = vcpu_filter.clone();
             std::thread::Builder::new()
                 .name(format!("vcpu{id}"))
                 .spawn(move || {
                     // SAFETY: gettid has no preconditions.
-                    let _ = tid_tx.send(unsafe { libc::gettid() });
-                    vcpu.run()
+                    let tid = unsafe { libc::gettid() };
+                    let installed = seccomp::install(&filter).map(|()| tid);
+                    let confined = installed.is_ok();
+                    drop(filter);
+                    let _ = tid_tx.send(installed);
+                    if confined {
+                        vcpu.run();
+                    }
                 })
                 .map_err(|e| VmError::SpawnVcpu(id, e))?;
             // The thread's id, not its pthread_t: a kick after the thread
             // ended must not touch freed thread state.
-            if let Ok(tid) = tid_rx.recv() {
-                let pid = std::process::id();
-                self.pause.add_vcpu(Box::new(move || {
-                    // SAFETY: tgkill only sends a signal; a stale tid makes
-                    // it fail with ESRCH, which a kick may ignore.
-                    unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, kick_signal()) };
-                }));
-            }
+            let tid = tid_rx
+                .recv()
+                .unwrap_or(Err(SeccompError::Died(format!("vcpu{id}"))))
+                .map_err(VmError::Seccomp)?;
+            let pid = std::process::id();
+            self.pause.add_vcpu(Box::new(move || {
+                // SAFETY: tgkill only sends a signal; a stale tid makes
+                // it fail with ESRCH, which a kick may ignore.
+                unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, kick_signal()) };
+            }));
         }
         // Every vCPU and device holds a sender, so this only fails if all
         // of them are gone, which they report first.
