@@ -320,7 +320,9 @@ impl Vm {
     }
 
     /// Runs the guest until it powers off, resets or fails. vCPU threads
-    /// still inside the guest then are ended with the process.
+    /// still inside the guest then are ended with the process. The vCPU
+    /// threads and the device event loop run under their seccomp filters
+    /// ([`seccomp`]); the calling thread is not filtered.
     pub fn run(self) -> Result<VmExit, VmError> {
         // Built here, before any thread starts; each thread installs its
         // own before it touches guest data.
