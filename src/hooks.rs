@@ -167,6 +167,23 @@ fn run_one_on_host(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), 
     })
 }
 
+/// Reads each stream to its end on a thread of its own, so a hook that
+/// fills one pipe while the other is read never blocks.
+fn read_on_threads<R: Read + Send + 'static>(
+    streams: impl IntoIterator<Item = R>,
+) -> Vec<std::thread::JoinHandle<Vec<u8>>> {
+    streams
+        .into_iter()
+        .map(|mut stream| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = stream.read_to_end(&mut bytes);
+                bytes
+            })
+        })
+        .collect()
+}
+
 /// Reads the child's stdout and stderr to their end on threads; the
 /// receiver yields both, concatenated, once they are closed.
 fn collect_output(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<Vec<u8>> {
@@ -185,17 +202,7 @@ fn collect_output(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<
     .flatten()
     .collect();
     std::thread::spawn(move || {
-        let readers: Vec<_> = streams
-            .into_iter()
-            .map(|mut stream| {
-                std::thread::spawn(move || {
-                    let mut bytes = Vec::new();
-                    let _ = stream.read_to_end(&mut bytes);
-                    bytes
-                })
-            })
-            .collect();
-        let all: Vec<u8> = readers
+        let all: Vec<u8> = read_on_threads(streams)
             .into_iter()
             .flat_map(|reader| reader.join().unwrap_or_default())
             .collect();
@@ -241,16 +248,7 @@ pub fn run_in_guest(
         control.start(&exec_id).map_err(agent_error)?;
         let _ = stdin.write_all(state);
         let _ = stdin.shutdown(std::net::Shutdown::Both);
-        let readers: Vec<_> = [stdout, stderr]
-            .into_iter()
-            .map(|mut stream| {
-                std::thread::spawn(move || {
-                    let mut bytes = Vec::new();
-                    let _ = stream.read_to_end(&mut bytes);
-                    bytes
-                })
-            })
-            .collect();
+        let readers = read_on_threads([stdout, stderr]);
         let (done_tx, done_rx) = channel();
         let mut waiter = control.try_clone().map_err(agent_error)?;
         let wait_id = exec_id.clone();
