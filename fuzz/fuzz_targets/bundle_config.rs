@@ -36,5 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let share = dir.join("share");
     let (spec, binds) = runvm::share::plan(&bundle.spec, &bundle.dir, &bundle.rootfs, &share);
     assert!(spec.root().is_some());
-    assert!(binds.iter().all(|(_, target, _, _)| target.starts_with(&share)));
+    assert!(binds
+        .iter()
+        .all(|(_, target, _, _)| target.starts_with(&share)));
 });

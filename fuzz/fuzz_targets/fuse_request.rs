@@ -106,7 +106,10 @@ fn run(data: &[u8]) {
         .map(|i| QueueLayout::standard(i, QUEUE_SIZE))
         .collect();
     let mut rig = Rig::fs(layouts);
-    assert!(rig.driver.activate(), "a well-formed driver activates the device");
+    assert!(
+        rig.driver.activate(),
+        "a well-formed driver activates the device"
+    );
     rig.settle();
     let mut unique = 1u64;
     if flags & 1 == 0 {

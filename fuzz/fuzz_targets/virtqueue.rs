@@ -34,7 +34,11 @@ fn run(data: &[u8]) {
     let mut layouts = Vec::new();
     for index in 0..nqueues {
         let s = c.u8();
-        let size = if s & 0x80 == 0 { 1 << (s % 11) } else { c.u16() };
+        let size = if s & 0x80 == 0 {
+            1 << (s % 11)
+        } else {
+            c.u16()
+        };
         let layout = if c.u8() % 4 == 0 {
             QueueLayout::standard(index, size)
         } else {

@@ -43,7 +43,10 @@ fn run(data: &[u8]) {
         .map(|i| QueueLayout::standard(i, QUEUE_SIZE))
         .collect();
     let mut rig = Rig::vsock(layouts);
-    assert!(rig.driver.activate(), "a well-formed driver activates the device");
+    assert!(
+        rig.driver.activate(),
+        "a well-formed driver activates the device"
+    );
     rig.settle();
     let mut hosts: Vec<UnixStream> = Vec::new();
     let mut next_rx: u16 = 0;
@@ -111,7 +114,10 @@ fn run(data: &[u8]) {
                     rig.driver.add_chain(
                         RX_QUEUE,
                         next_rx,
-                        &[(hdr, 44, DESC_F_WRITE), (hdr + 0x40, RX_DATA_LEN, DESC_F_WRITE)],
+                        &[
+                            (hdr, 44, DESC_F_WRITE),
+                            (hdr + 0x40, RX_DATA_LEN, DESC_F_WRITE),
+                        ],
                     );
                     next_rx = next_rx.wrapping_add(2);
                 }

@@ -80,7 +80,10 @@ pub fn guest_memory() -> GuestMemory {
     GuestMemory::from_ranges(&[
         (GuestAddress(0), LOW_END as usize),
         (GuestAddress(LOW_END), (LOW2_END - LOW_END) as usize),
-        (GuestAddress(BELOW_GAP), (MMIO_GAP_START - BELOW_GAP) as usize),
+        (
+            GuestAddress(BELOW_GAP),
+            (MMIO_GAP_START - BELOW_GAP) as usize,
+        ),
         (GuestAddress(HIGH_START), (HIGH_END - HIGH_START) as usize),
     ])
     .expect("guest memory layout")
@@ -215,13 +218,19 @@ impl Driver {
     pub fn avail_idx(&self, queue: usize) -> u16 {
         self.queues
             .get(queue)
-            .and_then(|q| self.mem.read_obj::<u16>(GuestAddress(q.avail + 2)).ok())
+            .and_then(|q| {
+                self.mem
+                    .read_obj::<u16>(GuestAddress(q.avail.wrapping_add(2)))
+                    .ok()
+            })
             .unwrap_or(0)
     }
 
     pub fn set_avail_idx(&self, queue: usize, idx: u16) {
         if let Some(q) = self.queues.get(queue) {
-            let _ = self.mem.write_obj(idx, GuestAddress(q.avail.wrapping_add(2)));
+            let _ = self
+                .mem
+                .write_obj(idx, GuestAddress(q.avail.wrapping_add(2)));
         }
     }
 
@@ -264,7 +273,11 @@ impl Driver {
     pub fn used_idx(&self, queue: usize) -> u16 {
         self.queues
             .get(queue)
-            .and_then(|q| self.mem.read_obj::<u16>(GuestAddress(q.used + 2)).ok())
+            .and_then(|q| {
+                self.mem
+                    .read_obj::<u16>(GuestAddress(q.used.wrapping_add(2)))
+                    .ok()
+            })
             .unwrap_or(0)
     }
 }
@@ -359,9 +372,11 @@ fn confine(allowed: &[PathBuf]) -> Result<(), String> {
         .and_then(|r| r.restrict_self())
         .map_err(|e| format!("landlock: {e}"))?;
     if status.ruleset == RulesetStatus::NotEnforced {
-        return Err("this kernel has no Landlock: the FUSE targets refuse to run \
+        return Err(
+            "this kernel has no Landlock: the FUSE targets refuse to run \
                     a file server that is not confined to its temporary directory"
-            .into());
+                .into(),
+        );
     }
     Ok(())
 }
@@ -442,11 +457,12 @@ pub fn dirs() -> &'static Dirs {
         std::fs::create_dir(&share).expect("share dir");
         std::fs::create_dir(&vsock).expect("vsock dir");
         std::fs::write(root.path().join("canary"), b"outside the share").expect("canary");
-        let listener = std::os::unix::net::UnixListener::bind(
-            vsock.join(format!("v.sock_{HOST_PORT}")),
-        )
-        .expect("host listener");
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        let listener =
+            std::os::unix::net::UnixListener::bind(vsock.join(format!("v.sock_{HOST_PORT}")))
+                .expect("host listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         Dirs {
             root,
             share,
@@ -464,11 +480,7 @@ pub fn run_sandboxed(job: fn(&[u8]), input: &[u8]) {
         let d = dirs();
         let mut allowed = vec![d.share.clone(), d.vsock.clone()];
         allowed.extend(artifact_dir());
-        Mutex::new(Sandbox::start(
-            allowed,
-            d.root.path().join("canary"),
-            job,
-        ))
+        Mutex::new(Sandbox::start(allowed, d.root.path().join("canary"), job))
     });
     sandbox
         .lock()

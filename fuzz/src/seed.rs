@@ -95,7 +95,12 @@ pub fn virtqueue() -> Vec<(&'static str, Vec<u8>)> {
     let req = vsock_hdr(5000, crate::HOST_PORT, 0, 1, 0);
     let b = vq_bytes(vq(false), 0, buf, &req);
     let b = vq_chain(b, 1, 0, &[(0, buf, 44, 0)]).u8(4).u8(1);
-    let b = vq_chain(b, 0, 0, &[(0, buf + 0x1000, 44, w), (0, buf + 0x2000, 4096, w)]);
+    let b = vq_chain(
+        b,
+        0,
+        0,
+        &[(0, buf + 0x1000, 44, w), (0, buf + 0x2000, 4096, w)],
+    );
     seeds.push(("vsock_request", b.u8(4).u8(0).0));
     // vsock: a header that crosses the end of RAM below the MMIO gap, one
     // in the gap, one past the high region, one wrapping past u64::MAX.
@@ -113,7 +118,17 @@ pub fn virtqueue() -> Vec<(&'static str, Vec<u8>)> {
         .u32(44)
         .u16(1)
         .u16(0);
-    let b = b.u8(2).u8(1).u16(0).u8(4).u8(1).u8(3).u8(1).u16(0x8000).u8(4).u8(1);
+    let b = b
+        .u8(2)
+        .u8(1)
+        .u16(0)
+        .u8(4)
+        .u8(1)
+        .u8(3)
+        .u8(1)
+        .u16(0x8000)
+        .u8(4)
+        .u8(1);
     seeds.push(("vsock_loop_avail_jump", b.0));
     // vsock: an indirect table whose entry is itself indirect.
     let b = vq(false).u8(5).addr(0, buf + 0x3000).u8(2);
@@ -139,7 +154,12 @@ pub fn virtqueue() -> Vec<(&'static str, Vec<u8>)> {
     let init = fuse_header_and(26, 0, &init);
     let b = vq(true);
     let b = b.u8(1).addr(0, buf).u8(init.len() as u8).bytes(&init);
-    let b = vq_chain(b, 1, 0, &[(0, buf, init.len() as u32, 0), (0, buf + 0x1000, 4096, w)]);
+    let b = vq_chain(
+        b,
+        1,
+        0,
+        &[(0, buf, init.len() as u32, 0), (0, buf + 0x1000, 4096, w)],
+    );
     let b = b.u8(4).u8(1);
     let lookup = fuse_header_and(1, 1, b"file\0");
     let b = vq_bytes(b, 0, buf, &lookup);
@@ -245,11 +265,29 @@ pub fn fuse_request() -> Vec<(&'static str, Vec<u8>)> {
         (
             "create_write_getattr",
             cat(&[
-                req(35, 1, &with(B::default().u32(0o102).u32(0o644).u32(0o22).u32(0).0, b"new\0")),
+                req(
+                    35,
+                    1,
+                    &with(
+                        B::default().u32(0o102).u32(0o644).u32(0o22).u32(0).0,
+                        b"new\0",
+                    ),
+                ),
                 req(
                     16,
                     2,
-                    &with(B::default().u64(1).u64(0).u32(5).u32(0).u64(0).u32(0).u32(0).0, b"hello"),
+                    &with(
+                        B::default()
+                            .u64(1)
+                            .u64(0)
+                            .u32(5)
+                            .u32(0)
+                            .u64(0)
+                            .u32(0)
+                            .u32(0)
+                            .0,
+                        b"hello",
+                    ),
                 ),
                 req(3, 2, &[0u8; 16]),
                 req(20, 2, &B::default().u64(1).u32(0).u32(0).0),
@@ -286,7 +324,11 @@ pub fn fuse_request() -> Vec<(&'static str, Vec<u8>)> {
                 req(22, 2, &with(B::default().u32(64).u32(0).0, b"user.a\0")),
                 req(23, 2, &B::default().u32(256).u32(0).0),
                 req(24, 2, b"user.a\0"),
-                req(21, 2, &with(B::default().u32(4).u32(0).0, b"security.capability\0abcd")),
+                req(
+                    21,
+                    2,
+                    &with(B::default().u32(4).u32(0).0, b"security.capability\0abcd"),
+                ),
             ]),
         ),
         (
@@ -295,7 +337,14 @@ pub fn fuse_request() -> Vec<(&'static str, Vec<u8>)> {
                 req(1, 1, b"file\0"),
                 req(12, 1, &with(B::default().u64(1).0, b"file\0moved\0")),
                 req(13, 2, &with(B::default().u64(2).0, b"hard\0")),
-                req(8, 1, &with(B::default().u32(0o20644).u32(0x0103).u32(0).u32(0).0, b"dev\0")),
+                req(
+                    8,
+                    1,
+                    &with(
+                        B::default().u32(0o20644).u32(0x0103).u32(0).u32(0).0,
+                        b"dev\0",
+                    ),
+                ),
                 req(10, 1, b"hard\0"),
                 req(11, 1, b"dir\0"),
                 req(17, 1, b""),
@@ -319,10 +368,39 @@ pub fn fuse_request() -> Vec<(&'static str, Vec<u8>)> {
                         .0,
                 ),
                 // A length field far past the request, and one too short.
-                B::default().u8(3).u8(1).u8(0).u16(16).bytes(&[0u8; 16]).u8(0xff).u32(u32::MAX).u8(0).u8(0).u8(16),
-                B::default().u8(1).u8(1).u8(0).u16(5).bytes(b"file\0").u8(0xff).u32(8).u8(1).u8(100).u8(0xff),
+                B::default()
+                    .u8(3)
+                    .u8(1)
+                    .u8(0)
+                    .u16(16)
+                    .bytes(&[0u8; 16])
+                    .u8(0xff)
+                    .u32(u32::MAX)
+                    .u8(0)
+                    .u8(0)
+                    .u8(16),
+                B::default()
+                    .u8(1)
+                    .u8(1)
+                    .u8(0)
+                    .u16(5)
+                    .bytes(b"file\0")
+                    .u8(0xff)
+                    .u32(8)
+                    .u8(1)
+                    .u8(100)
+                    .u8(0xff),
                 // A request split oddly, the reply split, on the hiprio queue.
-                B::default().u8(1).u8(1).u8(1).u16(5).bytes(b"file\0").u8(0).u8(7).u8(3).u8(1),
+                B::default()
+                    .u8(1)
+                    .u8(1)
+                    .u8(1)
+                    .u16(5)
+                    .bytes(b"file\0")
+                    .u8(0)
+                    .u8(7)
+                    .u8(3)
+                    .u8(1),
             ]),
         ),
     ];
@@ -334,7 +412,8 @@ pub fn fuse_request() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 pub fn bundle_config() -> Vec<(&'static str, Vec<u8>)> {
-    let minimal = br#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/"},"root":{"path":"rootfs"}}"#;
+    let minimal =
+        br#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/"},"root":{"path":"rootfs"}}"#;
     let full = br#"{"ociVersion":"1.2.0","process":{"terminal":true,"user":{"uid":0,"gid":0,"additionalGids":[1]},"args":["sh","-c","echo"],"env":["PATH=/bin"],"cwd":"/","capabilities":{"bounding":["CAP_KILL"]},"rlimits":[{"type":"RLIMIT_NOFILE","hard":1024,"soft":1024}],"noNewPrivileges":true},"root":{"path":"rootfs","readonly":true},"hostname":"c","mounts":[{"destination":"/proc","type":"proc","source":"proc"},{"destination":"/data","type":"bind","source":"rootfs","options":["rbind","ro"]}],"annotations":{"io.runvm.memory_mib":"256","io.runvm.vcpus":"2"},"linux":{"resources":{"memory":{"limit":134217728},"cpu":{"quota":150000,"period":100000,"cpus":"0-1,3"}},"namespaces":[{"type":"pid"},{"type":"mount"}],"maskedPaths":["/proc/kcore"],"readonlyPaths":["/proc/sys"]}}"#;
     let escape = br#"{"ociVersion":"1.0.0","process":{"args":["x"],"cwd":"rel"},"root":{"path":"../../etc"}}"#;
     let huge = br#"{"ociVersion":"1.0.0","root":{"path":"/"},"annotations":{"io.runvm.memory_mib":"18446744073709551615","io.runvm.vcpus":"300"},"linux":{"resources":{"memory":{"limit":9223372036854775807},"cpu":{"quota":9223372036854775807,"period":1,"cpus":"0-4294967295"}}}}"#;
