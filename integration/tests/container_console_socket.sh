@@ -23,9 +23,7 @@ echo "--- receiver exit $status; what it saw:"; cat console.out; cat console.err
 [ "$status" = 0 ] || fail "the console receiver failed"
 grep -q "hello-42" console.out || fail "the shell did not run the typed command"
 grep -q "30 90" console.out || fail "the container's pty should have the receiver's size 30x90"
-tries=100
-while ! rv state c1 | grep -q '"status": "stopped"' && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
-rv state c1 | grep -q '"status": "stopped"' || fail "the container should be stopped after the shell exited"
+wait_stopped "$root" c1 10
 rv delete c1 || fail "delete failed"
 
 make_bundle bundle2 'echo started; while true; do sleep 0.1; done' || fail "could not make the second bundle"

@@ -61,8 +61,7 @@ cat err
 grep -q "invalid process JSON" err || fail "the error should name the invalid process JSON"
 
 rv kill c1 KILL || fail "kill failed"
-tries=100
-while ! rv state c1 | grep -q '"status": "stopped"' && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
+wait_stopped "$root" c1 10
 rv exec c1 true >out 2>err && fail "exec into a stopped container should fail"
 cat err
 grep -q "cannot exec in a stopped container" err || fail "the error should say the container is stopped"

@@ -45,8 +45,7 @@ grep -q '"id":"c1"' bundle/rootfs/startContainer.json || fail "startContainer di
 [ "$(cat bundle/rootfs/order)" = "$(printf 'createContainer\nstartContainer')" ] || fail "guest hooks out of order"
 grep -q '"status":"running"' poststart.json || fail "poststart should see the container running"
 rv kill c1 KILL
-tries=100
-while ! rv state c1 | grep -q '"status": "stopped"' && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
+wait_stopped "$root" c1 10
 rv delete c1 || fail "delete failed"
 echo "--- after delete: order: $(cat order | tr '\n' ' ')"
 [ "$(tail -1 order)" = poststop ] || fail "poststop should run at delete, last"

@@ -9,7 +9,6 @@ root=$PWD/root
 cg=/sys/fs/cgroup
 [ -e $cg/cgroup.controllers ] || fail "the test host has no cgroup v2 at $cg"
 rv() { "$RUNVM" --root "$root" "$@"; }
-monitor_pid() { "$RUNVM" --root "$root" state "$1" | sed -n 's/.*"pid": \([0-9]*\),.*/\1/p'; }
 
 # A parent with the memory controller delegated, as kubelet's pod cgroups are.
 mkdir -p $cg/runvm-e2e || fail "cannot make a cgroup"
@@ -21,7 +20,7 @@ sed -i 's|"linux": {|"linux": {"cgroupsPath": "/runvm-e2e/c1",|' bundle/config.j
 rv create --bundle bundle c1 </dev/null >out 2>err || { cat err; fail "create failed"; }
 rv start c1 || fail "start failed"
 wait_for started out 60
-pid=$(monitor_pid c1)
+pid=$(monitor_pid "$root" c1)
 grep -qx "$pid" $cg/runvm-e2e/c1/cgroup.procs || fail "the monitor $pid is not in /runvm-e2e/c1"
 threads=0
 for task in /proc/$pid/task/*; do
@@ -38,7 +37,7 @@ rv delete --force c1 || fail "delete --force failed"
 
 make_bundle plain 'echo started; while true; do sleep 0.1; done' || fail "could not make a bundle"
 rv create --bundle plain c2 </dev/null >out2 2>err2 || { cat err2; fail "create c2 failed"; }
-pid=$(monitor_pid c2)
+pid=$(monitor_pid "$root" c2)
 grep -qx "$pid" $cg/c2/cgroup.procs || fail "without cgroupsPath the monitor should be in /c2"
 kill -KILL "$pid"
 tries=100
@@ -50,7 +49,7 @@ make_bundle sd 'echo started; while true; do sleep 0.1; done' || fail "could not
 sed -i 's|"linux": {|"linux": {"cgroupsPath": "system.slice:runvm:c3",|' sd/config.json
 "$RUNVM" --root "$root" --systemd-cgroup create --bundle sd c3 </dev/null >out3 2>err3 \
 	|| { cat err3; fail "create with --systemd-cgroup failed"; }
-pid=$(monitor_pid c3)
+pid=$(monitor_pid "$root" c3)
 grep -qx "$pid" $cg/system.slice/runvm-c3.scope/cgroup.procs \
 	|| fail "with --systemd-cgroup the monitor should be in system.slice/runvm-c3.scope"
 "$RUNVM" --root "$root" --systemd-cgroup delete --force c3 || fail "delete c3 failed"

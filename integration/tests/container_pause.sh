@@ -60,7 +60,7 @@ rv delete c1 || fail "delete failed"
 
 rm -f bundle/rootfs/tmp/count
 rv create --bundle bundle c1 </dev/null >out 2>err || { cat err; fail "create (2) failed"; }
-pid=$(rv state c1 | sed -n 's/.*"pid": \([0-9]*\),.*/\1/p')
+pid=$(monitor_pid "$root" c1)
 rv start c1 || fail "start (2) failed"
 wait_count_above 1 60
 rv pause c1 || fail "pause (2) failed"

@@ -42,7 +42,7 @@ done
 make_bundle resetting 'echo started; sleep 1; reboot -f; sleep 30' || fail "could not make the bundle"
 ln -s busybox resetting/rootfs/bin/reboot
 "$RUNVM" --root "$root" create --bundle resetting r1 >r1.out 2>r1.err </dev/null || { cat r1.err; fail "create failed"; }
-pid=$("$RUNVM" --root "$root" state r1 | sed -n 's/.*"pid": \([0-9]*\),.*/\1/p')
+pid=$(monitor_pid "$root" r1)
 "$RUNVM" --root "$root" start r1 || fail "start failed"
 wait_for started r1.out 60
 tries=300

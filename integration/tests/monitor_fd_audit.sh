@@ -11,7 +11,7 @@ make_bundle bundle 'echo started; while true; do sleep 0.1; done' || fail "could
 "$RUNVM" --root "$root" create --bundle bundle c1 >out 2>err </dev/null || { cat err; fail "create failed"; }
 "$RUNVM" --root "$root" start c1 || fail "start failed"
 wait_for started out 60
-pid=$("$RUNVM" --root "$root" state c1 | sed -n 's/.*"pid": \([0-9]*\),.*/\1/p')
+pid=$(monitor_pid "$root" c1)
 stdio=" $(readlink /proc/$pid/fd/0) $(readlink /proc/$pid/fd/1) $(readlink /proc/$pid/fd/2) "
 bad=""
 for fd in /proc/$pid/fd/*; do

@@ -61,3 +61,19 @@ add_vmctl() {
 		mkdir -p "$1${lib%/*}" && cp "$lib" "$1$lib" || return 1
 	done
 }
+
+# monitor_pid ROOT ID: the container's pid (its monitor's) from `runvm state`.
+monitor_pid() {
+	"$RUNVM" --root "$1" state "$2" | sed -n 's/.*"pid": \([0-9]*\),.*/\1/p'
+}
+
+# wait_stopped ROOT ID SECONDS: waits until `runvm state` says stopped;
+# fails the test after SECONDS.
+wait_stopped() {
+	tries=$(($3 * 10))
+	while ! "$RUNVM" --root "$1" state "$2" | grep -q '"status": "stopped"'; do
+		[ "$tries" -gt 0 ] || fail "container $2 not stopped after $3 s"
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+}

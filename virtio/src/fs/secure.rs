@@ -801,30 +801,21 @@ mod tests {
         let (handle, _) = fs.opendir(&ctx, ROOT_ID, 0).unwrap();
         let handle = handle.unwrap();
         let flags = O_DIRECT | O_NOATIME | libc::O_RDWR.unsigned_abs();
-        let _ = fs.write(
-            &ctx,
-            ROOT_ID,
-            handle,
-            &mut NoData,
-            1,
-            0,
-            None,
-            false,
-            flags,
-            0,
-        );
-        let _ = fs.write(
-            &ctx,
-            ROOT_ID,
-            handle,
-            &mut NoData,
-            1,
-            0,
-            None,
-            false,
-            flags,
-            0,
-        );
+        // Twice: the second would find the fd already closed.
+        for _ in 0..2 {
+            let _ = fs.write(
+                &ctx,
+                ROOT_ID,
+                handle,
+                &mut NoData,
+                1,
+                0,
+                None,
+                false,
+                flags,
+                0,
+            );
+        }
         fs.releasedir(&ctx, ROOT_ID, 0, handle).unwrap();
         // A fd opened now may reuse a wrongly closed number; it must live.
         let probe = std::fs::File::open("/dev/null").unwrap();
