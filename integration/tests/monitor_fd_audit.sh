@@ -16,8 +16,11 @@ stdio=" $(readlink /proc/$pid/fd/0) $(readlink /proc/$pid/fd/1) $(readlink /proc
 bad=""
 for fd in /proc/$pid/fd/*; do
 	n=${fd##*/}
-	target=$(readlink "$fd")
-	flags=$(sed -n 's/^flags:[[:space:]]*//p' /proc/$pid/fdinfo/$n)
+	# The FUSE server opens and closes fds while it serves the guest: an fd
+	# gone between the listing and the read was transient, not held.
+	target=$(readlink "$fd" 2>/dev/null) || continue
+	flags=$(sed -n 's/^flags:[[:space:]]*//p' /proc/$pid/fdinfo/$n 2>/dev/null)
+	[ -n "$flags" ] || continue
 	echo "fd $n -> $target (flags $flags)"
 	case "$target" in
 	/dev/kvm | anon_inode:kvm-vm | anon_inode:kvm-vcpu:* | "anon_inode:[eventfd]" | \
