@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod host_cgroup;
 pub mod logging;
 pub mod monitor;
+pub mod sealed_exe;
 pub mod session;
 pub mod share;
 pub mod signal;

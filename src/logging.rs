@@ -1,9 +1,10 @@
 //! runc's logging flags: `--log FILE` (appended, never truncated),
 //! `--log-format text|json`, `--debug`.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tracing::Level;
 use tracing_subscriber::EnvFilter;
@@ -13,6 +14,16 @@ use tracing_subscriber::EnvFilter;
 pub enum LogError {
     #[error("opening log file {}", .0.display())]
     Open(std::path::PathBuf, #[source] std::io::Error),
+}
+
+/// A second handle on the `--log` file, for writers that cannot go
+/// through tracing (a signal handler).
+static LOG_FILE: OnceLock<File> = OnceLock::new();
+
+/// The fd of the `--log` file, else stderr's: where a report from a
+/// signal handler goes.
+pub fn raw_fd() -> RawFd {
+    LOG_FILE.get().map_or(libc::STDERR_FILENO, AsRawFd::as_raw_fd)
 }
 
 /// Sends tracing output to `log` (or stderr) in `format`, at debug level
@@ -32,6 +43,9 @@ pub fn init(log: Option<&Path>, json: bool, debug: bool) -> Result<(), LogError>
                 .append(true)
                 .open(path)
                 .map_err(|e| LogError::Open(path.to_path_buf(), e))?;
+            if let Ok(copy) = file.try_clone() {
+                let _ = LOG_FILE.set(copy);
+            }
             let builder = builder.with_ansi(false).with_writer(Mutex::new(file));
             if json {
                 builder.json().try_init()

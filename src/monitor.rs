@@ -17,12 +17,13 @@ use oci_spec::runtime::{Hook, Hooks, Process, Spec};
 use proto::agent::{ExitStatus, Request, Response};
 use proto::frame::{read_message, write_message};
 use serde::{Deserialize, Serialize};
+use vmm::seccomp::{self, BpfProgram, SeccompError};
 use vmm::{BootImages, FsShare, PauseGate, Vm, VmConfig, VmError, VmExit};
 
 use crate::agent_client::{AgentClient, AgentError};
 use crate::container::{State, Status};
 use crate::hooks::{run_in_guest, run_on_host, HookError};
-use crate::session::{block_forwarded_signals, Session, SessionError};
+use crate::session::{block_forwarded_signals, spawn_confined, Session, SessionError};
 use crate::sizing::{check_update_fits, guest_resources, VmSize};
 
 /// The exec id of the container's main process.
@@ -53,6 +54,8 @@ pub enum MonitorError {
     RuntimeDir(PathBuf, #[source] io::Error),
     #[error(transparent)]
     Hook(#[from] HookError),
+    #[error("building the monitor's seccomp filters")]
+    Seccomp(#[source] SeccompError),
 }
 
 /// Everything the monitor needs to run one container.
@@ -96,8 +99,10 @@ pub enum Launch {
     OnStart {
         ready: File,
         state_dir: PathBuf,
-        state: State,
-        /// The spec's hooks: the monitor runs all but poststop.
+        state: Box<State>,
+        /// The spec's hooks: the monitor runs prestart, createRuntime,
+        /// createContainer and startContainer; `start` runs poststart and
+        /// `delete` poststop, so that no filtered thread ever execs.
         hooks: Box<Hooks>,
     },
 }
@@ -113,8 +118,6 @@ struct Lifecycle {
     pending_signals: Vec<Request>,
     /// startContainer hooks, run in the guest just before the process.
     start_hooks: Vec<Hook>,
-    /// poststart hooks, run on the host once it runs.
-    poststart_hooks: Vec<Hook>,
 }
 
 impl Lifecycle {
@@ -151,6 +154,10 @@ pub fn console_log(runtime_dir: &Path) -> PathBuf {
 /// inherits the mask and only the forwarder receives them.
 pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     let signals = block_forwarded_signals()?;
+    // Built before any thread: the main thread installs it once the
+    // container runs, the control thread its own at once.
+    let supervisor_filter = seccomp::supervisor_filter().map_err(MonitorError::Seccomp)?;
+    let control_filter = seccomp::control_filter().map_err(MonitorError::Seccomp)?;
 
     std::fs::create_dir_all(&config.runtime_dir)
         .map_err(|e| MonitorError::RuntimeDir(config.runtime_dir.clone(), e))?;
@@ -208,7 +215,6 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
                     paused: false,
                     pending_signals: Vec::new(),
                     start_hooks: Vec::new(),
-                    poststart_hooks: Vec::new(),
                 },
                 None,
             )
@@ -227,12 +233,11 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             let guest_hooks = list(hooks.create_container());
             run_in_guest("createContainer", &guest_hooks, &creating, session.agent())?;
             let mut lifecycle = Lifecycle {
-                state: Some((state_dir, state)),
+                state: Some((state_dir, *state)),
                 started: false,
                 paused: false,
                 pending_signals: Vec::new(),
                 start_hooks: list(hooks.start_container()),
-                poststart_hooks: list(hooks.poststart()),
             };
             lifecycle.set_status(Status::Created);
             (lifecycle, Some(ready))
@@ -250,7 +255,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             pause,
             started: started_tx,
         };
-        control.serve(path)?;
+        control.serve(path, control_filter)?;
     }
     if let Some(mut ready) = ready {
         if let Some(pending) = &pending_ready {
@@ -266,7 +271,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         let _ = started_rx.recv();
     }
 
-    let status = session.wait(signals)?;
+    let status = session.wait(signals, Some(&supervisor_filter))?;
     lock(&lifecycle).set_status(Status::Stopped);
     Ok(status)
 }
@@ -363,19 +368,16 @@ fn answer(result: Result<Response, AgentError>) -> Response {
 
 impl Control {
     /// Accepts framed requests on `path`, one client at a time, each with
-    /// as many requests as it likes.
-    fn serve(mut self, path: &Path) -> Result<(), MonitorError> {
+    /// as many requests as it likes, on a thread confined by `filter`.
+    fn serve(mut self, path: &Path, filter: BpfProgram) -> Result<(), MonitorError> {
         let _ = std::fs::remove_file(path);
         let listener =
             UnixListener::bind(path).map_err(|e| MonitorError::Control(path.into(), e))?;
-        std::thread::Builder::new()
-            .name("control".into())
-            .spawn(move || {
-                for client in listener.incoming().flatten() {
-                    self.serve_client(client);
-                }
-            })
-            .map_err(MonitorError::Thread)?;
+        spawn_confined("control", Arc::new(filter), move || {
+            for client in listener.incoming().flatten() {
+                self.serve_client(client);
+            }
+        })?;
         Ok(())
     }
 
@@ -463,12 +465,6 @@ impl Control {
                     lifecycle.started = true;
                     lifecycle.set_status(Status::Running);
                     let _ = self.started.send(());
-                    let input = lifecycle.hook_input(Status::Running);
-                    let hooks = std::mem::take(&mut lifecycle.poststart_hooks);
-                    if let Err(e) = run_on_host("poststart", &hooks, &input) {
-                        // The spec: a failed poststart hook is a warning.
-                        tracing::warn!("{}", crate::commands::error_chain(&e));
-                    }
                 }
                 response
             }

@@ -106,13 +106,22 @@ impl Session {
 
     /// Forwards `signals` (see [`block_forwarded_signals`]) to the process
     /// until it ends, then returns how it ended once its output is out.
-    pub fn wait(mut self, signals: SigSet) -> Result<ExitStatus, SessionError> {
+    /// With `waiter`, the calling thread installs that filter once the
+    /// forwarder runs, before it waits.
+    pub fn wait(
+        mut self,
+        signals: SigSet,
+        waiter: Option<&BpfProgram>,
+    ) -> Result<ExitStatus, SessionError> {
         let forwarder = self.agent.try_clone()?;
         let (exec_id, terminal) = (self.exec_id.clone(), self.terminal);
         let filter = seccomp::signal_forwarder_filter().map_err(SessionError::Seccomp)?;
         spawn_confined("signals", Arc::new(filter), move || {
             forward_signals(forwarder, &exec_id, signals, terminal);
         })?;
+        if let Some(waiter) = waiter {
+            seccomp::install(waiter).map_err(SessionError::Seccomp)?;
+        }
         let status = self.agent.wait(&self.exec_id)?;
         for relay in self.relays.outputs {
             // A relay thread only fails by panicking, which already reported.
@@ -154,7 +163,7 @@ fn dup_stdio(fd: BorrowedFd<'_>) -> Result<std::fs::File, SessionError> {
 
 /// Starts thread `name`, which installs `filter` on itself before it runs
 /// `body`; returns once the filter is in place.
-fn spawn_confined(
+pub(crate) fn spawn_confined(
     name: &str,
     filter: Arc<BpfProgram>,
     body: impl FnOnce() + Send + 'static,

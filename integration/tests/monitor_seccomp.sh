@@ -1,11 +1,12 @@
-# The monitor's threads that handle guest data run under their own seccomp
-# filter (`Seccomp: 2` in /proc/<pid>/task/<tid>/status): every vCPU
-# thread, the device event loop (vmm-events), and the stdio relays and
-# signal forwarder. The control thread (it runs OCI hooks with fork and
-# exec) and the main thread are not filtered. The container then does
-# virtio-fs and vsock work under the filters (files as root and as another
-# user, stdio, exec, a signal) and ends normally (a denied system call
-# would have killed the monitor, and the VM with it, first).
+# Every thread of a running container's monitor runs under a seccomp
+# filter (`Seccomp: 2` in /proc/<pid>/task/<tid>/status): the vCPUs, the
+# device event loop (vmm-events), the stdio relays and signal forwarder,
+# the control thread, the thread waiting for the VM (vm) and the main
+# thread. The container then does virtio-fs and vsock work under the
+# filters (files as root and as another user, stdio, exec, ps, events,
+# pause/resume, a signal) and ends normally (a denied system call would
+# have killed the monitor, and the VM with it, first, and the monitor's
+# log would name the call).
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 root=$PWD/root
@@ -33,7 +34,7 @@ echo "owner of the file on the host: $owner"
 [ "$owner" = 1000:1000 ] || fail "the file should belong to 1000:1000 on the host, not $owner"
 
 echo "--- threads of the monitor $pid:"
-filtered=0 vcpus=0 events=0 relays=0
+filtered=0 vcpus=0 events=0 relays=0 supervisors=0
 for task in /proc/"$pid"/task/*; do
 	comm=$(cat "$task/comm")
 	mode=$(grep '^Seccomp:' "$task/status" | tr -d '\t' | cut -d: -f2 | tr -d ' ')
@@ -42,18 +43,25 @@ for task in /proc/"$pid"/task/*; do
 	vcpu*) vcpus=$((vcpus + 1)) ;;
 	vmm-events) events=$((events + 1)) ;;
 	stdout | stderr | stdin | pty-in | pty-out | signals) relays=$((relays + 1)) ;;
-	control)
-		[ "$mode" = 0 ] || fail "the control thread forks hooks: it must not be filtered (Seccomp: $mode)"
-		continue ;;
-	*) continue ;;
+	control | vm) supervisors=$((supervisors + 1)) ;;
 	esac
+	[ "${task##*/}" = "$pid" ] && supervisors=$((supervisors + 1))
 	[ "$mode" = 2 ] || fail "thread $comm should run under a seccomp filter (Seccomp: 2), has $mode"
 	filtered=$((filtered + 1))
 done
 [ "$vcpus" -ge 1 ] || fail "no vcpu thread found"
 [ "$events" = 1 ] || fail "expected one vmm-events thread, found $events"
 [ "$relays" -ge 2 ] || fail "expected the stdio relays and the signal forwarder, found $relays"
-echo "$filtered filtered threads: $vcpus vCPU, $events event loop, $relays relay/signal"
+[ "$supervisors" = 3 ] || fail "expected the main, vm and control threads, found $supervisors"
+echo "$filtered filtered threads: $vcpus vCPU, $events event loop, $relays relay/signal, $supervisors main/vm/control"
+
+# What the control thread serves, under its filter.
+rv ps --format json c1 >ps.out 2>ps.err || { cat ps.err "$root/c1/monitor.log"; fail "ps failed"; }
+grep -q '"pid"' ps.out || fail "ps listed nothing: $(cat ps.out)"
+rv events --stats c1 >events.out 2>events.err || { cat events.err "$root/c1/monitor.log"; fail "events --stats failed"; }
+grep -q '"memory"' events.out || fail "events --stats printed no memory stats: $(cat events.out)"
+rv pause c1 || { cat "$root/c1/monitor.log"; fail "pause failed"; }
+rv resume c1 || { cat "$root/c1/monitor.log"; fail "resume failed"; }
 
 rv kill c1 TERM || fail "kill failed"
 tries=100
@@ -62,6 +70,7 @@ while rv state c1 | grep -q '"status": "running"' && [ $tries -gt 0 ]; do
 done
 rv state c1 | grep -q '"status": "stopped"' || fail "state should be stopped after kill TERM"
 grep -q got-term out || fail "the container's TERM trap did not run"
-echo "--- create's (and the monitor's) stderr at the end:"; cat err
+echo "--- create's (and the container's) stderr and the monitor's log at the end:"; cat err "$root/c1/monitor.log"
+grep -q "seccomp denied" err "$root/c1/monitor.log" && fail "a filter denied a system call"
 rv delete c1 || fail "delete failed"
 nothing_under "$root"

@@ -108,6 +108,8 @@ pub enum BootError {
     Process(#[source] serde_json::Error),
     #[error(transparent)]
     Monitor(#[from] MonitorError),
+    #[error(transparent)]
+    Seccomp(#[from] vmm::seccomp::SeccompError),
 }
 
 /// Concatenates cpio archives, each padded to 4 bytes, as the kernel
@@ -146,6 +148,7 @@ impl Boot {
     /// Boots the VM; returns how the guest init or the command ended.
     pub fn run(self, root: &Path) -> Result<ExitStatus, BootError> {
         check_kvm(&LocalHost)?;
+        vmm::seccomp::report_denials_to(crate::logging::raw_fd())?;
         let kernel = guest_images::kernel(self.kernel.as_deref())?;
         let initrd = guest_images::initramfs(self.initrd.as_deref())?;
         let initrd = concat_initrds(initrd.bytes(), &self.extra_initrds)?;

@@ -59,6 +59,8 @@ pub enum MonitorSetupError {
     ReadyFd(i32, #[source] std::io::Error),
     #[error(transparent)]
     Console(#[from] session::SessionError),
+    #[error(transparent)]
+    Seccomp(#[from] vmm::seccomp::SeccompError),
 }
 
 impl Monitor {
@@ -93,6 +95,8 @@ impl Monitor {
 
     /// Runs the container to its end and ends this process as it ended.
     pub fn run(&self, root: &Path, flags: &super::GlobalFlags) -> ! {
+        // Run from a memfd, the thread's name would be the fd's number.
+        let _ = nix::sys::prctl::set_name(c"runvm");
         // SAFETY: `create` handed this fd to us and nothing else owns it.
         let ready = unsafe { File::from_raw_fd(self.ready_fd) };
         let report = ready.try_clone();
@@ -115,6 +119,7 @@ impl Monitor {
     ) -> Result<proto::agent::ExitStatus, MonitorSetupError> {
         // Before any thread: unshare(CLONE_NEWNS) needs a single thread.
         share::enter_private_mount_namespace()?;
+        vmm::seccomp::report_denials_to(crate::logging::raw_fd())?;
         let bundle = bundle::load(&self.bundle, true)?;
         self.join_host_cgroup(root, &bundle.spec, systemd_cgroup)?;
         let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -159,6 +164,10 @@ impl Monitor {
                 .unwrap_or_default()
                 .into_iter()
                 .collect(),
+            poststart_hooks: hooks
+                .as_ref()
+                .and_then(|h| h.poststart().clone())
+                .unwrap_or_default(),
             poststop_hooks: hooks
                 .as_ref()
                 .and_then(|h| h.poststop().clone())
@@ -184,7 +193,7 @@ impl Monitor {
             launch: Launch::OnStart {
                 ready,
                 state_dir: dir,
-                state,
+                state: Box::new(state),
                 hooks: Box::new(hooks.unwrap_or_default()),
             },
         };

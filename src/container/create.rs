@@ -1,8 +1,9 @@
-//! Creating a container: the CLI half. It starts the monitor (a re-exec of
-//! this binary) with the caller's stdio, waits until the monitor reports
-//! the container created (or fails), and only then writes the pid file.
-//! On failure the monitor is killed and the container's directory removed:
-//! nothing is left behind.
+//! Creating a container: the CLI half. It starts the monitor (this binary
+//! again, run from a sealed in-memory copy) with the caller's stdio and
+//! nothing else open, waits until the monitor reports the container
+//! created (or fails), and only then writes the pid file. On failure the
+//! monitor is killed and the container's directory removed: nothing is
+//! left behind.
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -36,6 +37,8 @@ pub enum CreateError {
     Pipe(#[source] nix::Error),
     #[error("starting the monitor")]
     Spawn(#[source] std::io::Error),
+    #[error("making a sealed copy of the runvm binary for the monitor")]
+    SealedCopy(#[source] std::io::Error),
     #[error("{0}")]
     Monitor(String),
     #[error("the monitor exited before the container was created")]
@@ -70,7 +73,12 @@ pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, C
 fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, CreateError> {
     let (ready_read, ready_write): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(CreateError::Pipe)?;
-    let mut command = Command::new("/proc/self/exe");
+    let exe = crate::sealed_exe::sealed_copy_of_self().map_err(CreateError::SealedCopy)?;
+    let mut command = Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
+    // argv[0] names the binary on disk, as a plain exec would.
+    if let Ok(path) = std::env::current_exe() {
+        command.arg0(path);
+    }
     command
         .args(&options.global_args)
         .arg("--root")
@@ -87,17 +95,28 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
         command.arg("--console-socket").arg(socket);
     }
     let write_fd = ready_write.as_raw_fd();
-    // SAFETY: the closure only calls dup2, which is async-signal-safe, on
-    // fds that stay open until the child has exec'd.
+    // SAFETY: the closure only makes async-signal-safe system calls (dup2,
+    // close_range, fcntl, getrlimit, setrlimit) on fds that stay open
+    // until the child has exec'd.
     unsafe {
         command.pre_exec(move || {
             if libc::dup2(write_fd, READY_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            close_inherited_fds_on_exec(READY_FD + 1);
+            // The monitor holds guest RAM: a crash must not dump it to disk.
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::setrlimit(libc::RLIMIT_CORE, &raw const no_core) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
     let mut child = command.spawn().map_err(CreateError::Spawn)?;
+    drop(exe);
     drop(ready_write);
 
     // One line: the monitor keeps the pipe open after it (to report later
@@ -122,6 +141,45 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
     }
 }
 
+/// Highest fd the fallback of [`close_inherited_fds_on_exec`] marks.
+const FD_SCAN_LIMIT: libc::c_int = 65536;
+
+/// Marks every fd from `first` up close-on-exec, so the monitor inherits
+/// only its stdio and ready pipe from whoever called `create` (a shim's
+/// sockets, a terminal's fds). Close-on-exec rather than closed: the fds
+/// std's spawn and the exec itself still use stay usable until the exec.
+/// Async-signal-safe: it runs between fork and exec.
+fn close_inherited_fds_on_exec(first: libc::c_int) {
+    let first = first.unsigned_abs();
+    // SAFETY: close_range only changes fd flags here (CLOSE_RANGE_CLOEXEC).
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } == 0;
+    if done {
+        return;
+    }
+    // Kernels before 5.11: one fcntl per fd, up to the open-file limit.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into `limit`, a valid rlimit.
+    let end = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0 {
+        libc::c_int::try_from(limit.rlim_cur).map_or(FD_SCAN_LIMIT, |n| n.min(FD_SCAN_LIMIT))
+    } else {
+        FD_SCAN_LIMIT
+    };
+    for fd in libc::c_int::try_from(first).unwrap_or(end)..end {
+        // SAFETY: F_SETFD on any number: a closed one fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +194,20 @@ mod tests {
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
         assert!(write_pid_file(Path::new("/nonexistent/dir/pid"), 1).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn inherited_fds_become_close_on_exec() {
+        let mut fds = [0; 2];
+        // SAFETY: pipe (without O_CLOEXEC) writes two new fds into `fds`.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        close_inherited_fds_on_exec(fds[0]);
+        for fd in fds {
+            // SAFETY: F_GETFD reads the flags of an fd this test owns.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "fd {fd}");
+            // SAFETY: closes the test's own fds once.
+            unsafe { libc::close(fd) };
+        }
     }
 }

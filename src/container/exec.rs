@@ -136,7 +136,7 @@ impl Container {
                 }
             }
         }
-        Ok(session.wait(signals)?)
+        Ok(session.wait(signals, None)?)
     }
 }
 

@@ -244,8 +244,14 @@ impl Container {
         }
         self.request(&ControlRequest::Agent(Request::Start {
             exec_id: crate::monitor::INIT_EXEC_ID.into(),
-        }))
-        .map(drop)
+        }))?;
+        // Here, as runc does in `runc start`: the monitor never execs.
+        let input = self.state.hook_input(Status::Running);
+        if let Err(e) = crate::hooks::run_on_host("poststart", &self.state.poststart_hooks, &input) {
+            // The spec: a failed poststart hook is a warning.
+            tracing::warn!("{}", crate::commands::error_chain(&e));
+        }
+        Ok(())
     }
 
     /// Sends `signal` to the container's process (or all its processes).
@@ -375,6 +381,7 @@ mod tests {
             rootfs: "/b/rootfs".into(),
             created: String::new(),
             annotations: Default::default(),
+            poststart_hooks: Vec::new(),
             poststop_hooks: Vec::new(),
         }
     }

@@ -51,6 +51,10 @@ pub struct State {
     pub created: String,
     #[serde(default)]
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// The spec's poststart hooks, which `start` runs once the process
+    /// runs (the monitor never execs: its threads are seccomp-confined).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart_hooks: Vec<oci_spec::runtime::Hook>,
     /// The spec's poststop hooks, which `delete` runs after the bundle
     /// may be gone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -109,6 +113,7 @@ mod tests {
             rootfs: "/b/rootfs".into(),
             created: "2026-11-23T00:00:00Z".into(),
             annotations: Default::default(),
+            poststart_hooks: Vec::new(),
             poststop_hooks: Vec::new(),
         }
     }

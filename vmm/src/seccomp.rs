@@ -1,16 +1,21 @@
-//! Per-thread seccomp filters for the threads that handle guest data.
+//! Per-thread seccomp filters for every thread of the monitor.
 //!
 //! Each kind of thread gets an allow list of the system calls it makes;
-//! anything else kills the whole process with `SIGSYS`
-//! (`SeccompAction::KillProcess`): a guest that steers a device handler
+//! anything else kills the whole process with `SIGSYS`: a guest that steers a device handler
 //! into an unexpected system call ends its VM instead of reaching the host
 //! kernel. The programs are built once, before the threads start, and each
 //! thread installs its own with [`install`] before it touches guest data.
-//! Filtered: the vCPU threads, the device event loop ("vmm-events"), and
-//! the monitor's stdio relays and signal forwarder (`session.rs`). The
-//! filters are per thread: the monitor's main thread and its control
-//! thread (which forks and execs OCI hooks, and a filter would be
-//! inherited by them) are not filtered.
+//! Filtered: the vCPU threads, the device event loop ("vmm-events"), the
+//! monitor's stdio relays and signal forwarder (`session.rs`), its control
+//! thread, and, once setup is done, its main thread and the thread that
+//! waits for the VM to stop ("vm"). No filter allows `execve`: the host's
+//! OCI hooks run from the setup phase (prestart, createRuntime) and from
+//! the `start` and `delete` commands (poststart, poststop), never from a
+//! filtered thread.
+//!
+//! A denied call raises `SIGSYS` (`SeccompAction::Trap`); with
+//! [`report_denials_to`] the monitor's handler writes the call's number
+//! to the log first, then the process dies of that `SIGSYS`.
 //!
 //! Where an argument narrows what a call can do, the filter checks it:
 //! `ioctl` on a vCPU thread is `KVM_RUN` only, `mmap` and `mprotect` never
@@ -37,6 +42,8 @@ pub enum SeccompError {
     Install(String, #[source] seccompiler::Error),
     #[error("the {0} thread ended before installing its seccomp filter")]
     Died(String),
+    #[error("installing the SIGSYS reporter")]
+    Reporter(#[source] std::io::Error),
 }
 
 /// A system call and the argument checks that allow it: one of the rules
@@ -116,9 +123,13 @@ fn common() -> Vec<Rule> {
         allow(libc::SYS_rt_sigprocmask),
         allow(libc::SYS_getpid),
         allow(libc::SYS_gettid),
+        // The denial reporter re-raises SIGSYS the same way.
         allow_if(
             libc::SYS_tgkill,
-            vec![vec![arg_eq(2, as_arg(libc::SIGABRT))]],
+            vec![
+                vec![arg_eq(2, as_arg(libc::SIGABRT))],
+                vec![arg_eq(2, as_arg(libc::SIGSYS))],
+            ],
         ),
         // Log lines (tracing) go to stderr or the --log file.
         allow(libc::SYS_write),
@@ -146,7 +157,7 @@ fn compile(kind: &'static str, rules: Vec<Rule>) -> Result<BpfProgram, SeccompEr
         }
         SeccompFilter::new(
             map,
-            SeccompAction::KillProcess,
+            SeccompAction::Trap,
             SeccompAction::Allow,
             TargetArch::x86_64,
         )?
@@ -333,6 +344,161 @@ fn signal_forwarder_rules() -> Vec<Rule> {
     rules
 }
 
+/// What the monitor's supervising threads do once setup is over: the main
+/// thread waits for the container process and the "vm" thread for the VM
+/// to stop; either records the final status in `state.json` (a temporary
+/// file renamed over it), may read the console log for a report, restores
+/// a host terminal's settings, and ends the process the way the container
+/// ended (`monitor::mirror_exit` re-raises its signal at itself).
+pub fn supervisor_filter() -> Result<BpfProgram, SeccompError> {
+    compile("supervisor", supervisor_rules())
+}
+
+fn supervisor_rules() -> Vec<Rule> {
+    let mut rules = common();
+    // The common tgkill rule is narrower; the supervisor raises any signal,
+    // at its own process only.
+    rules.retain(|(syscall, _)| *syscall != libc::SYS_tgkill);
+    let own_pid = u64::from(std::process::id());
+    rules.extend([
+        allow_if(libc::SYS_tgkill, vec![vec![arg_eq(0, own_pid)]]),
+        allow(libc::SYS_rt_sigaction),
+        // Requests to the agent over its Unix stream.
+        allow(libc::SYS_read),
+        allow(libc::SYS_recvfrom),
+        allow(libc::SYS_sendto),
+        // state.json and the console log; `runvm boot` removes its runtime
+        // directory (remove_dir_all reads it with getdents64).
+        allow(libc::SYS_openat),
+        allow(libc::SYS_getdents64),
+        allow(libc::SYS_fstat),
+        allow(libc::SYS_statx),
+        allow(libc::SYS_newfstatat),
+        allow(libc::SYS_lseek),
+        allow(libc::SYS_fsync),
+        allow(libc::SYS_rename),
+        allow(libc::SYS_renameat),
+        allow(libc::SYS_renameat2),
+        allow(libc::SYS_unlink),
+        allow(libc::SYS_unlinkat),
+        // Restoring the host terminal's settings (tcsetattr).
+        allow_if(
+            libc::SYS_ioctl,
+            vec![
+                vec![arg_eq(1, libc::TCGETS)],
+                vec![arg_eq(1, libc::TCSETS)],
+                vec![arg_eq(1, libc::TCSETSW)],
+                vec![arg_eq(1, libc::TCSETSF)],
+            ],
+        ),
+    ]);
+    rules
+}
+
+/// The control thread: serves `runvm` commands on the control socket
+/// (start, kill, pause, resume, exec's processes, ps, events, update),
+/// passes requests on to the agent, runs startContainer hooks in the
+/// guest (their output read on threads it starts), kicks vCPUs for pause,
+/// records status changes, and ends the process when a container that
+/// never started is killed.
+pub fn control_filter() -> Result<BpfProgram, SeccompError> {
+    compile("control", control_rules())
+}
+
+fn control_rules() -> Vec<Rule> {
+    let mut rules = supervisor_rules();
+    rules.extend([
+        // The control socket's clients, and new streams to the agent.
+        allow(libc::SYS_accept4),
+        allow_if(
+            libc::SYS_socket,
+            vec![vec![arg_eq(0, as_arg(libc::AF_UNIX))]],
+        ),
+        allow(libc::SYS_connect),
+        allow(libc::SYS_shutdown),
+        // Threads for a guest hook's output and wait (std::thread::spawn:
+        // glibc's pthread_create, the new thread's robust list, rseq and
+        // name). No execve: a forked copy could only run this code.
+        allow(libc::SYS_clone),
+        allow(libc::SYS_clone3),
+        allow(libc::SYS_set_robust_list),
+        allow(libc::SYS_rseq),
+        allow_if(
+            libc::SYS_prctl,
+            vec![vec![arg_eq(0, as_arg(libc::PR_SET_NAME))]],
+        ),
+    ]);
+    rules
+}
+
+/// Where [`report_denials_to`] writes, or -1 before it is called.
+static DENIAL_REPORT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Makes a denied system call write `runvm: seccomp denied system call N`
+/// to `fd` before the process dies of `SIGSYS`, so the log says which call
+/// a filter lacks. `fd` must stay open for the life of the process.
+pub fn report_denials_to(fd: std::os::fd::RawFd) -> Result<(), SeccompError> {
+    DENIAL_REPORT_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: a zeroed sigaction is a valid value; every field used is set
+    // below.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = report_denial as *const () as usize;
+    // Reset to the default (death) after the first report; not blocked in
+    // the handler, so its own raise kills at once.
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESETHAND | libc::SA_NODEFER;
+    // SAFETY: installs a handler that only makes async-signal-safe system
+    // calls; `action` is a valid sigaction and the old one is not wanted.
+    let result = unsafe { libc::sigaction(libc::SIGSYS, &raw const action, std::ptr::null_mut()) };
+    if result != 0 {
+        return Err(SeccompError::Reporter(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// The number of the denied call: `si_syscall`, the int after
+/// `si_call_addr` in the `_sigsys` member of `siginfo_t` (byte 24).
+const SI_SYSCALL_OFFSET: usize = 24;
+
+extern "C" fn report_denial(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    const PREFIX: &[u8] = b"runvm: seccomp denied system call ";
+    // SAFETY: the kernel passes a whole siginfo_t for a SIGSYS from
+    // seccomp; the syscall number is an aligned i32 inside it.
+    let syscall = unsafe { info.cast::<u8>().add(SI_SYSCALL_OFFSET).cast::<i32>().read() };
+    // Formatted by hand: nothing that allocates or locks in a handler.
+    let mut line = [0u8; 48];
+    line[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 10];
+    let mut count = 0;
+    let mut rest = syscall.unsigned_abs();
+    while count < digits.len() {
+        digits[count] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut len = PREFIX.len();
+    for digit in digits[..count].iter().rev() {
+        line[len] = *digit;
+        len += 1;
+    }
+    line[len] = b'\n';
+    len += 1;
+    let fd = DENIAL_REPORT_FD.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: write, getpid, gettid and tgkill are async-signal-safe and
+    // allowed by every filter; `line` outlives the write.
+    unsafe {
+        libc::write(fd, line.as_ptr().cast(), len);
+        libc::syscall(
+            libc::SYS_tgkill,
+            libc::getpid(),
+            libc::gettid(),
+            libc::SIGSYS,
+        );
+    }
+}
+
 /// Installs `filter` on the calling thread; from then on it holds for
 /// this thread and any thread it starts.
 pub fn install(filter: &BpfProgram) -> Result<(), SeccompError> {
@@ -353,6 +519,8 @@ mod tests {
             ("events", event_loop_filter()),
             ("relay", relay_filter()),
             ("signals", signal_forwarder_filter()),
+            ("supervisor", supervisor_filter()),
+            ("control", control_filter()),
         ] {
             let filter = filter.unwrap_or_else(|e| panic!("{kind}: {e}"));
             assert!(!filter.is_empty(), "{kind}: empty program");
@@ -367,6 +535,8 @@ mod tests {
             ("events", event_loop_rules()),
             ("relay", relay_rules()),
             ("signals", signal_forwarder_rules()),
+            ("supervisor", supervisor_rules()),
+            ("control", control_rules()),
         ] {
             let mut seen = std::collections::HashSet::new();
             for (syscall, _) in rules {
@@ -444,6 +614,63 @@ mod tests {
                     0,
                 )
             };
+        });
+        assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
+        assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
+    }
+
+    #[test]
+    fn a_denial_is_reported_before_the_sigsys() {
+        let filter = control_filter().unwrap();
+        let mut fds = [0; 2];
+        // SAFETY: pipe writes two fds into the array it is given.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both fds are new and owned by nothing else.
+        let (read, write) = unsafe {
+            use std::os::fd::FromRawFd;
+            (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1]))
+        };
+        let write_fd = fds[1];
+        // SAFETY: fork; the child installs the reporter (sigaction only),
+        // applies the filter and makes one denied call.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let ready = report_denials_to(write_fd).is_ok() && seccompiler::apply_filter(&filter).is_ok();
+            if ready {
+                // SAFETY: getppid takes no arguments; it is not on the list.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+            }
+            // SAFETY: _exit ends the child without running destructors.
+            unsafe { libc::_exit(2) };
+        }
+        drop(write);
+        let mut status = 0;
+        // SAFETY: waits for our own child; `status` is a valid out pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
+        assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
+        assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
+        let mut report = String::new();
+        std::io::Read::read_to_string(&mut { read }, &mut report).unwrap();
+        assert_eq!(report, format!("runvm: seccomp denied system call {}\n", libc::SYS_getppid));
+    }
+
+    #[test]
+    fn the_supervisor_filter_signals_its_own_process_only() {
+        let filter = supervisor_filter().unwrap();
+        // Built in this process: the forked child is another pid, so even
+        // a harmless signal 0 to itself is outside the rule.
+        let status = in_filtered_child(&filter, || {
+            // SAFETY: tgkill with signal 0 only checks that the target exists.
+            unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), 0) };
+        });
+        assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
+        assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
+        // exec is on no list.
+        let status = in_filtered_child(&filter, || {
+            // SAFETY: execve with null argv/envp on a constant path; it
+            // never runs under the filter.
+            unsafe { libc::execve(c"/bin/true".as_ptr(), std::ptr::null(), std::ptr::null()) };
         });
         assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
         assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);

@@ -328,6 +328,7 @@ impl Vm {
         // own before it touches guest data.
         let vcpu_filter = Arc::new(seccomp::vcpu_filter().map_err(VmError::Seccomp)?);
         let events_filter = seccomp::event_loop_filter().map_err(VmError::Seccomp)?;
+        let waiter_filter = seccomp::supervisor_filter().map_err(VmError::Seccomp)?;
         let mut event_manager = self.event_manager;
         let (ready_tx, ready_rx) = channel();
         std::thread::Builder::new()
@@ -380,6 +381,8 @@ impl Vm {
                 unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, kick_signal()) };
             }));
         }
+        // This thread only waits from here on, and its caller reports.
+        seccomp::install(&waiter_filter).map_err(VmError::Seccomp)?;
         // Every vCPU and device holds a sender, so this only fails if all
         // of them are gone, which they report first.
         Ok(self.exits.recv().unwrap_or(VmExit::Reset))
