@@ -311,8 +311,14 @@ fn end_if_guest_stops(result: Result<VmExit, VmError>, console_log: &Path, repor
         }
         StopReport::Container(pending) => {
             let ready = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(mut ready) = ready {
-                let _ = writeln!(ready, "error: {reason} before the container was created");
+            match ready {
+                Some(mut ready) => {
+                    let _ = writeln!(ready, "error: {reason} before the container was created");
+                }
+                // The container ends with 255 for no reason of its own:
+                // its stderr says why, as runc's errors do, even once
+                // `run` or `delete` has removed the log.
+                None => eprintln!("runvm: {reason} before the container process exited"),
             }
             tracing::error!("{reason} before the container process exited");
             for line in tail {

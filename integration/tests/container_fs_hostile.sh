@@ -79,10 +79,10 @@ vmctl setxattr /x trusted.runvm evil && echo "trusted xattr: set"
 echo hostile-done
 EOF
 
-"$RUNVM" --root "$root" run --bundle bundle evil >out 2>err </dev/null
+"$RUNVM" --root "$root" --log "$PWD/monitor.log" run --bundle bundle evil >out 2>err </dev/null
 status=$?
 echo "--- run exit $status"; cat out; cat err
-[ "$status" = 0 ] || fail "the container's script failed"
+[ "$status" = 0 ] || { cat monitor.log; fail "the container's script failed"; }
 grep -qx hostile-done out || fail "the container's script did not finish"
 
 grep -qx "evil: /" out || fail "the container could not make evil -> /"

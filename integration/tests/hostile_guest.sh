@@ -49,6 +49,8 @@ tries=300
 while alive "$pid" && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
 alive "$pid" && fail "the monitor outlived its VM's reset"
 echo "--- the container's stderr:"; cat r1.err
+grep -q "runvm: the guest reset before the container process exited" r1.err \
+	|| fail "the container's stderr should say that its VM reset"
 "$RUNVM" --root "$root" state r1 | grep -q '"status": "stopped"' || fail "state should say stopped after the VM reset"
 "$RUNVM" --root "$root" delete r1 || fail "delete after the reset failed"
 nothing_under "$root"

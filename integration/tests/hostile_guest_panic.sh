@@ -30,6 +30,8 @@ echo "--- the container's stderr:"; cat err
 grep -q survived out && fail "the memory hog survived: the kernel did not panic"
 grep -q "Kernel panic" "$root/p1/console.log" || fail "the guest console shows no kernel panic: $(tail -5 "$root/p1/console.log")"
 grep -qi "panicked" err "$root/p1/monitor.log" && fail "the monitor panicked"
+grep -q "runvm: the guest reset before the container process exited" err \
+	|| fail "the container's stderr should say that its VM reset"
 "$RUNVM" --root "$root" state p1 | grep -q '"status": "stopped"' || fail "state should say stopped after the guest panicked"
 "$RUNVM" --root "$root" delete p1 || fail "delete after the panic failed"
 nothing_under "$root"
