@@ -32,6 +32,10 @@ pub const INIT_EXEC_ID: &str = "init";
 /// What the monitor writes on its ready fd once the container is created.
 pub const READY_LINE: &str = "ready\n";
 
+/// How long the main thread, having lost the agent, leaves the vm thread
+/// to report a VM that stopped.
+const VM_STOP_REPORT_GRACE: Duration = Duration::from_secs(1);
+
 /// Lines of the guest console shown when the guest dies early.
 const CONSOLE_TAIL_LINES: usize = 20;
 
@@ -257,6 +261,9 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         };
         control.serve(path, control_filter)?;
     }
+    // After `create` returned, the container's stderr is where a failure
+    // is seen (the log goes with `delete`).
+    let container_created = ready.is_some();
     if let Some(mut ready) = ready {
         if let Some(pending) = &pending_ready {
             // From here on a stopping guest is the log's business.
@@ -271,9 +278,18 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         let _ = started_rx.recv();
     }
 
-    let status = session.wait(signals, Some(&supervisor_filter))?;
+    let status = session.wait(signals, Some(&supervisor_filter));
     lock(&lifecycle).set_status(Status::Stopped);
-    Ok(status)
+    status.map_err(|e| {
+        // The agent's connections drop when the VM goes down; the vm
+        // thread then reports why and ends the process within moments.
+        // Only if it does not is the dropped connection the story.
+        std::thread::sleep(VM_STOP_REPORT_GRACE);
+        if container_created {
+            eprintln!("runvm: {}", crate::commands::error_chain(&e));
+        }
+        e.into()
+    })
 }
 
 fn lock(lifecycle: &Mutex<Lifecycle>) -> std::sync::MutexGuard<'_, Lifecycle> {

@@ -57,7 +57,7 @@ echo "$filtered filtered threads: $vcpus vCPU, $events event loop, $relays relay
 
 # What the control thread serves, under its filter.
 rv ps --format json c1 >ps.out 2>ps.err || { cat ps.err "$root/c1/monitor.log"; fail "ps failed"; }
-grep -q '"pid"' ps.out || fail "ps listed nothing: $(cat ps.out)"
+grep -q '^\[[0-9][0-9]*[],]' ps.out || fail "ps listed no pid: $(cat ps.out)"
 rv events --stats c1 >events.out 2>events.err || { cat events.err "$root/c1/monitor.log"; fail "events --stats failed"; }
 grep -q '"memory"' events.out || fail "events --stats printed no memory stats: $(cat events.out)"
 rv pause c1 || { cat "$root/c1/monitor.log"; fail "pause failed"; }

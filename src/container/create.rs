@@ -73,7 +73,11 @@ pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, C
 fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, CreateError> {
     let (ready_read, ready_write): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(CreateError::Pipe)?;
-    let exe = crate::sealed_exe::sealed_copy_of_self().map_err(CreateError::SealedCopy)?;
+    let running_monitors = super::Container::list(root)
+        .into_iter()
+        .filter(|c| c.status() != super::Status::Stopped)
+        .map(|c| c.state.pid);
+    let exe = crate::sealed_exe::sealed_exe(running_monitors).map_err(CreateError::SealedCopy)?;
     let mut command = Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
     // argv[0] names the binary on disk, as a plain exec would.
     if let Ok(path) = std::env::current_exe() {

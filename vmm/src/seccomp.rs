@@ -381,6 +381,17 @@ fn supervisor_rules() -> Vec<Rule> {
         allow(libc::SYS_renameat2),
         allow(libc::SYS_unlink),
         allow(libc::SYS_unlinkat),
+        // fdopendir (remove_dir_all) checks the fd's flags and sets
+        // close-on-exec; try_clone.
+        allow_if(
+            libc::SYS_fcntl,
+            vec![
+                vec![arg_eq(1, as_arg(libc::F_GETFL))],
+                vec![arg_eq(1, as_arg(libc::F_GETFD))],
+                vec![arg_eq(1, as_arg(libc::F_SETFD))],
+                vec![arg_eq(1, as_arg(libc::F_DUPFD_CLOEXEC))],
+            ],
+        ),
         // Restoring the host terminal's settings (tcsetattr).
         allow_if(
             libc::SYS_ioctl,
@@ -423,6 +434,9 @@ fn control_rules() -> Vec<Rule> {
         allow(libc::SYS_clone3),
         allow(libc::SYS_set_robust_list),
         allow(libc::SYS_rseq),
+        // std's thread start reads its stack (pthread_getattr_np, which
+        // fills in the CPU affinity too).
+        allow(libc::SYS_sched_getaffinity),
         allow_if(
             libc::SYS_prctl,
             vec![vec![arg_eq(0, as_arg(libc::PR_SET_NAME))]],
@@ -617,6 +631,62 @@ mod tests {
         });
         assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
         assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
+    }
+
+    /// Like [`in_filtered_child`], with the denial reporter writing to a
+    /// pipe: returns the wait status and what was reported.
+    fn in_reporting_child(filter: &BpfProgram, then: impl FnOnce()) -> (libc::c_int, String) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe writes two fds into the array it is given.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both fds are new and owned by nothing else.
+        let (read, write) = unsafe {
+            use std::os::fd::FromRawFd;
+            (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1]))
+        };
+        let status = in_filtered_child(filter, || {
+            if report_denials_to(fds[1]).is_ok() {
+                then();
+            }
+        });
+        drop(write);
+        let mut report = String::new();
+        std::io::Read::read_to_string(&mut { read }, &mut report).unwrap();
+        (status, report)
+    }
+
+    #[test]
+    fn the_control_thread_can_start_and_join_threads() {
+        let filter = control_filter().unwrap();
+        let (status, report) = in_reporting_child(&filter, || {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let reader = std::thread::spawn(move || {
+                let _ = tx.send(7);
+                7
+            });
+            assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(5)), Ok(7));
+            assert_eq!(reader.join().unwrap(), 7);
+        });
+        assert!(libc::WIFEXITED(status), "wait status {status:#x}: {report}");
+    }
+
+    #[test]
+    fn the_supervisor_can_record_state_and_remove_a_directory() {
+        let dir = std::env::temp_dir().join(format!("runvm-supervisor-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/file"), b"x").unwrap();
+        let filter = supervisor_filter().unwrap();
+        let (status, report) = in_reporting_child(&filter, || {
+            let tmp = dir.join(".state.json.1");
+            let mut file = std::fs::File::create(&tmp).unwrap();
+            std::io::Write::write_all(&mut file, b"{}").unwrap();
+            file.sync_all().unwrap();
+            std::fs::rename(&tmp, dir.join("state.json")).unwrap();
+            assert_eq!(std::fs::read_to_string(dir.join("state.json")).unwrap(), "{}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(libc::WIFEXITED(status), "wait status {status:#x}: {report}");
     }
 
     #[test]
