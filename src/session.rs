@@ -17,7 +17,7 @@ use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use nix::sys::termios::{self, SetArg, Termios};
 use oci_spec::runtime::Process;
 use proto::agent::{ExitStatus, StreamKind};
-use vmm::seccomp::{self, BpfProgram, SeccompError};
+use vmm::seccomp::{self, BpfProgram, SeccompError, ThreadCaps};
 
 use crate::agent_client::{AgentClient, AgentError};
 
@@ -120,7 +120,7 @@ impl Session {
             forward_signals(forwarder, &exec_id, signals, terminal);
         })?;
         if let Some(waiter) = waiter {
-            seccomp::install(waiter).map_err(SessionError::Seccomp)?;
+            seccomp::confine(waiter, ThreadCaps::None).map_err(SessionError::Seccomp)?;
         }
         let status = self.agent.wait(&self.exec_id)?;
         for relay in self.relays.outputs {
@@ -172,7 +172,7 @@ pub(crate) fn spawn_confined(
     let thread = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            let result = seccomp::install(&filter);
+            let result = seccomp::confine(&filter, ThreadCaps::None);
             drop(filter);
             let confined = result.is_ok();
             let _ = installed_tx.send(result);

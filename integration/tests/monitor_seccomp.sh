@@ -1,5 +1,6 @@
 # Every thread of a running container's monitor runs under a seccomp
-# filter (`Seccomp: 2` in /proc/<pid>/task/<tid>/status): the vCPUs, the
+# filter (`Seccomp: 2` in /proc/<pid>/task/<tid>/status) and keeps only
+# the capabilities its job needs (CapPrm): the vCPUs, the
 # device event loop (vmm-events), the stdio relays and signal forwarder,
 # the control thread, the thread waiting for the VM (vm) and the main
 # thread. The container then does virtio-fs and vsock work under the
@@ -38,7 +39,16 @@ filtered=0 vcpus=0 events=0 relays=0 supervisors=0
 for task in /proc/"$pid"/task/*; do
 	comm=$(cat "$task/comm")
 	mode=$(grep '^Seccomp:' "$task/status" | tr -d '\t' | cut -d: -f2 | tr -d ' ')
-	echo "$(basename "$task") $comm Seccomp: $mode"
+	caps=$(grep '^CapPrm:' "$task/status" | tr -d '\t' | cut -d: -f2 | tr -d ' ')
+	echo "$(basename "$task") $comm Seccomp: $mode CapPrm: $caps"
+	# Capabilities are per thread: the file server keeps what acting for
+	# the guest's users needs (chown, dac_override, dac_read_search,
+	# fowner, fsetid, setgid, setuid, mknod, setfcap), the rest none.
+	case $comm in
+	vmm-events) want=00000000880000df ;;
+	*) want=0000000000000000 ;;
+	esac
+	[ "$caps" = "$want" ] || fail "thread $comm should keep capabilities $want, keeps $caps"
 	case $comm in
 	vcpu*) vcpus=$((vcpus + 1)) ;;
 	vmm-events) events=$((events + 1)) ;;

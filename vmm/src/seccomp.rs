@@ -4,7 +4,8 @@
 //! anything else kills the whole process with `SIGSYS`: a guest that steers a device handler
 //! into an unexpected system call ends its VM instead of reaching the host
 //! kernel. The programs are built once, before the threads start, and each
-//! thread installs its own with [`install`] before it touches guest data.
+//! thread installs its own with [`confine`] before it touches guest data,
+//! dropping the capabilities it does not need (see [`ThreadCaps`]).
 //! Filtered: the vCPU threads, the device event loop ("vmm-events"), the
 //! monitor's stdio relays and signal forwarder (`session.rs`), its control
 //! thread, and, once setup is done, its main thread and the thread that
@@ -42,6 +43,8 @@ pub enum SeccompError {
     Install(String, #[source] seccompiler::Error),
     #[error("the {0} thread ended before installing its seccomp filter")]
     Died(String),
+    #[error("dropping the capabilities of thread {0}")]
+    Caps(String, #[source] caps::errors::CapsError),
     #[error("installing the SIGSYS reporter")]
     Reporter(#[source] std::io::Error),
 }
@@ -513,13 +516,59 @@ extern "C" fn report_denial(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut 
     }
 }
 
-/// Installs `filter` on the calling thread; from then on it holds for
-/// this thread and any thread it starts.
-pub fn install(filter: &BpfProgram) -> Result<(), SeccompError> {
-    seccompiler::apply_filter(filter).map_err(|e| {
-        let name = std::thread::current().name().unwrap_or("?").to_owned();
-        SeccompError::Install(name, e)
-    })
+/// The capabilities a thread keeps once confined. Capabilities are per
+/// thread: each drops its own, so one that needs none (a vCPU, a relay,
+/// the control thread) holds none, whatever the monitor was started with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadCaps {
+    /// None at all.
+    None,
+    /// The virtio-fs server's: acting for the guest's users on the share
+    /// (their effective ids, owners, modes, FIFOs, file capabilities).
+    FileServer,
+}
+
+impl ThreadCaps {
+    fn set(self) -> caps::CapsHashSet {
+        use caps::Capability::*;
+        match self {
+            ThreadCaps::None => caps::CapsHashSet::new(),
+            ThreadCaps::FileServer => [
+                CAP_CHOWN,
+                CAP_DAC_OVERRIDE,
+                CAP_DAC_READ_SEARCH,
+                CAP_FOWNER,
+                CAP_FSETID,
+                CAP_SETGID,
+                CAP_SETUID,
+                CAP_MKNOD,
+                CAP_SETFCAP,
+            ]
+            .into_iter()
+            .collect(),
+        }
+    }
+}
+
+/// Confines the calling thread: it keeps only `keep` of the capabilities
+/// it has, then installs `filter`; both hold for it and any thread it
+/// starts.
+pub fn confine(filter: &BpfProgram, keep: ThreadCaps) -> Result<(), SeccompError> {
+    let name = || std::thread::current().name().unwrap_or("?").to_owned();
+    drop_caps(keep).map_err(|e| SeccompError::Caps(name(), e))?;
+    seccompiler::apply_filter(filter).map_err(|e| SeccompError::Install(name(), e))
+}
+
+fn drop_caps(keep: ThreadCaps) -> Result<(), caps::errors::CapsError> {
+    use caps::CapSet;
+    // A monitor started without some of them (not as root) keeps fewer.
+    let permitted = caps::read(None, CapSet::Permitted)?;
+    let keep: caps::CapsHashSet = keep.set().intersection(&permitted).copied().collect();
+    caps::clear(None, CapSet::Ambient)?;
+    caps::clear(None, CapSet::Inheritable)?;
+    // Effective first: it must stay within the permitted set.
+    caps::set(None, CapSet::Effective, &keep)?;
+    caps::set(None, CapSet::Permitted, &keep)
 }
 
 #[cfg(test)]
@@ -687,6 +736,29 @@ mod tests {
         });
         let _ = std::fs::remove_dir_all(&dir);
         assert!(libc::WIFEXITED(status), "wait status {status:#x}: {report}");
+    }
+
+    #[test]
+    fn a_confined_thread_keeps_only_its_capabilities() {
+        let before = caps::read(None, caps::CapSet::Permitted).unwrap();
+        for keep in [ThreadCaps::None, ThreadCaps::FileServer] {
+            // SAFETY: fork; the child only drops capabilities, reads them
+            // back and leaves with _exit.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                let expected: caps::CapsHashSet = keep.set().intersection(&before).copied().collect();
+                let ok = drop_caps(keep).is_ok()
+                    && caps::read(None, caps::CapSet::Permitted).ok() == Some(expected.clone())
+                    && caps::read(None, caps::CapSet::Effective).ok() == Some(expected);
+                // SAFETY: _exit ends the child without running destructors.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for our own child; `status` is a valid out pointer.
+            assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{keep:?}: {status:#x}");
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::devices::serial::{SerialConsole, COM1_BASE, COM1_IRQ, COM1_LEN};
 use crate::devices::virtio_mmio;
 use crate::memory::{create_guest_memory, GuestMemory, MemoryError};
 use crate::pause::PauseGate;
-use crate::seccomp::{self, SeccompError};
+use crate::seccomp::{self, SeccompError, ThreadCaps};
 use crate::vcpu::{Vcpu, VcpuError};
 
 /// Where KVM keeps the TSS for real-mode emulation on Intel: three pages
@@ -334,7 +334,7 @@ impl Vm {
         std::thread::Builder::new()
             .name("vmm-events".into())
             .spawn(move || {
-                let installed = seccomp::install(&events_filter);
+                let installed = seccomp::confine(&events_filter, ThreadCaps::FileServer);
                 let confined = installed.is_ok();
                 let _ = ready_tx.send(installed);
                 if confined {
@@ -359,7 +359,7 @@ impl Vm {
                 .spawn(move || {
                     // SAFETY: gettid has no preconditions.
                     let tid = unsafe { libc::gettid() };
-                    let installed = seccomp::install(&filter).map(|()| tid);
+                    let installed = seccomp::confine(&filter, ThreadCaps::None).map(|()| tid);
                     let confined = installed.is_ok();
                     drop(filter);
                     let _ = tid_tx.send(installed);
@@ -382,7 +382,7 @@ impl Vm {
             }));
         }
         // This thread only waits from here on, and its caller reports.
-        seccomp::install(&waiter_filter).map_err(VmError::Seccomp)?;
+        seccomp::confine(&waiter_filter, ThreadCaps::None).map_err(VmError::Seccomp)?;
         // Every vCPU and device holds a sender, so this only fails if all
         // of them are gone, which they report first.
         Ok(self.exits.recv().unwrap_or(VmExit::Reset))
