@@ -7,9 +7,9 @@
 //!
 //! The binary carries the guest kernel and initramfs (some 30 MiB), so one
 //! copy per container would cost that much memory each: a new monitor
-//! reuses a running monitor's copy when it is sealed and byte for byte
-//! this binary, and only the first container (or the first after an
-//! upgrade) makes one.
+//! reuses the copy of a running monitor under the same `--root` when it is
+//! sealed and byte for byte this binary, and only the first container
+//! there (or the first after an upgrade) makes one.
 
 use std::fs::File;
 use std::io;

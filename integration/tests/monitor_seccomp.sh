@@ -43,9 +43,10 @@ for task in /proc/"$pid"/task/*; do
 	echo "$(basename "$task") $comm Seccomp: $mode CapPrm: $caps"
 	# Capabilities are per thread: the file server keeps what acting for
 	# the guest's users needs (chown, dac_override, dac_read_search,
-	# fowner, fsetid, setgid, setuid, mknod, setfcap), the rest none.
+	# fowner, fsetid, setgid, setuid, mknod, sys_admin for security.*
+	# xattrs, setfcap), the rest none.
 	case $comm in
-	vmm-events) want=00000000880000df ;;
+	vmm-events) want=00000000882000df ;;
 	*) want=0000000000000000 ;;
 	esac
 	[ "$caps" = "$want" ] || fail "thread $comm should keep capabilities $want, keeps $caps"

@@ -524,7 +524,10 @@ pub enum ThreadCaps {
     /// None at all.
     None,
     /// The virtio-fs server's: acting for the guest's users on the share
-    /// (their effective ids, owners, modes, FIFOs, file capabilities).
+    /// (their effective ids, owners, modes, FIFOs, file capabilities, and
+    /// the security.* and trusted.* xattrs, which the kernel guards with
+    /// CAP_SYS_ADMIN; the thread's filter allows no mount, namespace or
+    /// other administrative call to use it for).
     FileServer,
 }
 
@@ -543,6 +546,7 @@ impl ThreadCaps {
                 CAP_SETUID,
                 CAP_MKNOD,
                 CAP_SETFCAP,
+                CAP_SYS_ADMIN,
             ]
             .into_iter()
             .collect(),
