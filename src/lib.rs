@@ -9,7 +9,6 @@ pub mod features;
 pub mod guest_images;
 pub mod hooks;
 pub mod host_cgroup;
-pub mod jail;
 pub mod logging;
 pub mod monitor;
 pub mod sealed_exe;

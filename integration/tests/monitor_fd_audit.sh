@@ -1,5 +1,4 @@
-# The monitor's jail and an fd audit of a running container's monitor.
-# Every open fd points at an
+# An fd audit of a running container's monitor: every open fd points at an
 # allowlisted kind of target (KVM, its eventfds and epoll, guest RAM, the
 # monitor's sockets, its stdio (the container's), /dev/null, the
 # container's own directory and share, and the /proc/self files the FUSE
@@ -13,16 +12,6 @@ make_bundle bundle 'echo started; while true; do sleep 0.1; done' || fail "could
 "$RUNVM" --root "$root" start c1 || fail "start failed"
 wait_for started out 60
 pid=$(monitor_pid "$root" c1)
-
-# The monitor's root is its jail: its container directory (with the
-# share) at the usual path, /proc, nothing else, and read-only.
-top=$(ls -A /proc/$pid/root/ | sort | tr '\n' ' ')
-echo "the monitor's root holds: $top"
-[ "$top" = "proc $(echo "$root" | cut -d/ -f2) " ] || fail "the monitor's root should hold only proc and its container directory"
-[ -e /proc/$pid/root/etc ] && fail "the monitor still sees the host's /etc"
-[ -e "/proc/$pid/root$root/c1/state.json" ] || fail "the monitor cannot reach its state in the jail"
-[ -e "/proc/$pid/root$root/c1/share/rootfs/bin/busybox" ] || fail "the share is not in the jail"
-if (: >/proc/$pid/root/new-file) 2>/dev/null; then fail "the jail's root is writable"; fi
 stdio=" $(readlink /proc/$pid/fd/0) $(readlink /proc/$pid/fd/1) $(readlink /proc/$pid/fd/2) "
 bad=""
 for fd in /proc/$pid/fd/*; do

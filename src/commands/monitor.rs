@@ -100,10 +100,7 @@ impl Monitor {
         // SAFETY: `create` handed this fd to us and nothing else owns it.
         let ready = unsafe { File::from_raw_fd(self.ready_fd) };
         let report = ready.try_clone();
-        // Absolute: the jail changes the working directory, and its paths
-        // mirror the host's.
-        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-        match self.setup_and_run(&root, ready, flags.systemd_cgroup) {
+        match self.setup_and_run(root, ready, flags.systemd_cgroup) {
             Ok(status) => monitor::mirror_exit(status),
             Err(e) => {
                 if let Ok(mut report) = report {
