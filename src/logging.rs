@@ -23,7 +23,9 @@ static LOG_FILE: OnceLock<File> = OnceLock::new();
 /// The fd of the `--log` file, else stderr's: where a report from a
 /// signal handler goes.
 pub fn raw_fd() -> RawFd {
-    LOG_FILE.get().map_or(libc::STDERR_FILENO, AsRawFd::as_raw_fd)
+    LOG_FILE
+        .get()
+        .map_or(libc::STDERR_FILENO, AsRawFd::as_raw_fd)
 }
 
 /// Sends tracing output to `log` (or stderr) in `format`, at debug level

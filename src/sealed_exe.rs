@@ -114,7 +114,10 @@ mod tests {
         let mut bytes = Vec::new();
         copy.read_to_end(&mut bytes).unwrap();
         // Not assert_eq: a mismatch would print megabytes.
-        assert!(bytes == std::fs::read("/proc/self/exe").unwrap(), "the copy differs");
+        assert!(
+            bytes == std::fs::read("/proc/self/exe").unwrap(),
+            "the copy differs"
+        );
         copy.rewind().unwrap();
         let write = copy.write(b"\x7fELF");
         assert_eq!(write.unwrap_err().raw_os_error(), Some(libc::EPERM));

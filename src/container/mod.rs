@@ -247,7 +247,8 @@ impl Container {
         }))?;
         // Here, as runc does in `runc start`: the monitor never execs.
         let input = self.state.hook_input(Status::Running);
-        if let Err(e) = crate::hooks::run_on_host("poststart", &self.state.poststart_hooks, &input) {
+        if let Err(e) = crate::hooks::run_on_host("poststart", &self.state.poststart_hooks, &input)
+        {
             // The spec: a failed poststart hook is a warning.
             tracing::warn!("{}", crate::commands::error_chain(&e));
         }

@@ -144,6 +144,20 @@ fn common() -> Vec<Rule> {
     ]
 }
 
+/// Unix stream sockets: accepting on a listener, connecting (AF_UNIX
+/// only), half-closing.
+fn unix_stream_rules() -> [Rule; 4] {
+    [
+        allow(libc::SYS_accept4),
+        allow_if(
+            libc::SYS_socket,
+            vec![vec![arg_eq(0, as_arg(libc::AF_UNIX))]],
+        ),
+        allow(libc::SYS_connect),
+        allow(libc::SYS_shutdown),
+    ]
+}
+
 fn compile(kind: &'static str, rules: Vec<Rule>) -> Result<BpfProgram, SeccompError> {
     let build = || -> Result<BpfProgram, BackendError> {
         let mut map = BTreeMap::new();
@@ -201,6 +215,7 @@ pub fn event_loop_filter() -> Result<BpfProgram, SeccompError> {
 
 fn event_loop_rules() -> Vec<Rule> {
     let mut rules = common();
+    rules.extend(unix_stream_rules());
     rules.extend([
         // event-manager.
         allow(libc::SYS_epoll_wait),
@@ -219,16 +234,9 @@ fn event_loop_rules() -> Vec<Rule> {
         // connections send with send(MSG_NOSIGNAL) (sendto).
         allow(libc::SYS_recvfrom),
         allow(libc::SYS_sendto),
-        // vsock: the host side's listener (accept4), guest-initiated
-        // connections (socket + connect, AF_UNIX only), half-closes, and
-        // set_nonblocking on accepted streams (ioctl FIONBIO).
-        allow(libc::SYS_accept4),
-        allow_if(
-            libc::SYS_socket,
-            vec![vec![arg_eq(0, as_arg(libc::AF_UNIX))]],
-        ),
-        allow(libc::SYS_connect),
-        allow(libc::SYS_shutdown),
+        // vsock: set_nonblocking on accepted streams (ioctl FIONBIO); its
+        // listener, guest-initiated connections and half-closes are
+        // unix_stream_rules.
         allow_if(libc::SYS_ioctl, vec![vec![arg_eq(1, libc::FIONBIO)]]),
         // virtio-fs: fcntl (F_SETFL when reopening, F_DUPFD_CLOEXEC for
         // try_clone) and dup (FLUSH).
@@ -421,15 +429,9 @@ pub fn control_filter() -> Result<BpfProgram, SeccompError> {
 
 fn control_rules() -> Vec<Rule> {
     let mut rules = supervisor_rules();
+    // The control socket's clients, and new streams to the agent.
+    rules.extend(unix_stream_rules());
     rules.extend([
-        // The control socket's clients, and new streams to the agent.
-        allow(libc::SYS_accept4),
-        allow_if(
-            libc::SYS_socket,
-            vec![vec![arg_eq(0, as_arg(libc::AF_UNIX))]],
-        ),
-        allow(libc::SYS_connect),
-        allow(libc::SYS_shutdown),
         // Threads for a guest hook's output and wait (std::thread::spawn:
         // glibc's pthread_create, the new thread's robust list, rseq and
         // name). No execve: a forked copy could only run this code.
@@ -480,7 +482,12 @@ extern "C" fn report_denial(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut 
     const PREFIX: &[u8] = b"runvm: seccomp denied system call ";
     // SAFETY: the kernel passes a whole siginfo_t for a SIGSYS from
     // seccomp; the syscall number is an aligned i32 inside it.
-    let syscall = unsafe { info.cast::<u8>().add(SI_SYSCALL_OFFSET).cast::<i32>().read() };
+    let syscall = unsafe {
+        info.cast::<u8>()
+            .add(SI_SYSCALL_OFFSET)
+            .cast::<i32>()
+            .read()
+    };
     // Formatted by hand: nothing that allocates or locks in a handler.
     let mut line = [0u8; 48];
     line[..PREFIX.len()].copy_from_slice(PREFIX);
@@ -695,7 +702,10 @@ mod tests {
         // SAFETY: both fds are new and owned by nothing else.
         let (read, write) = unsafe {
             use std::os::fd::FromRawFd;
-            (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1]))
+            (
+                std::fs::File::from_raw_fd(fds[0]),
+                std::fs::File::from_raw_fd(fds[1]),
+            )
         };
         let status = in_filtered_child(filter, || {
             if report_denials_to(fds[1]).is_ok() {
@@ -735,7 +745,10 @@ mod tests {
             std::io::Write::write_all(&mut file, b"{}").unwrap();
             file.sync_all().unwrap();
             std::fs::rename(&tmp, dir.join("state.json")).unwrap();
-            assert_eq!(std::fs::read_to_string(dir.join("state.json")).unwrap(), "{}");
+            assert_eq!(
+                std::fs::read_to_string(dir.join("state.json")).unwrap(),
+                "{}"
+            );
             std::fs::remove_dir_all(&dir).unwrap();
         });
         let _ = std::fs::remove_dir_all(&dir);
@@ -751,7 +764,8 @@ mod tests {
             let pid = unsafe { libc::fork() };
             assert!(pid >= 0, "fork failed");
             if pid == 0 {
-                let expected: caps::CapsHashSet = keep.set().intersection(&before).copied().collect();
+                let expected: caps::CapsHashSet =
+                    keep.set().intersection(&before).copied().collect();
                 let ok = drop_caps(keep).is_ok()
                     && caps::read(None, caps::CapSet::Permitted).ok() == Some(expected.clone())
                     && caps::read(None, caps::CapSet::Effective).ok() == Some(expected);
@@ -761,44 +775,26 @@ mod tests {
             let mut status = 0;
             // SAFETY: waits for our own child; `status` is a valid out pointer.
             assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
-            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{keep:?}: {status:#x}");
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "{keep:?}: {status:#x}"
+            );
         }
     }
 
     #[test]
     fn a_denial_is_reported_before_the_sigsys() {
         let filter = control_filter().unwrap();
-        let mut fds = [0; 2];
-        // SAFETY: pipe writes two fds into the array it is given.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: both fds are new and owned by nothing else.
-        let (read, write) = unsafe {
-            use std::os::fd::FromRawFd;
-            (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1]))
-        };
-        let write_fd = fds[1];
-        // SAFETY: fork; the child installs the reporter (sigaction only),
-        // applies the filter and makes one denied call.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork failed");
-        if pid == 0 {
-            let ready = report_denials_to(write_fd).is_ok() && seccompiler::apply_filter(&filter).is_ok();
-            if ready {
-                // SAFETY: getppid takes no arguments; it is not on the list.
-                unsafe { libc::syscall(libc::SYS_getppid) };
-            }
-            // SAFETY: _exit ends the child without running destructors.
-            unsafe { libc::_exit(2) };
-        }
-        drop(write);
-        let mut status = 0;
-        // SAFETY: waits for our own child; `status` is a valid out pointer.
-        assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
+        let (status, report) = in_reporting_child(&filter, || {
+            // SAFETY: getppid takes no arguments; it is not on the list.
+            unsafe { libc::syscall(libc::SYS_getppid) };
+        });
         assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
         assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
-        let mut report = String::new();
-        std::io::Read::read_to_string(&mut { read }, &mut report).unwrap();
-        assert_eq!(report, format!("runvm: seccomp denied system call {}\n", libc::SYS_getppid));
+        assert_eq!(
+            report,
+            format!("runvm: seccomp denied system call {}\n", libc::SYS_getppid)
+        );
     }
 
     #[test]
