@@ -10,28 +10,7 @@ use clap::Args;
 use proto::stats::Event;
 
 use super::CommandError;
-use crate::container::{Container, ContainerError, Status};
-
-/// How long a monitor that dropped a stats request may take to finish
-/// exiting (it records `stopped` first, then tears the VM down).
-const EXIT_GRACE: Duration = Duration::from_secs(3);
-
-/// Whether container `id` is stopped or gone, now or within `grace`: its
-/// state is read afresh each time, as the monitor records the end.
-fn stopped_within(root: &std::path::Path, id: &str, grace: Duration) -> bool {
-    let deadline = std::time::Instant::now() + grace;
-    loop {
-        match Container::load(root, id) {
-            Ok(container) if container.status() == Status::Stopped => return true,
-            Err(ContainerError::NotExist(_)) => return true,
-            Ok(_) | Err(_) => {}
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::container::{Container, EXIT_GRACE};
 
 /// Display a container's resource usage.
 #[derive(Args, Debug)]
@@ -54,9 +33,7 @@ impl Events {
             let data = match container.stats() {
                 Ok(stats) => stats,
                 // The container ended between two lines: so do the events.
-                Err(_) if !self.stats && stopped_within(root, &self.id, EXIT_GRACE) => {
-                    return Ok(())
-                }
+                Err(_) if !self.stats && container.ends_within(EXIT_GRACE) => return Ok(()),
                 Err(e) => return Err(e.into()),
             };
             let event = Event {

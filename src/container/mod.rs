@@ -28,6 +28,8 @@ pub const CONTROL_SOCKET: &str = "monitor.sock";
 pub const OCI_VERSION: &str = "1.2.0";
 /// How long `delete --force` waits for a killed monitor to go.
 const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long a monitor that dropped a request may take to finish exiting.
+pub const EXIT_GRACE: Duration = Duration::from_secs(3);
 
 /// Why a container operation failed. The texts match runc's where callers
 /// match on them ("does not exist", "already exists", "not running").
@@ -262,12 +264,38 @@ impl Container {
         if self.status() == Status::Stopped {
             return Err(ContainerError::NotRunning(self.state.id.clone()));
         }
-        self.request(&ControlRequest::Agent(Request::Signal {
+        let sent = self.request(&ControlRequest::Agent(Request::Signal {
             exec_id: crate::monitor::INIT_EXEC_ID.into(),
             signal: signal as i32,
             all,
-        }))
-        .map(drop)
+        }));
+        match sent {
+            // The signal ended the container, and its monitor went before
+            // it answered: delivered all the same.
+            Err(ContainerError::Control(..)) if self.ends_within(EXIT_GRACE) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Whether the container is stopped, or deleted, now or within
+    /// `grace`. Its state is read afresh each time: a monitor that is
+    /// exiting has recorded `stopped` but may still be tearing down its
+    /// VM, and drops the requests it had not answered.
+    pub fn ends_within(&self, grace: Duration) -> bool {
+        let deadline = Instant::now() + grace;
+        loop {
+            match State::load(&self.dir) {
+                Ok(state) if derive_status(&state, &ProcFs) == Status::Stopped => return true,
+                Err(state::StateError::Read(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return true
+                }
+                Ok(_) | Err(_) => {}
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Stops the VM's vCPUs: nothing in the container runs until resume.
@@ -370,6 +398,27 @@ mod tests {
         fn live_start_time(&self, _pid: i32) -> Option<u64> {
             self.0
         }
+    }
+
+    #[test]
+    fn a_container_ends_when_its_monitor_is_gone_or_it_is_deleted() {
+        let dir = std::env::temp_dir().join(format!("runvm-ends-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut running = state(Status::Running);
+        // This process stands in for a live monitor.
+        running.pid = std::process::id() as i32;
+        running.pid_start_time = own_start_time().unwrap();
+        running.save(&dir).unwrap();
+        let container = Container {
+            dir: dir.clone(),
+            state: running.clone(),
+        };
+        assert!(!container.ends_within(Duration::ZERO));
+        running.status = Status::Stopped;
+        running.save(&dir).unwrap();
+        assert!(container.ends_within(Duration::ZERO), "recorded stopped");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(container.ends_within(Duration::ZERO), "deleted");
     }
 
     fn state(status: Status) -> State {
