@@ -14,7 +14,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 
 /// The seals: no writes, no size change, and no changing the seals.
 const SEALS: libc::c_int =
@@ -34,18 +34,14 @@ pub fn sealed_exe(monitor_pids: impl IntoIterator<Item = i32>) -> io::Result<Own
             return Ok(copy.into());
         }
     }
-    sealed_copy_of_self()
+    sealed_copy_of(&this)
 }
 
 /// The executable of `pid` if it is a fully sealed file with the same
 /// bytes as `this`; any failure (the process gone, another binary) is a
 /// plain no.
 fn identical_sealed_exe_of(pid: i32, this: &File) -> Option<File> {
-    let exe = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(format!("/proc/{pid}/exe"))
-        .ok()?;
+    let exe = File::open(format!("/proc/{pid}/exe")).ok()?;
     // SAFETY: F_GET_SEALS only reads the seals of an fd we own.
     let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
     if seals < 0 || seals & SEALS != SEALS {
@@ -74,8 +70,9 @@ fn same_contents(a: &File, b: &File) -> io::Result<bool> {
     Ok(true)
 }
 
-/// A new sealed memfd holding a copy of the running binary.
-fn sealed_copy_of_self() -> io::Result<OwnedFd> {
+/// A new sealed memfd holding a copy of `exe` (this binary, read from its
+/// start).
+fn sealed_copy_of(mut exe: &File) -> io::Result<OwnedFd> {
     // SAFETY: memfd_create takes a NUL-terminated name and flags; it
     // returns a new fd or -1.
     let fd = unsafe {
@@ -89,7 +86,6 @@ fn sealed_copy_of_self() -> io::Result<OwnedFd> {
     }
     // SAFETY: `fd` is new and owned by nothing else.
     let copy = unsafe { File::from_raw_fd(fd) };
-    let mut exe = File::open("/proc/self/exe")?;
     io::copy(&mut exe, &mut &copy)?;
     // SAFETY: F_ADD_SEALS on a memfd we own, with a constant seal mask.
     if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, SEALS) } < 0 {
@@ -105,7 +101,7 @@ mod tests {
 
     #[test]
     fn the_copy_is_this_binary_and_cannot_change() {
-        let fd = sealed_copy_of_self().unwrap();
+        let fd = sealed_copy_of(&File::open("/proc/self/exe").unwrap()).unwrap();
         // SAFETY: F_GET_SEALS only reads the seals of an fd we own.
         let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
         assert_eq!(seals & SEALS, SEALS);
@@ -128,7 +124,7 @@ mod tests {
     #[test]
     fn only_a_sealed_identical_copy_is_reused() {
         let this = File::open("/proc/self/exe").unwrap();
-        let copy = File::from(sealed_copy_of_self().unwrap());
+        let copy = File::from(sealed_copy_of(&this).unwrap());
         assert!(same_contents(&copy, &this).unwrap());
         // This test binary runs from disk, unsealed: it is not reused.
         assert!(identical_sealed_exe_of(std::process::id() as i32, &this).is_none());

@@ -1,9 +1,9 @@
 //! Per-thread seccomp filters for every thread of the monitor.
 //!
 //! Each kind of thread gets an allow list of the system calls it makes;
-//! anything else kills the whole process with `SIGSYS`: a guest that steers a device handler
-//! into an unexpected system call ends its VM instead of reaching the host
-//! kernel. The programs are built once, before the threads start, and each
+//! anything else kills the whole process with `SIGSYS`: a guest that
+//! steers a device handler into an unexpected system call ends its VM
+//! instead of reaching the host kernel. The programs are built once, before the threads start, and each
 //! thread installs its own with [`confine`] before it touches guest data,
 //! dropping the capabilities it does not need (see [`ThreadCaps`]).
 //! Filtered: the vCPU threads, the device event loop ("vmm-events"), the
