@@ -9,6 +9,7 @@ pub mod features;
 pub mod guest_images;
 pub mod hooks;
 pub mod host_cgroup;
+pub mod jail;
 pub mod logging;
 pub mod monitor;
 pub mod sealed_exe;

@@ -60,6 +60,8 @@ pub enum MonitorError {
     Hook(#[from] HookError),
     #[error("building the monitor's seccomp filters")]
     Seccomp(#[source] SeccompError),
+    #[error("entering the monitor's jail")]
+    Jail(#[from] crate::jail::JailError),
 }
 
 /// Everything the monitor needs to run one container.
@@ -236,6 +238,10 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             run_on_host("createRuntime", &list(hooks.create_runtime()), &creating)?;
             let guest_hooks = list(hooks.create_container());
             run_in_guest("createContainer", &guest_hooks, &creating, session.agent())?;
+            // No host hook runs in the monitor from here on: into the jail.
+            if config.container.is_some() {
+                crate::jail::enter(&config.runtime_dir)?;
+            }
             let mut lifecycle = Lifecycle {
                 state: Some((state_dir, *state)),
                 started: false,

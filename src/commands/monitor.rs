@@ -61,6 +61,8 @@ pub enum MonitorSetupError {
     Console(#[from] session::SessionError),
     #[error(transparent)]
     Seccomp(#[from] vmm::seccomp::SeccompError),
+    #[error("preparing the monitor's jail")]
+    Jail(#[from] crate::jail::JailError),
 }
 
 impl Monitor {
@@ -100,7 +102,10 @@ impl Monitor {
         // SAFETY: `create` handed this fd to us and nothing else owns it.
         let ready = unsafe { File::from_raw_fd(self.ready_fd) };
         let report = ready.try_clone();
-        match self.setup_and_run(root, ready, flags.systemd_cgroup) {
+        // Absolute: the jail's paths mirror the host's, and the process
+        // leaves its working directory.
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        match self.setup_and_run(&root, ready, flags.systemd_cgroup) {
             Ok(status) => monitor::mirror_exit(status),
             Err(e) => {
                 if let Ok(mut report) = report {
@@ -134,6 +139,7 @@ impl Monitor {
         let initramfs = guest_images::initramfs(None)?;
 
         let dir = container_dir(root, &self.id);
+        crate::jail::make_movable(&dir)?;
         let share_dir = dir.join("share");
         let mut guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
         if let Some(linux) = guest_spec.linux_mut() {
