@@ -42,6 +42,7 @@ use super::cgroup::Cgroup;
 use super::describe;
 use super::mounts::{self, Mount, MountError};
 use super::resolve::{self, Kind};
+use super::seccomp;
 
 /// Where the share is mounted, in the container's mount namespace.
 pub const SHARE_DIR: &str = "/run/runvm/share";
@@ -84,6 +85,8 @@ pub enum Error {
     Sysctl { key: String, errno: Errno },
     #[error("{step}: {}", describe(*.errno))]
     Setup { step: &'static str, errno: Errno },
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::Error),
 }
 
 /// A created container: its mount namespace and its root, as the agent
@@ -93,6 +96,8 @@ pub struct Container {
     namespace: OwnedFd,
     root: OwnedFd,
     cgroup: Option<Cgroup>,
+    /// `linux.seccomp`, compiled; None: no filter.
+    seccomp: Option<seccomp::Filters>,
 }
 
 impl Container {
@@ -115,6 +120,11 @@ impl Container {
     /// The cgroup the container's processes join, if it has one.
     pub fn cgroup(&self) -> Option<&Cgroup> {
         self.cgroup.as_ref()
+    }
+
+    /// The seccomp filters the container's processes run under, if any.
+    pub fn seccomp(&self) -> Option<&seccomp::Filters> {
+        self.seccomp.as_ref()
     }
 }
 
@@ -215,6 +225,7 @@ struct Plan {
     hostname: Option<String>,
     domainname: Option<String>,
     sysctl: Vec<(String, String)>,
+    seccomp: Option<seccomp::Filters>,
 }
 
 impl Plan {
@@ -307,7 +318,12 @@ impl Plan {
                 return Err(Error::SysctlKey(key.clone()));
             }
         }
+        let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(profile) => seccomp::compile(profile)?,
+            None => None,
+        };
         Ok(Plan {
+            seccomp,
             rootfs,
             readonly: root.readonly().unwrap_or(false),
             mounts,
@@ -424,6 +440,7 @@ impl Plan {
             namespace,
             root,
             cgroup: None,
+            seccomp: self.seccomp.clone(),
         })
     }
 

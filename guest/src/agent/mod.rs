@@ -64,6 +64,7 @@ mod process;
 mod pty;
 mod reaper;
 mod resolve;
+mod seccomp;
 pub mod server;
 mod socket;
 mod stream;

@@ -23,6 +23,7 @@ use super::container::Container;
 use super::describe;
 use super::reaper::{self, OnExit};
 use super::resolve;
+use super::seccomp;
 
 /// Where a program is looked up when the process's env has no PATH; also
 /// the agent's own PATH when the kernel gave init none.
@@ -231,6 +232,7 @@ impl Spec {
                 .as_ref()
                 .map(|spec| caps::from_spec(spec, caps::last_cap())),
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            seccomp: container.as_ref().and_then(|c| c.seccomp().cloned()),
         };
         Ok(Spec {
             arg0,
@@ -322,6 +324,8 @@ struct Setup {
     groups: Option<Vec<u32>>,
     caps: Option<CapSets>,
     no_new_privileges: bool,
+    /// The container's seccomp filters, installed last before exec.
+    seccomp: Option<seccomp::Filters>,
 }
 
 /// What entering a container takes; the descriptors are the container's,
@@ -358,10 +362,11 @@ enum Step {
     Capset,
     NoNewPrivileges,
     Cgroup,
+    Seccomp,
 }
 
 impl Step {
-    const ALL: [Step; 15] = [
+    const ALL: [Step; 16] = [
         Step::Setsid,
         Step::Tty,
         Step::Rlimit,
@@ -377,6 +382,7 @@ impl Step {
         Step::Capset,
         Step::NoNewPrivileges,
         Step::Cgroup,
+        Step::Seccomp,
     ];
 
     fn name(number: u8) -> &'static str {
@@ -396,6 +402,7 @@ impl Step {
             Some(Step::Capset) => "capabilities",
             Some(Step::NoNewPrivileges) => "no_new_privileges",
             Some(Step::Cgroup) => "joining the container cgroup",
+            Some(Step::Seccomp) => "linux.seccomp",
             None => "unknown step",
         }
     }
@@ -443,6 +450,12 @@ impl Setup {
             // SAFETY: see above; umask cannot fail.
             unsafe { libc::umask(mask) };
         }
+        // runc's order: a privileged process installs the filters before it
+        // changes user and capabilities (so the profile must allow those
+        // calls); with no_new_privs they go last, as any process may then.
+        if !self.no_new_privileges {
+            self.install_seccomp()?;
+        }
         if let Some(sets) = &self.caps {
             caps::drop_bounding(sets).map_err(at(Step::Bounding))?;
             caps::keep_caps(true).map_err(at(Step::KeepCaps))?;
@@ -464,8 +477,16 @@ impl Setup {
             // SAFETY: see above.
             check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
                 .map_err(at(Step::NoNewPrivileges))?;
+            self.install_seccomp()?;
         }
         Ok(())
+    }
+
+    fn install_seccomp(&self) -> Result<(), (Step, i32)> {
+        match &self.seccomp {
+            Some(filters) => seccomp::install(filters).map_err(|errno| (Step::Seccomp, errno)),
+            None => Ok(()),
+        }
     }
 }
 
