@@ -1,11 +1,11 @@
 //! Virtqueues as the guest can lay them out, walked by the real devices
-//! (vsock and virtio-fs) behind the real virtio-mmio transport and event
+//! (vsock, virtio-fs and virtio-rng) behind the real virtio-mmio transport and event
 //! loop: descriptors whose buffers cross a region end or the MMIO gap at
 //! 0xd000_0000 or wrap past `u64::MAX`, loops, chains longer than the
 //! queue, indirect tables (nested too), avail idx jumps, rings placed
 //! anywhere, and register writes at any time.
 //!
-//! Input: a device byte (bit 0: fs, else vsock); per queue a size byte
+//! Input: a device byte (mod 3: vsock, fs, rng); per queue a size byte
 //! (bit 7 clear: `1 << (b % 11)`, else a raw u16 follows) and a placement
 //! byte (0 mod 4: the standard layout, else three addresses); then ops
 //! until the input ends, each an opcode byte (mod 8):
@@ -25,11 +25,11 @@ use runvm_fuzz::{read_addr, run_sandboxed, Cursor, QueueLayout, Rig};
 
 fn run(data: &[u8]) {
     let mut c = Cursor::new(data);
-    let fs = c.u8() & 1 == 1;
-    let nqueues = if fs {
-        virtio::fs::NUM_QUEUES
-    } else {
-        virtio::vsock::NUM_QUEUES
+    let device = c.u8() % 3;
+    let nqueues = match device {
+        0 => virtio::vsock::NUM_QUEUES,
+        1 => virtio::fs::NUM_QUEUES,
+        _ => virtio::rng::NUM_QUEUES,
     };
     let mut layouts = Vec::new();
     for index in 0..nqueues {
@@ -51,10 +51,10 @@ fn run(data: &[u8]) {
         };
         layouts.push(layout);
     }
-    let mut rig = if fs {
-        Rig::fs(layouts)
-    } else {
-        Rig::vsock(layouts)
+    let mut rig = match device {
+        0 => Rig::vsock(layouts),
+        1 => Rig::fs(layouts),
+        _ => Rig::rng(layouts),
     };
     rig.driver.activate();
     rig.settle();

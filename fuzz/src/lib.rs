@@ -546,6 +546,15 @@ impl Rig {
         }
     }
 
+    /// A fresh virtio-rng device.
+    pub fn rng(queues: Vec<QueueLayout>) -> Self {
+        let rng = Arc::new(Mutex::new(virtio::rng::Rng::new().expect("rng device")));
+        Self {
+            driver: Driver::new(rng.clone(), queues),
+            em: event_loop(rng),
+        }
+    }
+
     pub fn settle(&mut self) {
         settle(&mut self.em);
     }

@@ -175,6 +175,13 @@ pub fn virtqueue() -> Vec<(&'static str, Vec<u8>)> {
     let b = vq_bytes(vq(true), 2, 56, &getattr);
     let b = vq_chain(b, 1, 0, &[(2, 56, 56, 0), (2, 0, 0x1000, w)]);
     seeds.push(("fs_gap", b.u8(4).u8(1).0));
+    // rng (device byte 2, one queue of 16): two writable buffers, a
+    // device-readable one, and one in the MMIO gap.
+    let rng = B::default().u8(2).u8(4).u8(0);
+    let b = vq_chain(rng, 0, 0, &[(0, buf, 64, w), (0, buf + 0x1000, 4096, w)]);
+    let b = vq_chain(b, 0, 2, &[(0, buf, 64, 0)]);
+    let b = vq_chain(b, 0, 3, &[(3, 0, 64, w)]);
+    seeds.push(("rng_fill", b.u8(4).u8(0).0));
     seeds
 }
 

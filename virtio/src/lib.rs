@@ -5,9 +5,11 @@
 //! protocol to the guest driver and activates the device once the driver is
 //! ready. The device signals the guest through an [`Interrupt`].
 
+mod activation;
 pub mod fs;
 pub mod interrupt;
 pub mod mmio;
+pub mod rng;
 pub mod vsock;
 
 use std::sync::Arc;

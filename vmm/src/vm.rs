@@ -12,6 +12,7 @@ use kvm_bindings::{
 };
 use kvm_ioctls::{IoEventAddress, Kvm, VmFd};
 use virtio::fs::{Fs, FsError, FsOptions};
+use virtio::rng::{Rng, RngError};
 use virtio::vsock::{Vsock, VsockError};
 use virtio::{MmioTransport, VirtioDevice, VirtioError};
 use vm_memory::{GuestMemory as _, GuestMemoryRegion};
@@ -116,6 +117,8 @@ pub enum VmError {
     Vsock(#[source] VsockError),
     #[error("creating the virtio-fs device")]
     Fs(#[source] FsError),
+    #[error("creating the virtio-rng device")]
+    Rng(#[source] RngError),
     #[error("attaching a virtio device")]
     Virtio(#[source] VirtioError),
     #[error("binding a virtio device's interrupt or queue notifications")]
@@ -258,6 +261,10 @@ impl Vm {
             attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, 1, fs.clone())?;
             event_manager.add_subscriber(fs);
         }
+        // Every guest gets host entropy (/dev/hwrng, and its pool).
+        let rng = Arc::new(Mutex::new(Rng::new().map_err(VmError::Rng)?));
+        attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, 2, rng.clone())?;
+        event_manager.add_subscriber(rng);
         let mmio = Arc::new(mmio);
 
         let images = BootImages {

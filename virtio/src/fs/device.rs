@@ -1,9 +1,7 @@
 //! The virtio-fs device: config space, activation, and handing each request
 //! on the queues to the FUSE server.
 
-use std::num::Wrapping;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use fuse_backend_rs::abi::fuse_abi::{InHeader, Opcode, OutHeader};
@@ -21,25 +19,9 @@ use super::{
     MAX_SETXATTR_REQUEST_LEN, MAX_TWO_NAME_REQUEST_LEN, NUM_QUEUES, NUM_REQUEST_QUEUES, QUEUE_SIZE,
     TAG_LEN,
 };
+use crate::activation::{avail_idx_is_sane, retire_queues, ActiveState};
 use crate::features::VIRTIO_F_VERSION_1;
 use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
-
-/// Whether the driver published at most a queue's worth of new buffers; a
-/// guest that claims more is ignored rather than walked.
-fn avail_idx_is_sane(queue: &Queue, mem: &GuestMemory) -> bool {
-    queue
-        .avail_idx(mem, Ordering::Acquire)
-        .is_ok_and(|idx| (idx - Wrapping(queue.next_avail())).0 <= queue.size())
-}
-
-/// What the device holds between activation and reset.
-#[derive(Debug)]
-pub(crate) struct ActiveState {
-    pub(crate) mem: GuestMemory,
-    pub(crate) interrupt: Arc<Interrupt>,
-    pub(crate) queues: Vec<Queue>,
-    pub(crate) queue_evts: Vec<EventFd>,
-}
 
 /// Queue problems caused by the guest, logged once per device.
 #[derive(Debug, Clone, Copy)]
@@ -352,12 +334,11 @@ impl VirtioDevice for Fs {
     }
 
     fn reset(&mut self) {
-        if let Some(active) = self.active.take() {
-            if self.queue_evts_registered {
-                self.retired_queue_evts.extend(active.queue_evts);
-            }
-            self.queue_evts_registered = false;
-        }
+        retire_queues(
+            self.active.take(),
+            &mut self.queue_evts_registered,
+            &mut self.retired_queue_evts,
+        );
         // The next driver starts with FUSE INIT: the event loop drops every
         // inode and handle the old one held, as for DESTROY, on its own
         // thread (where the FUSE session lives).

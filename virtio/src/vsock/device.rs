@@ -1,9 +1,7 @@
 //! The virtio-vsock device: config space, activation, and moving packets
 //! between the queues and the muxer.
 
-use std::num::Wrapping;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tracing::warn;
@@ -13,25 +11,9 @@ use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
 use super::muxer::VsockMuxer;
 use super::{VsockError, MAX_PKT_BUF_SIZE, NUM_QUEUES, QUEUE_SIZE, RX_QUEUE, TX_QUEUE};
+use crate::activation::{avail_idx_is_sane, retire_queues, ActiveState};
 use crate::features::VIRTIO_F_VERSION_1;
 use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
-
-/// Whether the driver published at most a queue's worth of new buffers; a
-/// guest that claims more is ignored rather than walked.
-fn avail_idx_is_sane(queue: &Queue, mem: &GuestMemory) -> bool {
-    queue
-        .avail_idx(mem, Ordering::Acquire)
-        .is_ok_and(|idx| (idx - Wrapping(queue.next_avail())).0 <= queue.size())
-}
-
-/// What the device holds between activation and reset.
-#[derive(Debug)]
-pub(crate) struct ActiveState {
-    pub(crate) mem: GuestMemory,
-    pub(crate) interrupt: Arc<Interrupt>,
-    pub(crate) queues: Vec<Queue>,
-    pub(crate) queue_evts: Vec<EventFd>,
-}
 
 /// Queue problems caused by the guest, logged once per device.
 #[derive(Debug, Clone, Copy)]
@@ -294,12 +276,11 @@ impl VirtioDevice for Vsock {
     }
 
     fn reset(&mut self) {
-        if let Some(active) = self.active.take() {
-            if self.queue_evts_registered {
-                self.retired_queue_evts.extend(active.queue_evts);
-            }
-            self.queue_evts_registered = false;
-        }
+        retire_queues(
+            self.active.take(),
+            &mut self.queue_evts_registered,
+            &mut self.retired_queue_evts,
+        );
         self.muxer.reset();
         // Let the event loop drop what it polls for the old activation. An
         // eventfd write cannot fail short of counter overflow.

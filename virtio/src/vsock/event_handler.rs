@@ -9,23 +9,20 @@ use std::os::fd::AsRawFd;
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
 use tracing::warn;
 
+use crate::activation::{sync_queue_polling, take_queue_kick};
+
 use super::{Vsock, TX_QUEUE};
 
 impl Vsock {
     /// Brings the poll set in line with the device state.
     fn sync_registrations(&mut self, ops: &mut EventOps) {
-        for evt in self.retired_queue_evts.drain(..) {
-            // Fails only if it was never added; either way it is out.
-            let _ = ops.remove(Events::empty(&evt));
-        }
-        if let (false, Some(active)) = (self.queue_evts_registered, self.active.as_ref()) {
-            for evt in &active.queue_evts {
-                if let Err(e) = ops.add(Events::new(evt, EventSet::IN)) {
-                    warn!("vsock: cannot poll a queue eventfd: {e}");
-                }
-            }
-            self.queue_evts_registered = true;
-        }
+        sync_queue_polling(
+            ops,
+            self.active.as_ref(),
+            &mut self.queue_evts_registered,
+            &mut self.retired_queue_evts,
+            "vsock",
+        );
         self.muxer.sync(ops);
     }
 }
@@ -44,14 +41,7 @@ impl MutEventSubscriber for Vsock {
         if fd == self.activate_evt.as_raw_fd() {
             // Reading resets the counter; nothing else to do with it.
             let _ = self.activate_evt.read();
-        } else if let Some(index) = self
-            .active
-            .as_ref()
-            .and_then(|a| a.queue_evts.iter().position(|e| e.as_raw_fd() == fd))
-        {
-            if let Some(evt) = self.active.as_ref().and_then(|a| a.queue_evts.get(index)) {
-                let _ = evt.read();
-            }
+        } else if let Some(index) = take_queue_kick(self.active.as_ref(), fd) {
             // New rx buffers are used below; the event queue is unused.
             if index == TX_QUEUE {
                 self.process_tx();
