@@ -10,7 +10,7 @@ use fuse_backend_rs::api::server::Server;
 use fuse_backend_rs::transport::{Reader, VirtioFsWriter, Writer};
 use tracing::warn;
 use virtio_queue::{DescriptorChain, Queue, QueueT};
-use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
+use vmm_sys_util::eventfd::EventFd;
 
 use super::fd_limit::host_fd_budget;
 use super::secure::SecureFs;
@@ -19,7 +19,7 @@ use super::{
     MAX_SETXATTR_REQUEST_LEN, MAX_TWO_NAME_REQUEST_LEN, NUM_QUEUES, NUM_REQUEST_QUEUES, QUEUE_SIZE,
     TAG_LEN,
 };
-use crate::activation::{avail_idx_is_sane, retire_queues, ActiveState};
+use crate::activation::{avail_idx_is_sane, Activation, ActiveState};
 use crate::features::VIRTIO_F_VERSION_1;
 use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
 
@@ -75,14 +75,7 @@ pub struct Fs {
     server: Server<Arc<SecureFs>>,
     /// The file system behind `server`, to drop its state on reset.
     fs: Arc<SecureFs>,
-    /// Signalled (from a vCPU thread) on activation and reset, so that the
-    /// event loop updates what it polls.
-    pub(crate) activate_evt: EventFd,
-    pub(crate) active: Option<ActiveState>,
-    /// Whether the active queue eventfds are in the poll set.
-    pub(crate) queue_evts_registered: bool,
-    /// Queue eventfds of a reset device, to take out of the poll set.
-    pub(crate) retired_queue_evts: Vec<EventFd>,
+    pub(crate) activation: Activation,
     /// The driver reset the device: the event loop drops the FUSE session
     /// before it serves anything else.
     session_reset_pending: bool,
@@ -93,7 +86,7 @@ impl std::fmt::Debug for Fs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fs")
             .field("shared_dir", &self.shared_dir)
-            .field("active", &self.active.is_some())
+            .field("active", &self.activation.active.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -192,10 +185,7 @@ impl Fs {
             shared_dir: root,
             server: Server::new(fs.clone()),
             fs,
-            activate_evt: EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(FsError::EventFd)?,
-            active: None,
-            queue_evts_registered: false,
-            retired_queue_evts: Vec::new(),
+            activation: Activation::new().map_err(FsError::EventFd)?,
             session_reset_pending: false,
             warned: 0,
         })
@@ -223,7 +213,7 @@ impl Fs {
 
     /// Serves every request the guest made available on queue `index`.
     pub(crate) fn process_queue(&mut self, index: usize) {
-        let Some(active) = self.active.as_mut() else {
+        let Some(active) = self.activation.active.as_mut() else {
             return;
         };
         let mut warnings = 0u32;
@@ -318,34 +308,24 @@ impl VirtioDevice for Fs {
         queues: Vec<Queue>,
         queue_evts: Vec<EventFd>,
     ) -> Result<(), VirtioError> {
-        crate::check_activation(&queues, &queue_evts, NUM_QUEUES)?;
-        // The event loop registers the queues when it sees this; it cannot
-        // run before we release the device lock.
-        self.activate_evt
-            .write(1)
-            .map_err(|e| VirtioError::Activation(e.to_string()))?;
-        self.active = Some(ActiveState {
-            mem,
-            interrupt,
-            queues,
-            queue_evts,
-        });
+        self.activation.activate(
+            ActiveState {
+                mem,
+                interrupt,
+                queues,
+                queue_evts,
+            },
+            NUM_QUEUES,
+        )?;
         Ok(())
     }
 
     fn reset(&mut self) {
-        retire_queues(
-            self.active.take(),
-            &mut self.queue_evts_registered,
-            &mut self.retired_queue_evts,
-        );
+        self.activation.reset();
         // The next driver starts with FUSE INIT: the event loop drops every
         // inode and handle the old one held, as for DESTROY, on its own
         // thread (where the FUSE session lives).
         self.session_reset_pending = true;
-        // Let the event loop drop what it polls for the old activation. An
-        // eventfd write cannot fail short of counter overflow.
-        let _ = self.activate_evt.write(1);
     }
 }
 
@@ -820,7 +800,7 @@ mod tests {
         std::fs::write(ctx.share.join("file"), b"data").unwrap();
         let entry = ctx.lookup(ROOT_ID, b"file").unwrap();
         ctx.reset();
-        assert!(ctx.fs.lock().unwrap().active.is_none());
+        assert!(ctx.fs.lock().unwrap().activation.active.is_none());
         ctx.activate();
         ctx.init();
         assert_eq!(ctx.getattr(entry.nodeid).err(), Some(libc::EBADF));

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use tracing::warn;
 use virtio_queue::{DescriptorChain, Queue, QueueT};
 use vm_memory::Bytes;
-use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
+use vmm_sys_util::eventfd::EventFd;
 
 use super::{RngError, MAX_BYTES_PER_REQUEST, NUM_QUEUES, QUEUE_SIZE, REQUEST_QUEUE};
-use crate::activation::{avail_idx_is_sane, retire_queues, ActiveState};
+use crate::activation::{avail_idx_is_sane, Activation, ActiveState};
 use crate::features::VIRTIO_F_VERSION_1;
 use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
 
@@ -19,14 +19,7 @@ use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
 #[derive(Debug)]
 pub struct Rng {
     queue_max_sizes: [u16; NUM_QUEUES],
-    /// Signalled (from a vCPU thread) on activation and reset, so that the
-    /// event loop updates what it polls.
-    pub(crate) activate_evt: EventFd,
-    pub(crate) active: Option<ActiveState>,
-    /// Whether the active queue eventfd is in the poll set.
-    pub(crate) queue_evts_registered: bool,
-    /// Queue eventfds of a reset device, to take out of the poll set.
-    pub(crate) retired_queue_evts: Vec<EventFd>,
+    pub(crate) activation: Activation,
     /// Where random bytes are drawn before they are copied to the guest.
     buffer: Vec<u8>,
     /// A malformed request was logged (once per device).
@@ -93,10 +86,7 @@ impl Rng {
     pub fn new() -> Result<Self, RngError> {
         Ok(Self {
             queue_max_sizes: [QUEUE_SIZE; NUM_QUEUES],
-            activate_evt: EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(RngError::EventFd)?,
-            active: None,
-            queue_evts_registered: false,
-            retired_queue_evts: Vec::new(),
+            activation: Activation::new().map_err(RngError::EventFd)?,
             buffer: Vec::new(),
             warned: false,
         })
@@ -104,7 +94,7 @@ impl Rng {
 
     /// Fills every buffer chain the guest made available.
     pub(crate) fn process_queue(&mut self) {
-        let Some(active) = self.active.as_mut() else {
+        let Some(active) = self.activation.active.as_mut() else {
             return;
         };
         let mem = &active.mem;
@@ -176,30 +166,20 @@ impl VirtioDevice for Rng {
         queues: Vec<Queue>,
         queue_evts: Vec<EventFd>,
     ) -> Result<(), VirtioError> {
-        crate::check_activation(&queues, &queue_evts, NUM_QUEUES)?;
-        // The event loop registers the queue when it sees this; it cannot
-        // run before we release the device lock.
-        self.activate_evt
-            .write(1)
-            .map_err(|e| VirtioError::Activation(e.to_string()))?;
-        self.active = Some(ActiveState {
-            mem,
-            interrupt,
-            queues,
-            queue_evts,
-        });
+        self.activation.activate(
+            ActiveState {
+                mem,
+                interrupt,
+                queues,
+                queue_evts,
+            },
+            NUM_QUEUES,
+        )?;
         Ok(())
     }
 
     fn reset(&mut self) {
-        retire_queues(
-            self.active.take(),
-            &mut self.queue_evts_registered,
-            &mut self.retired_queue_evts,
-        );
-        // Let the event loop drop what it polls for the old activation. An
-        // eventfd write cannot fail short of counter overflow.
-        let _ = self.activate_evt.write(1);
+        self.activation.reset();
     }
 }
 
@@ -280,6 +260,6 @@ mod tests {
         guest.add_chain(&[(BUF_ADDR, 8, true)]);
         guest.process();
         assert!(guest.used().is_empty());
-        assert!(guest.rng.lock().unwrap().active.is_none());
+        assert!(guest.rng.lock().unwrap().activation.active.is_none());
     }
 }

@@ -1,46 +1,24 @@
 //! The virtio-rng device on the VMM's event loop (`event-manager`), as
-//! virtio-fs: `init` registers only `activate_evt`; on activation the
+//! virtio-fs: `init` registers only the activation eventfd; on activation the
 //! event loop adds the queue eventfd, whose kicks fill the guest's
 //! buffers.
 
-use std::os::fd::AsRawFd;
-
-use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
-use tracing::warn;
+use event_manager::{EventOps, Events, MutEventSubscriber};
 
 use super::Rng;
-use crate::activation::{sync_queue_polling, take_queue_kick};
-
-impl Rng {
-    fn sync_registrations(&mut self, ops: &mut EventOps) {
-        sync_queue_polling(
-            ops,
-            self.active.as_ref(),
-            &mut self.queue_evts_registered,
-            &mut self.retired_queue_evts,
-            "virtio-rng",
-        );
-    }
-}
+use crate::activation::Kick;
 
 impl MutEventSubscriber for Rng {
     fn init(&mut self, ops: &mut EventOps) {
-        if let Err(e) = ops.add(Events::new(&self.activate_evt, EventSet::IN)) {
-            warn!("virtio-rng: cannot poll the activation eventfd: {e}");
-        }
         // The device may have been activated before it was registered.
-        self.sync_registrations(ops);
+        self.activation.init(ops, "virtio-rng");
     }
 
     fn process(&mut self, events: Events, ops: &mut EventOps) {
-        let fd = events.fd();
-        if fd == self.activate_evt.as_raw_fd() {
-            // Reading resets the counter; nothing else to do with it.
-            let _ = self.activate_evt.read();
-        } else if take_queue_kick(self.active.as_ref(), fd).is_some() {
+        if let Kick::Queue(_) = self.activation.kick(events.fd()) {
             self.process_queue();
         }
-        self.sync_registrations(ops);
+        self.activation.sync(ops, "virtio-rng");
     }
 }
 
@@ -77,7 +55,7 @@ mod tests {
         let mut manager = event_loop(&guest);
         guest.rng.lock().unwrap().reset();
         manager.run_with_timeout(100).unwrap();
-        assert!(!guest.rng.lock().unwrap().queue_evts_registered);
+        assert!(!guest.rng.lock().unwrap().activation.registered);
         guest.add_chain(&[(BUF_ADDR, 32, true)]);
         guest.kick();
         manager.run_with_timeout(100).unwrap();

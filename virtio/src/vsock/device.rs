@@ -7,11 +7,11 @@ use std::sync::Arc;
 use tracing::warn;
 use virtio_queue::{Queue, QueueOwnedT, QueueT};
 use virtio_vsock::packet::VsockPacket;
-use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
+use vmm_sys_util::eventfd::EventFd;
 
 use super::muxer::VsockMuxer;
 use super::{VsockError, MAX_PKT_BUF_SIZE, NUM_QUEUES, QUEUE_SIZE, RX_QUEUE, TX_QUEUE};
-use crate::activation::{avail_idx_is_sane, retire_queues, ActiveState};
+use crate::activation::{avail_idx_is_sane, Activation, ActiveState};
 use crate::features::VIRTIO_F_VERSION_1;
 use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
 
@@ -61,15 +61,8 @@ enum QueueWarning {
 pub struct Vsock {
     cid: u64,
     queue_max_sizes: [u16; NUM_QUEUES],
-    /// Signalled (from a vCPU thread) on activation and reset, so that the
-    /// event loop updates what it polls.
-    pub(crate) activate_evt: EventFd,
     pub(crate) muxer: VsockMuxer,
-    pub(crate) active: Option<ActiveState>,
-    /// Whether the active queue eventfds are in the poll set.
-    pub(crate) queue_evts_registered: bool,
-    /// Queue eventfds of a reset device, to take out of the poll set.
-    pub(crate) retired_queue_evts: Vec<EventFd>,
+    pub(crate) activation: Activation,
     warned: u32,
 }
 
@@ -85,11 +78,8 @@ impl Vsock {
         Ok(Self {
             cid,
             queue_max_sizes: [QUEUE_SIZE; NUM_QUEUES],
-            activate_evt: EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC).map_err(VsockError::EventFd)?,
+            activation: Activation::new().map_err(VsockError::EventFd)?,
             muxer: VsockMuxer::new(cid, uds_path)?,
-            active: None,
-            queue_evts_registered: false,
-            retired_queue_evts: Vec::new(),
             warned: 0,
         })
     }
@@ -114,7 +104,7 @@ impl Vsock {
 
     /// Takes the packets the guest sent on the tx queue.
     pub(crate) fn process_tx(&mut self) {
-        let Some(active) = self.active.as_mut() else {
+        let Some(active) = self.activation.active.as_mut() else {
             return;
         };
         let mut warnings = 0u32;
@@ -150,7 +140,7 @@ impl Vsock {
 
     /// Fills the guest's rx buffers with what the muxer has for it.
     pub(crate) fn process_rx(&mut self) {
-        let Some(active) = self.active.as_mut() else {
+        let Some(active) = self.activation.active.as_mut() else {
             return;
         };
         let mut warnings = 0u32;
@@ -198,7 +188,7 @@ impl Vsock {
     /// Interrupts the guest if it wants to hear about used buffers, and logs
     /// (once) what went wrong.
     fn finish_queue(&mut self, index: usize, used_any: bool, mut warnings: u32) {
-        if let (true, Some(active)) = (used_any, self.active.as_mut()) {
+        if let (true, Some(active)) = (used_any, self.activation.active.as_mut()) {
             let notify = active.queues[index]
                 .needs_notification(&active.mem)
                 .unwrap_or(true);
@@ -259,32 +249,22 @@ impl VirtioDevice for Vsock {
         queues: Vec<Queue>,
         queue_evts: Vec<EventFd>,
     ) -> Result<(), VirtioError> {
-        crate::check_activation(&queues, &queue_evts, NUM_QUEUES)?;
-        // The event loop registers the queues and sockets when it sees this;
-        // it cannot run before we release the device lock.
-        self.activate_evt
-            .write(1)
-            .map_err(|e| VirtioError::Activation(e.to_string()))?;
-        self.active = Some(ActiveState {
-            mem,
-            interrupt,
-            queues,
-            queue_evts,
-        });
+        self.activation.activate(
+            ActiveState {
+                mem,
+                interrupt,
+                queues,
+                queue_evts,
+            },
+            NUM_QUEUES,
+        )?;
         self.muxer.set_listening(true);
         Ok(())
     }
 
     fn reset(&mut self) {
-        retire_queues(
-            self.active.take(),
-            &mut self.queue_evts_registered,
-            &mut self.retired_queue_evts,
-        );
+        self.activation.reset();
         self.muxer.reset();
-        // Let the event loop drop what it polls for the old activation. An
-        // eventfd write cannot fail short of counter overflow.
-        let _ = self.activate_evt.write(1);
     }
 }
 
@@ -298,6 +278,7 @@ mod tests {
     use std::io::{Read, Write};
     use std::net::Shutdown;
     use vm_memory::Bytes;
+    use vmm_sys_util::eventfd::EFD_NONBLOCK;
 
     fn read_exactly(stream: &mut std::os::unix::net::UnixStream, len: usize) -> Vec<u8> {
         let mut buf = vec![0u8; len];
@@ -799,7 +780,7 @@ mod tests {
             .activate(ctx.mem.clone(), interrupt, queues, evts())
             .unwrap_err();
         assert!(matches!(err, VirtioError::InvalidQueue(0)));
-        assert!(vsock.active.is_none());
+        assert!(vsock.activation.active.is_none());
         assert_eq!(vsock.cid(), GUEST_CID);
         assert_eq!(vsock.uds_path(), ctx.uds_path);
     }

@@ -1,53 +1,41 @@
 //! The vsock device on the VMM's event loop (`event-manager`).
 //!
-//! `init` registers only `activate_evt`. When the transport activates or
-//! resets the device (on a vCPU thread), the device signals `activate_evt`,
-//! and the event loop then adds or removes the queue eventfds and sockets.
+//! `init` registers only the activation eventfd. When the transport
+//! activates or resets the device (on a vCPU thread), the device signals
+//! it, and the event loop then adds or removes the queue eventfds and
+//! sockets.
 
-use std::os::fd::AsRawFd;
-
-use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
-use tracing::warn;
-
-use crate::activation::{sync_queue_polling, take_queue_kick};
+use event_manager::{EventOps, Events, MutEventSubscriber};
 
 use super::{Vsock, TX_QUEUE};
+use crate::activation::Kick;
 
 impl Vsock {
     /// Brings the poll set in line with the device state.
     fn sync_registrations(&mut self, ops: &mut EventOps) {
-        sync_queue_polling(
-            ops,
-            self.active.as_ref(),
-            &mut self.queue_evts_registered,
-            &mut self.retired_queue_evts,
-            "vsock",
-        );
+        self.activation.sync(ops, "vsock");
         self.muxer.sync(ops);
     }
 }
 
 impl MutEventSubscriber for Vsock {
     fn init(&mut self, ops: &mut EventOps) {
-        if let Err(e) = ops.add(Events::new(&self.activate_evt, EventSet::IN)) {
-            warn!("vsock: cannot poll the activation eventfd: {e}");
-        }
         // The device may have been activated before it was registered.
-        self.sync_registrations(ops);
+        self.activation.init(ops, "vsock");
+        self.muxer.sync(ops);
     }
 
     fn process(&mut self, events: Events, ops: &mut EventOps) {
         let fd = events.fd();
-        if fd == self.activate_evt.as_raw_fd() {
-            // Reading resets the counter; nothing else to do with it.
-            let _ = self.activate_evt.read();
-        } else if let Some(index) = take_queue_kick(self.active.as_ref(), fd) {
+        match self.activation.kick(fd) {
+            Kick::Activation => {}
             // New rx buffers are used below; the event queue is unused.
-            if index == TX_QUEUE {
-                self.process_tx();
+            Kick::Queue(index) => {
+                if index == TX_QUEUE {
+                    self.process_tx();
+                }
             }
-        } else {
-            self.muxer.handle_event(fd, events.event_set());
+            Kick::Other => self.muxer.handle_event(fd, events.event_set()),
         }
         self.process_rx();
         self.sync_registrations(ops);
@@ -92,13 +80,13 @@ mod tests {
         ctx.transport.queue_evts()[TX_QUEUE].write(1).unwrap();
         ctx.run();
         assert_eq!(ctx.tx_used(), 0);
-        assert!(!ctx.vsock.lock().unwrap().queue_evts_registered);
+        assert!(!ctx.vsock.lock().unwrap().activation.registered);
     }
 
     #[test]
     fn ioeventfd_kicks_reach_the_device() {
         let mut ctx = TestContext::active();
-        assert!(ctx.vsock.lock().unwrap().queue_evts_registered);
+        assert!(ctx.vsock.lock().unwrap().activation.registered);
         ctx.post_rx(1);
         // A packet made available without a QueueNotify write...
         let q = &mut ctx.queues[TX_QUEUE];
@@ -126,8 +114,8 @@ mod tests {
         ctx.run();
         {
             let vsock = ctx.vsock.lock().unwrap();
-            assert!(!vsock.queue_evts_registered);
-            assert!(vsock.retired_queue_evts.is_empty());
+            assert!(!vsock.activation.registered);
+            assert!(vsock.activation.retired.is_empty());
         }
         // A stale kick after reset is not processed (and does not spin).
         ctx.send_op(op::RW, 1, 2);
