@@ -237,7 +237,7 @@ pub fn features() -> Features {
         ("io.runvm.vm.devices", "virtio-mmio: vsock, fs, rng"),
         (
             "io.runvm.namespaces",
-            "the VM isolates the container; linux.namespaces is not applied inside it",
+            "the VM isolates the container; inside it the container has its own PID namespace, the other linux.namespaces are not applied",
         ),
         (
             "io.runvm.hooks",

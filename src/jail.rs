@@ -50,6 +50,8 @@ pub enum JailError {
     Remove(PathBuf, #[source] std::io::Error),
     #[error("detaching the host's root")]
     Detach(#[source] nix::Error),
+    #[error("making {} nosuid, nodev and noexec", .0.display())]
+    Harden(PathBuf, #[source] std::io::Error),
     #[error("setting no_new_privs")]
     NoNewPrivs(#[source] nix::Error),
     #[error("capping RLIMIT_NOFILE")]
@@ -63,6 +65,71 @@ fn inside(jail: &Path, path: &Path) -> PathBuf {
 
 fn bind_flags() -> MsFlags {
     MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC
+}
+
+/// `struct mount_attr` (linux/mount.h).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+// linux/mount.h
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// Makes every mount of the tree at `dir` nosuid, nodev and noexec: the
+/// share's files are the guest's, which the monitor never executes, and
+/// its device nodes are the guest kernel's business, never the host's.
+fn harden_tree(dir: &std::fs::File) -> std::io::Result<()> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the path is a static empty string and `attr` a live
+    // mount_attr of the size passed; the kernel only reads both.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dir.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &raw const attr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Mounts a /proc that shows only processes (`subset=pid`) and of those
+/// only the ones this process may ptrace (`hidepid=invisible`) over the
+/// host's, in the monitor's private mount namespace. What the VMM opens in
+/// /proc while it is set up (the FUSE server keeps /proc/self/fd) is then
+/// this instance, from which no `..` leads to /proc/sys. Linux 5.8 or
+/// later.
+pub fn mount_pid_only_proc() -> Result<(), JailError> {
+    mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        bind_flags(),
+        Some("subset=pid,hidepid=invisible"),
+    )
+    .map_err(|e| JailError::Mount("/proc".into(), e))
+}
+
+/// Takes the /proc of [`mount_pid_only_proc`] out of the namespace again
+/// (fds opened in it keep it), for the host's hooks that run next.
+pub fn unmount_pid_only_proc() -> Result<(), JailError> {
+    umount2("/proc", MntFlags::MNT_DETACH).map_err(|e| JailError::Mount("/proc".into(), e))
 }
 
 /// Makes `container_dir` (absolute, created if missing) a mount of its
@@ -104,6 +171,7 @@ pub fn enter(container_dir: &Path) -> Result<(), JailError> {
     .map_err(|e| JailError::Open(container_dir.into(), e))?;
     // SAFETY: `open` returned this fd just now and nothing else owns it.
     let dir = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(dir) };
+    harden_tree(&dir).map_err(|e| JailError::Harden(container_dir.into(), e))?;
     let by_fd = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
 
     // The jail's root is a tmpfs over the --root directory: a mount point
@@ -152,6 +220,8 @@ pub fn enter(container_dir: &Path) -> Result<(), JailError> {
     mount(None::<&str>, "/", None::<&str>, read_only, None::<&str>)
         .map_err(|e| JailError::Mount("/".into(), e))?;
 
+    // This thread's; the others set it when they install their seccomp
+    // filters, and threads started from here on inherit it.
     nix::sys::prctl::set_no_new_privs().map_err(JailError::NoNewPrivs)?;
     let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).map_err(JailError::FileLimit)?;
     setrlimit(Resource::RLIMIT_NOFILE, soft, soft).map_err(JailError::FileLimit)
@@ -301,6 +371,14 @@ mod tests {
             std::io::Read::read_to_string(&mut below, &mut text).map_err(|e| e.to_string())?;
             if text != "from the rootfs" {
                 return Err(format!("the share's rootfs/hello holds {text:?}"));
+            }
+            use nix::sys::statvfs::FsFlags;
+            let flags = nix::sys::statvfs::fstatvfs(&below)
+                .map_err(|e| e.to_string())?
+                .flags();
+            let hardened = FsFlags::ST_NOSUID | FsFlags::ST_NODEV | FsFlags::ST_NOEXEC;
+            if !flags.contains(hardened) {
+                return Err(format!("the share's rootfs mount has flags {flags:?}"));
             }
             std::fs::write(dir.join("state.json"), "{}")
                 .map_err(|e| format!("the container directory is not writable: {e}"))?;

@@ -27,7 +27,7 @@ use crate::session::{block_forwarded_signals, spawn_confined, Session, SessionEr
 use crate::sizing::{check_update_fits, guest_resources, VmSize};
 
 /// The exec id of the container's main process.
-pub const INIT_EXEC_ID: &str = "init";
+pub use proto::agent::INIT_EXEC_ID;
 
 /// What the monitor writes on its ready fd once the container is created.
 pub const READY_LINE: &str = "ready\n";
@@ -56,6 +56,8 @@ pub enum MonitorError {
     ConsoleLog(PathBuf, #[source] io::Error),
     #[error("creating the runtime directory {}", .0.display())]
     RuntimeDir(PathBuf, #[source] io::Error),
+    #[error("changing to /")]
+    Chdir(#[source] io::Error),
     #[error(transparent)]
     Hook(#[from] HookError),
     #[error("building the monitor's seccomp filters")]
@@ -167,6 +169,13 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
 
     std::fs::create_dir_all(&config.runtime_dir)
         .map_err(|e| MonitorError::RuntimeDir(config.runtime_dir.clone(), e))?;
+    if config.container.is_some() {
+        // A thread that copies its working directory (the FUSE server's
+        // unshare(CLONE_FS)) copies the root, which the jail's pivot_root
+        // moves; any other would stay on the host.
+        std::env::set_current_dir("/").map_err(MonitorError::Chdir)?;
+        crate::jail::mount_pid_only_proc()?;
+    }
     let uds = vsock_socket(&config.runtime_dir);
     let _ = std::fs::remove_file(&uds);
     let vm_config = VmConfig {
@@ -189,6 +198,9 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     let console =
         File::create(&log_path).map_err(|e| MonitorError::ConsoleLog(log_path.clone(), e))?;
     let vm = Vm::new(&vm_config, console)?;
+    if config.container.is_some() {
+        crate::jail::unmount_pid_only_proc()?;
+    }
     let pause = vm.pause_gate();
     // Until `create` has its answer, a guest that stops is reported to it.
     let pending_ready = match &config.launch {

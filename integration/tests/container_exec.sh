@@ -33,6 +33,10 @@ rv exec -t c1 sh -c 'tty' >out 2>err </dev/null || { cat err; fail "exec --tty f
 echo "--- tty:"; cat out
 grep -q "^/dev/pts/[0-9]" out || fail "exec --tty should give the process a pty"
 
+# ps lists the VM's pids (the agent's view), the container its own.
+rv ps --format json c1 >ps0.json || fail "ps failed"
+initvm=$(tr -d '[] \n' <ps0.json)
+case "$initvm" in *,* | "") fail "ps should list only the init process: $(cat ps0.json)" ;; esac
 rv exec -d --pid-file epid c1 sh -c 'echo $$ >/tmp/exec.pid; trap "exit 0" TERM; while true; do sleep 0.1; done' \
 	>det.out 2>det.err </dev/null
 status=$?
@@ -45,15 +49,18 @@ tries=100
 while [ ! -s bundle/rootfs/tmp/exec.pid ] && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
 guestpid=$(cat bundle/rootfs/tmp/exec.pid) || fail "the detached process did not run"
 initpid=$(cat bundle/rootfs/tmp/init.pid)
+[ "$initpid" = 1 ] || fail "the container's process should be PID 1 of its namespace, is $initpid"
+[ "$guestpid" != 1 ] || fail "the exec'd process should join the container's PID namespace, not be PID 1 of its own"
 rv ps --format json c1 >ps.json || fail "ps failed"
-echo "--- ps: $(cat ps.json); init $initpid, exec $guestpid"
-grep -q "\[.*\b$initpid\b.*\]" ps.json || fail "ps --format json does not list the init process $initpid"
-grep -q "\[.*\b$guestpid\b.*\]" ps.json || fail "ps --format json does not list the exec'd process $guestpid"
+echo "--- ps: $(cat ps.json); before the exec: $(cat ps0.json); in the container: init $initpid, exec $guestpid"
+execvm=$(tr -d '[] \n' <ps.json | tr ',' '\n' | grep -vx "$initvm")
+grep -q "\[.*\b$initvm\b.*\]" ps.json || fail "ps --format json does not list the init process $initvm"
+[ "$(echo "$execvm" | wc -w)" = 1 ] || fail "ps --format json should list the init and the exec'd process: $(cat ps.json)"
 kill -TERM "$hostpid"
 tries=100
 while alive "$hostpid" && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
 alive "$hostpid" && fail "the detached exec's host process outlived its guest process after TERM"
-rv ps --format json c1 | grep -q "\b$guestpid\b" && fail "the exec'd process is still listed after it ended"
+rv ps --format json c1 | grep -q "\b$execvm\b" && fail "the exec'd process is still listed after it ended"
 
 echo '{"args": ["true"], "cwd": ' >bad.json
 rv exec --process bad.json c1 >out 2>err && fail "exec with invalid process JSON should fail"

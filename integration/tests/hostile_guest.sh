@@ -4,9 +4,11 @@
 # notifies them over and over, then triple-faults. runvm must end cleanly
 # (no panic, a clear message, a non-zero exit), and a container created on
 # it must fail cleanly and leave nothing: no directory, process, mount or
-# host cgroup. Then a running container resets its own VM (root in the
-# guest calls reboot(2)): the monitor ends, state says stopped, delete
-# leaves nothing.
+# host cgroup. Then root in a running container calls reboot(2): as under
+# runc, that ends the container's PID namespace (its PID 1 is killed), not
+# the machine: the monitor ends, state says stopped, delete leaves
+# nothing. (A guest kernel that resets under a running container is
+# hostile_guest_panic's.)
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 root=$PWD/root
@@ -47,10 +49,9 @@ pid=$(monitor_pid "$root" r1)
 wait_for started r1.out 60
 tries=300
 while alive "$pid" && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
-alive "$pid" && fail "the monitor outlived its VM's reset"
+alive "$pid" && fail "the monitor outlived the container's reboot(2)"
 echo "--- the container's stderr:"; cat r1.err
-grep -q "runvm: the guest reset before the container process exited" r1.err \
-	|| fail "the container's stderr should say that its VM reset"
+grep -q "the guest reset" r1.err && fail "reboot(2) in the container's PID namespace reset the whole VM"
 "$RUNVM" --root "$root" state r1 | grep -q '"status": "stopped"' || fail "state should say stopped after the VM reset"
 "$RUNVM" --root "$root" delete r1 || fail "delete after the reset failed"
 nothing_under "$root"

@@ -35,11 +35,21 @@ echo "$nofile"
 set -- $nofile
 [ "$4" = "$5" ] || fail "the monitor may raise its open-file limit: $nofile"
 
-# Fds the monitor opened before it entered the jail (KVM, /dev/null,
-# /proc) are in mounts the jail cut off: the host sees their paths from
-# those mounts' roots, so they are recognised by device and inode.
+# Every thread's working directory and root are the jail's: one left on
+# the host (a thread that copied its fs state before the pivot) would
+# reach host files by relative paths.
+for task in /proc/$pid/task/*; do
+	[ "$(readlink $task/cwd)" = / ] && [ "$(readlink $task/root)" = / ] \
+		|| fail "thread ${task##*/} ($(cat $task/comm)) is in $(readlink $task/cwd) under root $(readlink $task/root)"
+done
+
+# Fds the monitor opened before it entered the jail (KVM, /dev/null) are
+# in mounts the jail cut off: the host sees their paths from those mounts'
+# roots, so they are recognised by device and inode. The FUSE server's
+# /proc fds are of the monitor's own pid-only proc (no /proc/sys above
+# them): paths from that proc's root, on a proc file system.
 id_of() { stat -L -c '%d:%i' "$1" 2>/dev/null; }
-allowed_ids=" $(id_of /dev/kvm) $(id_of /dev/null) $(id_of /proc/$pid/fd) $(id_of /proc/$pid/mountinfo) "
+allowed_ids=" $(id_of /dev/kvm) $(id_of /dev/null) "
 stdio=" $(readlink /proc/$pid/fd/0) $(readlink /proc/$pid/fd/1) $(readlink /proc/$pid/fd/2) "
 bad=""
 for fd in /proc/$pid/fd/*; do
@@ -53,8 +63,9 @@ for fd in /proc/$pid/fd/*; do
 	case "$target" in
 	/dev/kvm | anon_inode:kvm-vm | anon_inode:kvm-vcpu:* | "anon_inode:[eventfd]" | \
 		"anon_inode:[eventpoll]" | "anon_inode:[timerfd]" | "anon_inode:[signalfd]" | \
-		socket:\[*\] | pipe:\[*\] | /memfd:* | /dev/null | "$root"/c1 | "$root"/c1/* | \
-		/proc/$pid/fd | /proc/$pid/mountinfo) ;;
+		socket:\[*\] | pipe:\[*\] | /memfd:* | /dev/null | "$root"/c1 | "$root"/c1/*) ;;
+	/$pid/fd | /$pid/mountinfo)
+		[ "$(stat -f -L -c %T $fd)" = proc ] || bad="$bad fd $n -> $target is not on a proc file system;" ;;
 	*) case "$stdio$allowed_ids" in
 		*" $target "* | *" $(id_of $fd) "*) ;;
 		*) bad="$bad fd $n -> $target;" ;;

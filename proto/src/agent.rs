@@ -32,6 +32,9 @@ pub const SHARE_TAG: &str = "runvm";
 pub const SHARE_ROOTFS: &str = "rootfs";
 /// The share's directory holding bind-mount sources.
 pub const SHARE_MOUNTS: &str = "mounts";
+/// The exec id of the container's own process (`start` starts it); every
+/// other process (exec, the guest's hooks) has another.
+pub const INIT_EXEC_ID: &str = "init";
 
 /// One stdio stream of a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -41,6 +41,7 @@ use super::cgroup::Cgroup;
 
 use super::describe;
 use super::mounts::{self, Mount, MountError};
+use super::pidns::{PidNamespace, ProcRemount};
 use super::resolve::{self, Kind};
 use super::seccomp;
 
@@ -98,6 +99,10 @@ pub struct Container {
     cgroup: Option<Cgroup>,
     /// `linux.seccomp`, compiled; None: no filter.
     seccomp: Option<seccomp::Filters>,
+    /// What the init does to the container's /proc in its PID namespace.
+    proc_remount: Option<ProcRemount>,
+    /// The PID namespace of the container's processes.
+    pid_namespace: PidNamespace,
 }
 
 impl Container {
@@ -120,6 +125,16 @@ impl Container {
     /// The cgroup the container's processes join, if it has one.
     pub fn cgroup(&self) -> Option<&Cgroup> {
         self.cgroup.as_ref()
+    }
+
+    /// How the init remounts the container's /proc, if it has one.
+    pub fn proc_remount(&self) -> Option<&ProcRemount> {
+        self.proc_remount.as_ref()
+    }
+
+    /// The PID namespace the container's processes share.
+    pub fn pid_namespace(&self) -> &PidNamespace {
+        &self.pid_namespace
     }
 
     /// The seccomp filters the container's processes run under, if any.
@@ -433,6 +448,10 @@ impl Plan {
             mounts::mount_at(None, root.as_fd(), None, flags, None)
                 .map_err(at("linux.rootfsPropagation"))?;
         }
+        // On this thread, in the container's namespace: the /dev/null it
+        // opens is one the init may bind from.
+        let proc_remount = ProcRemount::new(&self.mounts, &self.masked, &self.readonly_paths)
+            .map_err(at("preparing /proc for the container's PID namespace"))?;
         nix::unistd::fchdir(root.as_raw_fd()).map_err(at("entering the root"))?;
         nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .map_err(at("moving the root onto /"))?;
@@ -441,6 +460,8 @@ impl Plan {
             root,
             cgroup: None,
             seccomp: self.seccomp.clone(),
+            proc_remount,
+            pid_namespace: PidNamespace::default(),
         })
     }
 

@@ -60,6 +60,7 @@ mod caps;
 mod cgroup;
 mod container;
 mod mounts;
+mod pidns;
 mod process;
 mod pty;
 mod reaper;

@@ -13,6 +13,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::thread;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -21,6 +22,7 @@ use oci_spec::runtime::{IOPriorityClass, PosixRlimitType, Process};
 use super::caps::{self, CapSets};
 use super::container::Container;
 use super::describe;
+use super::pidns::{self, Entry};
 use super::reaper::{self, OnExit};
 use super::resolve;
 use super::seccomp;
@@ -71,6 +73,8 @@ pub enum SpawnError {
     Setup { step: &'static str, errno: Errno },
     #[error("spawning: {}", describe(*.0))]
     Spawn(Errno),
+    #[error(transparent)]
+    PidNamespace(#[from] pidns::Error),
 }
 
 /// A validated process spec, ready to spawn.
@@ -233,6 +237,7 @@ impl Spec {
                 .map(|spec| caps::from_spec(spec, caps::last_cap())),
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
             seccomp: container.as_ref().and_then(|c| c.seccomp().cloned()),
+            remount_proc: None,
         };
         Ok(Spec {
             arg0,
@@ -253,7 +258,12 @@ impl Spec {
 
     /// Spawns the process with `stdio` as its fds 0, 1 and 2; `on_exit`
     /// gets its status. Returns its pid.
-    pub fn spawn(&self, stdio: [OwnedFd; 3], on_exit: OnExit) -> Result<i32, SpawnError> {
+    pub fn spawn(
+        &self,
+        stdio: [OwnedFd; 3],
+        on_exit: OnExit,
+        is_init: bool,
+    ) -> Result<i32, SpawnError> {
         let arg0 = &self.arg0;
         let root = self.container_root();
         let program = lookup(arg0, &self.path, &self.cwd, root)
@@ -277,15 +287,51 @@ impl Spec {
         // only passes the errno back.
         let (failed_step, report) =
             nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Spawn)?;
-        let setup = self.setup.clone();
+        let mut setup = self.setup.clone();
         let report_fd = report.as_raw_fd();
+        // In a container: held until the init's namespace is recorded.
+        let spawning = self
+            .container
+            .as_ref()
+            .map(|c| c.pid_namespace().spawning());
+        let entry = spawning.as_ref().map(|s| s.entry(is_init)).transpose()?;
+        let creating = matches!(entry, Some(Entry::Create));
+        if creating {
+            // The init: PID 1 of the new namespace mounts its /proc.
+            setup.remount_proc = self.container.clone();
+        }
         // SAFETY: the closure runs in the forked child before exec; it only
         // reads data prepared before the fork and makes async-signal-safe
         // system calls (Setup::apply).
         unsafe {
             command.pre_exec(move || setup.apply(report_fd));
         }
-        let spawned = reaper::spawn(&mut command, on_exit);
+        let spawned = match &entry {
+            None | Some(Entry::Outside) => {
+                reaper::spawn(&mut command, on_exit).map_err(SpawnAttempt::Io)
+            }
+            // The fork must come from a thread whose children enter the
+            // namespace; that thread ends right after.
+            Some(entry) => reaper::start().map_err(SpawnAttempt::Io).and_then(|()| {
+                thread::scope(|scope| {
+                    scope
+                        .spawn(|| {
+                            pidns::enter(entry)?;
+                            Ok(reaper::spawn(&mut command, on_exit)?)
+                        })
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+            }),
+        };
+        if let (Some(spawning), Ok(pid), true) = (spawning, &spawned, creating) {
+            spawning.created(*pid);
+        }
+        let spawned = match spawned {
+            Err(SpawnAttempt::Namespace(error)) => return Err(error.into()),
+            Err(SpawnAttempt::Io(error)) => Err(error),
+            Ok(pid) => Ok(pid),
+        };
         drop(command);
         drop(report);
         spawned.map_err(|error| {
@@ -302,6 +348,25 @@ impl Spec {
                 },
             }
         })
+    }
+}
+
+/// How a spawn failed before it could report a setup step.
+#[derive(Debug)]
+enum SpawnAttempt {
+    Namespace(pidns::Error),
+    Io(std::io::Error),
+}
+
+impl From<pidns::Error> for SpawnAttempt {
+    fn from(error: pidns::Error) -> Self {
+        SpawnAttempt::Namespace(error)
+    }
+}
+
+impl From<std::io::Error> for SpawnAttempt {
+    fn from(error: std::io::Error) -> Self {
+        SpawnAttempt::Io(error)
     }
 }
 
@@ -326,6 +391,9 @@ struct Setup {
     no_new_privileges: bool,
     /// The container's seccomp filters, installed last before exec.
     seccomp: Option<seccomp::Filters>,
+    /// For the container's init: the container whose /proc it mounts
+    /// again, in its new PID namespace.
+    remount_proc: Option<Arc<Container>>,
 }
 
 /// What entering a container takes; the descriptors are the container's,
@@ -363,10 +431,11 @@ enum Step {
     NoNewPrivileges,
     Cgroup,
     Seccomp,
+    Proc,
 }
 
 impl Step {
-    const ALL: [Step; 16] = [
+    const ALL: [Step; 17] = [
         Step::Setsid,
         Step::Tty,
         Step::Rlimit,
@@ -383,6 +452,7 @@ impl Step {
         Step::NoNewPrivileges,
         Step::Cgroup,
         Step::Seccomp,
+        Step::Proc,
     ];
 
     fn name(number: u8) -> &'static str {
@@ -403,6 +473,7 @@ impl Step {
             Some(Step::NoNewPrivileges) => "no_new_privileges",
             Some(Step::Cgroup) => "joining the container cgroup",
             Some(Step::Seccomp) => "linux.seccomp",
+            Some(Step::Proc) => "mounting /proc in the container's PID namespace",
             None => "unknown step",
         }
     }
@@ -445,6 +516,9 @@ impl Setup {
         }
         if let Some(enter) = &self.enter {
             enter.apply()?;
+        }
+        if let Some(remount) = self.remount_proc.as_ref().and_then(|c| c.proc_remount()) {
+            remount.apply().map_err(at(Step::Proc))?;
         }
         if let Some(mask) = self.umask {
             // SAFETY: see above; umask cannot fail.

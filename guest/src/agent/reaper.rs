@@ -39,16 +39,28 @@ fn children() -> MutexGuard<'static, Children> {
     CHILDREN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Spawns `command` and calls `on_exit` with its status once it has been
-/// reaped. Returns the child's pid.
-pub fn spawn(command: &mut Command, on_exit: OnExit) -> io::Result<i32> {
-    let mut children = children();
+/// Starts the reaper thread if it is not running yet. A thread that has
+/// entered another PID namespace for its children cannot start threads
+/// (EINVAL), so a spawn into one calls this first.
+pub fn start() -> io::Result<()> {
+    start_with(&mut children())
+}
+
+fn start_with(children: &mut Children) -> io::Result<()> {
     if !children.reaper_running {
         thread::Builder::new()
             .name("reaper".into())
             .spawn(reap_forever)?;
         children.reaper_running = true;
     }
+    Ok(())
+}
+
+/// Spawns `command` and calls `on_exit` with its status once it has been
+/// reaped. Returns the child's pid.
+pub fn spawn(command: &mut Command, on_exit: OnExit) -> io::Result<i32> {
+    let mut children = children();
+    start_with(&mut children)?;
     let child = command.spawn()?;
     // Pids are positive i32 values on Linux.
     let pid = i32::try_from(child.id()).map_err(|_| io::Error::from(Errno::EOVERFLOW))?;

@@ -113,8 +113,11 @@ fn condition(arg: &LinuxSeccompArg) -> Result<SeccompCondition, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The calls an entry matches, as rules: None matches unconditionally.
-fn rule(entry: &LinuxSyscall, name: &str) -> Result<Option<SeccompRule>, Error> {
+/// The calls an entry matches, as rules (any of which matches): None
+/// matches unconditionally. Its conditions must all hold, except that, as
+/// in runc, conditions on the same argument are alternatives: each is a
+/// rule of its own then.
+fn rules(entry: &LinuxSyscall, name: &str) -> Result<Option<Vec<SeccompRule>>, Error> {
     let problem = |problem: String| Error::Rule {
         name: name.to_owned(),
         problem,
@@ -123,25 +126,77 @@ fn rule(entry: &LinuxSyscall, name: &str) -> Result<Option<SeccompRule>, Error> 
     if args.is_empty() {
         return Ok(None);
     }
-    let conditions = args.iter().map(condition).collect::<Result<_, _>>();
-    let rule =
-        SeccompRule::new(conditions.map_err(problem)?).map_err(|e| problem(e.to_string()))?;
-    Ok(Some(rule))
+    let conditions: Vec<SeccompCondition> = args
+        .iter()
+        .map(condition)
+        .collect::<Result<_, _>>()
+        .map_err(problem)?;
+    let mut indexes: Vec<usize> = args.iter().map(LinuxSeccompArg::index).collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    let groups = if indexes.len() < args.len() {
+        conditions.into_iter().map(|c| vec![c]).collect()
+    } else {
+        vec![conditions]
+    };
+    let rules = groups
+        .into_iter()
+        .map(|group| SeccompRule::new(group).map_err(|e| problem(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(rules))
 }
 
-/// Adds `rule` to `number`'s chain; an unconditional match (an empty chain,
-/// in seccompiler's terms) stays unconditional.
-fn add(
-    rules: &mut BTreeMap<i64, Option<Vec<SeccompRule>>>,
-    number: i64,
-    rule: Option<SeccompRule>,
-) {
-    let chain = rules.entry(number).or_insert_with(|| Some(Vec::new()));
-    match (chain.as_mut(), rule) {
-        (Some(chain), Some(rule)) => chain.push(rule),
+/// Adds `rules` to `number`'s chain; an unconditional match (an empty
+/// chain, in seccompiler's terms) stays unconditional.
+fn add(chains: &mut RulesBySyscall, number: i64, rules: Option<Vec<SeccompRule>>) {
+    let chain = chains.entry(number).or_insert_with(|| Some(Vec::new()));
+    match (chain.as_mut(), rules) {
+        (Some(chain), Some(rules)) => chain.extend(rules),
         (_, None) => *chain = None,
         (None, Some(_)) => {}
     }
+}
+
+/// Whether a call that `action` answers does not run.
+fn refuses(action: &SeccompAction) -> bool {
+    !matches!(action, SeccompAction::Allow | SeccompAction::Log)
+}
+
+/// Syscall numbers with this bit set are the x32 ABI's: they pass the
+/// x86_64 architecture check, so a filter refuses them before anything
+/// else, as libseccomp's do.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// `program` with the x32 ABI refused right after its architecture check.
+fn refusing_x32(mut program: BpfProgram) -> BpfProgram {
+    // seccompiler's programs start with the 3-instruction arch check.
+    let at = program.len().min(3);
+    let insns = [
+        // A = seccomp_data.nr (BPF_LD | BPF_W | BPF_ABS, offset 0)
+        seccompiler::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        // A >= X32_SYSCALL_BIT (BPF_JMP | BPF_JGE | BPF_K): on to the
+        // kill, else past it
+        seccompiler::sock_filter {
+            code: 0x35,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        // BPF_RET | BPF_K
+        seccompiler::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_KILL_PROCESS,
+        },
+    ];
+    program.splice(at..at, insns);
+    program
 }
 
 fn filter(
@@ -176,7 +231,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Option<Filters>, Error> {
                 continue;
             };
             let number = i64::from(number.id());
-            let entry_rule = rule(entry, name)?;
+            let entry_rule = rules(entry, name)?;
             add(&mut any_entry, number, entry_rule.clone());
             if entry_action != SeccompAction::Allow {
                 let index = match by_action.iter().position(|(a, _)| *a == entry_action) {
@@ -195,7 +250,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Option<Filters>, Error> {
     let seccomp_nr = i64::from(syscalls::Sysno::seccomp.id());
     let mut compiled = Vec::new();
     for (entry_action, rules) in by_action {
-        let blocks_seccomp = rules.contains_key(&seccomp_nr);
+        let blocks_seccomp = refuses(&entry_action) && rules.contains_key(&seccomp_nr);
         compiled.push((
             filter(rules, SeccompAction::Allow, entry_action)?,
             blocks_seccomp,
@@ -203,7 +258,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Option<Filters>, Error> {
     }
     if default != SeccompAction::Allow {
         // It allows seccomp(2) only if an entry matches it unconditionally.
-        let blocks_seccomp = !matches!(any_entry.get(&seccomp_nr), Some(None));
+        let blocks_seccomp = refuses(&default) && !matches!(any_entry.get(&seccomp_nr), Some(None));
         compiled.push((
             filter(any_entry, default, SeccompAction::Allow)?,
             blocks_seccomp,
@@ -217,7 +272,10 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Option<Filters>, Error> {
         ));
     }
     compiled.sort_by_key(|(_, blocks_seccomp)| *blocks_seccomp);
-    let programs: Vec<BpfProgram> = compiled.into_iter().map(|(program, _)| program).collect();
+    let programs: Vec<BpfProgram> = compiled
+        .into_iter()
+        .map(|(program, _)| refusing_x32(program))
+        .collect();
     let flags = profile
         .flags()
         .iter()
@@ -390,6 +448,41 @@ mod tests {
         assert_eq!(run(0o7), 0);
         // No entry matches 0o22 (group write set, not 0o777): the default.
         assert_eq!(run(0o22), libc::EPERM);
+    }
+
+    #[test]
+    fn conditions_on_the_same_argument_are_alternatives() {
+        // As runc reads them: umask(0777) or umask(0700).
+        let filters = compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["umask"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+                "args": [{"index": 0, "value": 511, "op": "SCMP_CMP_EQ"},
+                         {"index": 0, "value": 448, "op": "SCMP_CMP_EQ"}]}]
+        })))
+        .unwrap()
+        .unwrap();
+        let run = |mask| libc::WEXITSTATUS(in_child_under(&filters, || umask_errno(mask)));
+        assert_eq!(run(0o777), libc::EINVAL);
+        assert_eq!(run(0o700), libc::EINVAL);
+        assert_eq!(run(0o22), 0);
+    }
+
+    #[test]
+    fn x32_calls_are_killed_even_under_an_allow_default() {
+        let filters = compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]
+        })))
+        .unwrap()
+        .unwrap();
+        let x32_getppid = || {
+            let number = libc::SYS_getppid | libc::c_long::from(X32_SYSCALL_BIT);
+            // SAFETY: a call number with no arguments.
+            errno_of(unsafe { libc::syscall(number) })
+        };
+        let status = in_child_under(&filters, x32_getppid);
+        assert!(libc::WIFSIGNALED(status), "status {status:#x}");
+        assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
     }
 
     #[test]

@@ -291,10 +291,11 @@ impl Exec {
             return Err(Error::Started(self.id.clone()));
         };
         let exec = Arc::clone(self);
-        match self
-            .spec
-            .spawn(child, Box::new(move |status| exec.exited(status)))
-        {
+        match self.spec.spawn(
+            child,
+            Box::new(move |status| exec.exited(status)),
+            self.id == proto::agent::INIT_EXEC_ID,
+        ) {
             Ok(pid) => {
                 state.phase = Phase::Running(pid);
                 Ok(pid)

@@ -156,10 +156,21 @@ fn run_piped(
 
 /// Runs `sh -c script` to the end; returns its status and stdout.
 fn sh(agent: &Arc<Agent>, script: &str, extra: Value) -> (ExitStatus, String) {
+    sh_as(agent, "sh", script, extra)
+}
+
+/// `sh`, as the process with `exec_id` (the container's own process is
+/// [`proto::agent::INIT_EXEC_ID`]).
+fn sh_as(agent: &Arc<Agent>, exec_id: &str, script: &str, extra: Value) -> (ExitStatus, String) {
     let mut conn = control(agent);
-    let piped = run_piped(agent, &mut conn, "sh", spec(&["sh", "-c", script], extra));
+    let piped = run_piped(
+        agent,
+        &mut conn,
+        exec_id,
+        spec(&["sh", "-c", script], extra),
+    );
     drop(piped.stdin);
-    let status = match wait(&mut conn, "sh") {
+    let status = match wait(&mut conn, exec_id) {
         Response::Exited { status } => status,
         other => panic!("wait: {other:?}"),
     };
@@ -1001,8 +1012,15 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
         touch /data/made && echo "data writable"
         touch /tmp/made && echo "tmp writable"
         test -d /run/runvm || echo "no agent root"
+        pids=$(ls /proc | grep -c '^[0-9]')
+        echo "pid=$$ init=$(cat /proc/1/comm) few pids: $([ "$pids" -lt 8 ] && echo yes)"
     "#;
-    let (status, stdout) = sh(&agent, script, json!({"cwd": "/evil/data"}));
+    let (status, stdout) = sh_as(
+        &agent,
+        proto::agent::INIT_EXEC_ID,
+        script,
+        json!({"cwd": "/evil/data"}),
+    );
     assert_eq!(status, ExitStatus::Code(0), "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "cwd=/data");
@@ -1033,7 +1051,10 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
             "proc/sys read-only",
             "data writable",
             "tmp writable",
-            "no agent root"
+            "no agent root",
+            // Its own PID namespace, and a /proc that shows it: the shell
+            // and its short-lived children, none of the host's processes.
+            "pid=1 init=sh few pids: yes"
         ]
     );
     let share = scratch.0.join("share-source");

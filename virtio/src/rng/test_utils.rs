@@ -109,6 +109,12 @@ impl TestGuest {
         bytes
     }
 
+    /// Whether the device kicked its own queue (to come back to it), the
+    /// kick consumed.
+    pub(crate) fn kicked_itself(&self) -> bool {
+        self.kick.read().is_ok()
+    }
+
     /// Whether the device raised its interrupt.
     pub(crate) fn interrupted(&self) -> bool {
         self.interrupt.status() != 0

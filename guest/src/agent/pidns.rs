@@ -1,0 +1,248 @@
+//! The container's PID namespace. As under runc, the container's first
+//! process (started by `start`) is PID 1 of a PID namespace of its own,
+//! and every later process (`exec`) joins it; when that init exits, the
+//! kernel ends the rest. The agent stays outside, as PID 1 of the VM, and
+//! sees every container process under its own pid (what `ps` lists and
+//! `kill` signals).
+//!
+//! A process enters a PID namespace only when it is forked, the one of the
+//! forking thread's `pid_ns_for_children`: each spawn into the container
+//! runs on a thread of its own that first unshares a new namespace (the
+//! init) or joins the container's (exec), and then forks.
+//!
+//! /proc shows the PID namespace of whoever mounted it, and the agent
+//! mounted the container's when it created the container. So the init,
+//! PID 1 of the new namespace, mounts a fresh proc on each of the
+//! container's proc mounts (the agent's detached) before it execs, and
+//! masks and makes read-only the paths under them again
+//! (`linux.maskedPaths`, `linux.readonlyPaths`): [`ProcRemount`], system
+//! calls on strings prepared before the fork.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+
+use super::mounts::{self, Mount, What};
+use super::resolve;
+
+/// The container's proc mounts as its init makes them again.
+#[derive(Debug)]
+pub struct ProcRemount {
+    /// Each proc mount's destination, with its flags.
+    mounts: Vec<(CString, libc::c_ulong)>,
+    /// Masked paths under them: a file gets /dev/null bound on it.
+    masked: Vec<CString>,
+    /// Read-only paths under them.
+    readonly: Vec<CString>,
+    /// /dev/null as the container's setup thread opened it (a mount of the
+    /// container's namespace, which a bind needs), and the path the init
+    /// reaches it by, through the fresh proc (the container may have no
+    /// /dev/null of its own).
+    _null: OwnedFd,
+    null_path: CString,
+}
+
+fn check(rc: libc::c_int) -> Result<(), i32> {
+    if rc < 0 {
+        Err(Errno::last_raw())
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `path` exists and is a directory, without following a symlink
+/// at its end; None if it does not exist.
+fn is_dir(path: &CString) -> Result<Option<bool>, i32> {
+    // SAFETY: a plain struct of integers, for lstat to fill.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: lstat reads the NUL-terminated path and writes `stat`, both
+    // alive for the call.
+    if unsafe { libc::lstat(path.as_ptr(), &mut stat) } < 0 {
+        let errno = Errno::last_raw();
+        return if errno == libc::ENOENT {
+            Ok(None)
+        } else {
+            Err(errno)
+        };
+    }
+    Ok(Some(stat.st_mode & libc::S_IFMT == libc::S_IFDIR))
+}
+
+/// mount(2) with optional strings.
+fn mount(
+    source: Option<&CString>,
+    target: &CString,
+    fstype: Option<&CString>,
+    flags: libc::c_ulong,
+) -> Result<(), i32> {
+    let ptr = |s: Option<&CString>| s.map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: mount reads the NUL-terminated strings (or takes null), all
+    // alive for the call.
+    check(unsafe {
+        libc::mount(
+            ptr(source),
+            target.as_ptr(),
+            ptr(fstype),
+            flags,
+            std::ptr::null(),
+        )
+    })
+}
+
+impl ProcRemount {
+    /// The remount of the proc mounts among `mounts`, with the `masked` and
+    /// `readonly` paths under them; None if the container mounts no proc.
+    /// Runs in the container's mount namespace.
+    pub fn new(
+        mounts: &[Mount],
+        masked: &[PathBuf],
+        readonly: &[PathBuf],
+    ) -> Result<Option<Self>, Errno> {
+        let procs: Vec<&Mount> = mounts
+            .iter()
+            .filter(|m| matches!(m.what, What::Fs { fstype: "proc", .. }))
+            .collect();
+        let Some(first) = procs.first() else {
+            return Ok(None);
+        };
+        let under_proc = |paths: &[PathBuf]| -> Result<Vec<CString>, Errno> {
+            paths
+                .iter()
+                .filter(|path| procs.iter().any(|m| path.starts_with(&m.destination)))
+                .map(|path| resolve::cstring(path))
+                .collect()
+        };
+        let null = mounts::open_path(Path::new("/dev/null"))?;
+        let null_path = first
+            .destination
+            .join(format!("self/fd/{}", null.as_raw_fd()));
+        Ok(Some(Self {
+            mounts: procs
+                .iter()
+                .map(|m| Ok((resolve::cstring(&m.destination)?, m.options.flags.bits())))
+                .collect::<Result<_, Errno>>()?,
+            masked: under_proc(masked)?,
+            readonly: under_proc(readonly)?,
+            _null: null,
+            null_path: resolve::cstring(&null_path)?,
+        }))
+    }
+
+    /// In the container's init, between fork and exec (in the container's
+    /// mount namespace and root): only system calls, on what `new`
+    /// prepared. Returns the errno of a failure.
+    pub fn apply(&self) -> Result<(), i32> {
+        let proc = c"proc".to_owned();
+        for (destination, flags) in &self.mounts {
+            // The agent's proc and what is mounted on it; a destination
+            // that is no mount (a symlink the image put there) is left.
+            // SAFETY: umount2 reads the NUL-terminated path.
+            unsafe {
+                libc::umount2(
+                    destination.as_ptr(),
+                    libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW,
+                )
+            };
+            mount(Some(&proc), destination, Some(&proc), *flags)?;
+        }
+        let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        for path in &self.masked {
+            match is_dir(path)? {
+                None => {}
+                Some(true) => {
+                    let tmpfs = c"tmpfs".to_owned();
+                    let flags = (MsFlags::MS_RDONLY | locked).bits();
+                    mount(Some(&tmpfs), path, Some(&tmpfs), flags)?;
+                }
+                Some(false) => mount(Some(&self.null_path), path, None, MsFlags::MS_BIND.bits())?,
+            }
+        }
+        for path in &self.readonly {
+            if is_dir(path)?.is_some() {
+                let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+                mount(Some(path), path, None, bind.bits())?;
+                let read_only =
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked;
+                mount(None, path, None, read_only.bits())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the container's processes get their PID namespace.
+#[derive(Debug, Default)]
+pub struct PidNamespace(Mutex<Option<Result<OwnedFd, Errno>>>);
+
+/// What a spawn into the container does with its PID namespace.
+pub enum Entry<'a> {
+    /// The container's own process: a new namespace, of which it is PID 1.
+    Create,
+    /// Any process once that one runs: the container's namespace.
+    Join(&'a OwnedFd),
+    /// A process before it (a createContainer or startContainer hook): the
+    /// agent's namespace, as there is no other yet.
+    Outside,
+}
+
+/// Held while a process is spawned into the container, so that the init
+/// is recorded before anything joins its namespace.
+pub struct Spawning<'a>(MutexGuard<'a, Option<Result<OwnedFd, Errno>>>);
+
+/// Why a process could not enter the container's PID namespace.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the container's PID namespace is gone: {}", super::describe(*.0))]
+    Lost(Errno),
+    #[error("entering the container's PID namespace: {}", super::describe(*.0))]
+    Enter(Errno),
+}
+
+impl PidNamespace {
+    /// Starts a spawn into the container.
+    pub fn spawning(&self) -> Spawning<'_> {
+        Spawning(self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Spawning<'_> {
+    /// What this spawn does: create the namespace (the container's own
+    /// process, `is_init`), join it, or stay outside.
+    pub fn entry(&self, is_init: bool) -> Result<Entry<'_>, Error> {
+        match &*self.0 {
+            None if is_init => Ok(Entry::Create),
+            None => Ok(Entry::Outside),
+            Some(Ok(namespace)) => Ok(Entry::Join(namespace)),
+            Some(Err(errno)) => Err(Error::Lost(*errno)),
+        }
+    }
+
+    /// Records the namespace of `init`, the process that created it.
+    pub fn created(mut self, init: i32) {
+        let path = format!("/proc/{init}/ns/pid");
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+        let namespace =
+            nix::fcntl::open(path.as_str(), flags, nix::sys::stat::Mode::empty()).map(|raw| {
+                // SAFETY: open returned this descriptor; nothing else owns it.
+                unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) }
+            });
+        *self.0 = Some(namespace);
+    }
+}
+
+/// On the thread that is about to fork the process: makes its children
+/// enter the namespace `entry` says.
+pub fn enter(entry: &Entry) -> Result<(), Error> {
+    match entry {
+        Entry::Create => nix::sched::unshare(CloneFlags::CLONE_NEWPID),
+        Entry::Join(namespace) => nix::sched::setns(namespace, CloneFlags::CLONE_NEWPID),
+        Entry::Outside => Ok(()),
+    }
+    .map_err(Error::Enter)
+}
