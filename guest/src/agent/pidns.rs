@@ -18,7 +18,7 @@
 //! (`linux.maskedPaths`, `linux.readonlyPaths`): [`ProcRemount`], system
 //! calls on strings prepared before the fork.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -58,7 +58,7 @@ fn check(rc: libc::c_int) -> Result<(), i32> {
 
 /// Whether `path` exists and is a directory, without following a symlink
 /// at its end; None if it does not exist.
-fn is_dir(path: &CString) -> Result<Option<bool>, i32> {
+fn is_dir(path: &CStr) -> Result<Option<bool>, i32> {
     // SAFETY: a plain struct of integers, for lstat to fill.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: lstat reads the NUL-terminated path and writes `stat`, both
@@ -76,12 +76,12 @@ fn is_dir(path: &CString) -> Result<Option<bool>, i32> {
 
 /// mount(2) with optional strings.
 fn mount(
-    source: Option<&CString>,
-    target: &CString,
-    fstype: Option<&CString>,
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
     flags: libc::c_ulong,
 ) -> Result<(), i32> {
-    let ptr = |s: Option<&CString>| s.map_or(std::ptr::null(), |s| s.as_ptr());
+    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
     // SAFETY: mount reads the NUL-terminated strings (or takes null), all
     // alive for the call.
     check(unsafe {
@@ -138,7 +138,6 @@ impl ProcRemount {
     /// mount namespace and root): only system calls, on what `new`
     /// prepared. Returns the errno of a failure.
     pub fn apply(&self) -> Result<(), i32> {
-        let proc = c"proc".to_owned();
         for (destination, flags) in &self.mounts {
             // The agent's proc and what is mounted on it; a destination
             // that is no mount (a symlink the image put there) is left.
@@ -149,16 +148,15 @@ impl ProcRemount {
                     libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW,
                 )
             };
-            mount(Some(&proc), destination, Some(&proc), *flags)?;
+            mount(Some(c"proc"), destination, Some(c"proc"), *flags)?;
         }
         let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         for path in &self.masked {
             match is_dir(path)? {
                 None => {}
                 Some(true) => {
-                    let tmpfs = c"tmpfs".to_owned();
                     let flags = (MsFlags::MS_RDONLY | locked).bits();
-                    mount(Some(&tmpfs), path, Some(&tmpfs), flags)?;
+                    mount(Some(c"tmpfs"), path, Some(c"tmpfs"), flags)?;
                 }
                 Some(false) => mount(Some(&self.null_path), path, None, MsFlags::MS_BIND.bits())?,
             }
