@@ -81,14 +81,16 @@ const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
 const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
-/// Makes every mount of the tree at `dir` nosuid, nodev and noexec: the
+/// Makes every mount of the tree at `dir` private, nosuid, nodev and
+/// noexec: the
 /// share's files are the guest's, which the monitor never executes, and
 /// its device nodes are the guest kernel's business, never the host's.
 fn harden_tree(dir: &std::fs::File) -> std::io::Result<()> {
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
         attr_clr: 0,
-        propagation: 0,
+        // Nothing the host mounts later propagates in unhardened.
+        propagation: libc::MS_PRIVATE,
         userns_fd: 0,
     };
     // SAFETY: the path is a static empty string and `attr` a live

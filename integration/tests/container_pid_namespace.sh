@@ -12,6 +12,9 @@ make_bundle bundle 'echo "pid $$ init $(cat /proc/1/comm) procs $(ls /proc | gre
 	|| fail "could not make the bundle"
 
 rv create --bundle bundle c1 >out 2>err </dev/null || { cat err; fail "create failed"; }
+# Before start there is no PID namespace to join: refused, not run outside.
+rv exec c1 true >early.out 2>&1 && fail "exec before start should be refused"
+grep -q "start it first" early.out || fail "exec before start should say to start the container first: $(cat early.out)"
 rv start c1 || fail "start failed"
 wait_for started out 60
 echo "--- container:"; cat out err

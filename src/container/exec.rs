@@ -41,6 +41,10 @@ pub struct ExecOptions<'a> {
 pub enum ExecError {
     #[error(transparent)]
     Container(#[from] ContainerError),
+    #[error(
+        "cannot exec in a created container: start it first (its PID namespace is its process's)"
+    )]
+    NotStarted,
     #[error("cannot exec in a {0} container")]
     Status(Status),
     #[error(transparent)]
@@ -68,7 +72,10 @@ impl Container {
     /// ended; detached, returns `None` once it runs.
     pub fn exec(&self, options: &ExecOptions) -> Result<Option<ExitStatus>, ExecError> {
         match self.status() {
-            Status::Created | Status::Running => {}
+            Status::Running => {}
+            // Its PID namespace is the container process's, which `start`
+            // starts: before that, an exec'd process would run outside it.
+            Status::Created => return Err(ExecError::NotStarted),
             other => return Err(ExecError::Status(other)),
         }
         if !options.detach {

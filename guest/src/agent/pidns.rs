@@ -34,8 +34,9 @@ use super::resolve;
 /// The container's proc mounts as its init makes them again.
 #[derive(Debug)]
 pub struct ProcRemount {
-    /// Each proc mount's destination, with its flags.
-    mounts: Vec<(CString, libc::c_ulong)>,
+    /// Each proc mount's destination, with its flags and data (hidepid=,
+    /// subset=, ...).
+    mounts: Vec<(CString, libc::c_ulong, Option<CString>)>,
     /// Masked paths under them: a file gets /dev/null bound on it.
     masked: Vec<CString>,
     /// Read-only paths under them.
@@ -80,6 +81,7 @@ fn mount(
     target: &CStr,
     fstype: Option<&CStr>,
     flags: libc::c_ulong,
+    data: Option<&CStr>,
 ) -> Result<(), i32> {
     let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
     // SAFETY: mount reads the NUL-terminated strings (or takes null), all
@@ -90,7 +92,7 @@ fn mount(
             target.as_ptr(),
             ptr(fstype),
             flags,
-            std::ptr::null(),
+            ptr(data).cast(),
         )
     })
 }
@@ -125,7 +127,16 @@ impl ProcRemount {
         Ok(Some(Self {
             mounts: procs
                 .iter()
-                .map(|m| Ok((resolve::cstring(&m.destination)?, m.options.flags.bits())))
+                .map(|m| {
+                    let data = (!m.options.data.is_empty())
+                        .then(|| CString::new(m.options.data.as_bytes()).map_err(|_| Errno::EINVAL))
+                        .transpose()?;
+                    Ok((
+                        resolve::cstring(&m.destination)?,
+                        m.options.flags.bits(),
+                        data,
+                    ))
+                })
                 .collect::<Result<_, Errno>>()?,
             masked: under_proc(masked)?,
             readonly: under_proc(readonly)?,
@@ -138,7 +149,7 @@ impl ProcRemount {
     /// mount namespace and root): only system calls, on what `new`
     /// prepared. Returns the errno of a failure.
     pub fn apply(&self) -> Result<(), i32> {
-        for (destination, flags) in &self.mounts {
+        for (destination, flags, data) in &self.mounts {
             // The agent's proc and what is mounted on it; a destination
             // that is no mount (a symlink the image put there) is left.
             // SAFETY: umount2 reads the NUL-terminated path.
@@ -148,35 +159,54 @@ impl ProcRemount {
                     libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW,
                 )
             };
-            mount(Some(c"proc"), destination, Some(c"proc"), *flags)?;
+            let data = data.as_deref();
+            mount(Some(c"proc"), destination, Some(c"proc"), *flags, data)?;
         }
+        let protected = self.protect();
+        if protected.is_err() {
+            // Fail closed: no /proc at all rather than an unmasked one.
+            for (destination, _, _) in &self.mounts {
+                // SAFETY: umount2 reads the NUL-terminated path.
+                unsafe { libc::umount2(destination.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+        protected
+    }
+
+    /// The masked and read-only paths, on the fresh proc.
+    fn protect(&self) -> Result<(), i32> {
         let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         for path in &self.masked {
             match is_dir(path)? {
                 None => {}
                 Some(true) => {
                     let flags = (MsFlags::MS_RDONLY | locked).bits();
-                    mount(Some(c"tmpfs"), path, Some(c"tmpfs"), flags)?;
+                    mount(Some(c"tmpfs"), path, Some(c"tmpfs"), flags, None)?;
                 }
-                Some(false) => mount(Some(&self.null_path), path, None, MsFlags::MS_BIND.bits())?,
+                Some(false) => {
+                    let bind = MsFlags::MS_BIND.bits();
+                    mount(Some(&self.null_path), path, None, bind, None)?;
+                }
             }
         }
         for path in &self.readonly {
             if is_dir(path)?.is_some() {
                 let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
-                mount(Some(path), path, None, bind.bits())?;
+                mount(Some(path), path, None, bind.bits(), None)?;
                 let read_only =
                     MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked;
-                mount(None, path, None, read_only.bits())?;
+                mount(None, path, None, read_only.bits(), None)?;
             }
         }
         Ok(())
     }
 }
 
-/// Where the container's processes get their PID namespace.
+/// Where the container's processes get their PID namespace: not yet
+/// (None), the init's (Some(Some)), or none any more (Some(None): the init
+/// could not be started).
 #[derive(Debug, Default)]
-pub struct PidNamespace(Mutex<Option<Result<OwnedFd, Errno>>>);
+pub struct PidNamespace(Mutex<Option<Option<OwnedFd>>>);
 
 /// What a spawn into the container does with its PID namespace.
 pub enum Entry<'a> {
@@ -191,13 +221,13 @@ pub enum Entry<'a> {
 
 /// Held while a process is spawned into the container, so that the init
 /// is recorded before anything joins its namespace.
-pub struct Spawning<'a>(MutexGuard<'a, Option<Result<OwnedFd, Errno>>>);
+pub struct Spawning<'a>(MutexGuard<'a, Option<Option<OwnedFd>>>);
 
 /// Why a process could not enter the container's PID namespace.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("the container's PID namespace is gone: {}", super::describe(*.0))]
-    Lost(Errno),
+    #[error("the container's process is gone: no PID namespace to join")]
+    Gone,
     #[error("entering the container's PID namespace: {}", super::describe(*.0))]
     Enter(Errno),
 }
@@ -216,21 +246,20 @@ impl Spawning<'_> {
         match &*self.0 {
             None if is_init => Ok(Entry::Create),
             None => Ok(Entry::Outside),
-            Some(Ok(namespace)) => Ok(Entry::Join(namespace)),
-            Some(Err(errno)) => Err(Error::Lost(*errno)),
+            Some(Some(namespace)) => Ok(Entry::Join(namespace)),
+            Some(None) => Err(Error::Gone),
         }
     }
 
-    /// Records the namespace of `init`, the process that created it.
-    pub fn created(mut self, init: i32) {
-        let path = format!("/proc/{init}/ns/pid");
-        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
-        let namespace =
-            nix::fcntl::open(path.as_str(), flags, nix::sys::stat::Mode::empty()).map(|raw| {
-                // SAFETY: open returned this descriptor; nothing else owns it.
-                unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) }
-            });
-        *self.0 = Some(namespace);
+    /// Records the namespace the init was spawned into.
+    pub fn created(&mut self, namespace: OwnedFd) {
+        *self.0 = Some(Some(namespace));
+    }
+
+    /// The init could not be started: nothing may run in the container
+    /// outside the namespace it should have had.
+    pub fn lost(&mut self) {
+        *self.0 = Some(None);
     }
 }
 
@@ -243,4 +272,25 @@ pub fn enter(entry: &Entry) -> Result<(), Error> {
         Entry::Outside => Ok(()),
     }
     .map_err(Error::Enter)
+}
+
+/// On the thread that forked the init: the namespace its children enter,
+/// the init's (by thread, not by pid, which may be reused once the init is
+/// reaped). The kernel shows it only once the init exists, and no more
+/// once it has exited: None then.
+pub fn created() -> Option<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let path = "/proc/thread-self/ns/pid_for_children";
+    let raw = nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()).ok()?;
+    // SAFETY: open returned this descriptor; nothing else owns it.
+    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+}
+
+/// A fork into a namespace whose init has exited fails with ENOMEM: say
+/// what it means.
+pub fn spawn_error(entry: &Entry, error: std::io::Error) -> Result<std::io::Error, Error> {
+    match entry {
+        Entry::Join(_) if error.raw_os_error() == Some(libc::ENOMEM) => Err(Error::Gone),
+        _ => Ok(error),
+    }
 }

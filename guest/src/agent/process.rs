@@ -22,7 +22,7 @@ use oci_spec::runtime::{IOPriorityClass, PosixRlimitType, Process};
 use super::caps::{self, CapSets};
 use super::container::Container;
 use super::describe;
-use super::pidns::{self, Entry};
+use super::pidns::{self, Entry, ProcRemount};
 use super::reaper::{self, OnExit};
 use super::resolve;
 use super::seccomp;
@@ -290,7 +290,7 @@ impl Spec {
         let mut setup = self.setup.clone();
         let report_fd = report.as_raw_fd();
         // In a container: held until the init's namespace is recorded.
-        let spawning = self
+        let mut spawning = self
             .container
             .as_ref()
             .map(|c| c.pid_namespace().spawning());
@@ -307,26 +307,45 @@ impl Spec {
             command.pre_exec(move || setup.apply(report_fd));
         }
         let spawned = match &entry {
-            None | Some(Entry::Outside) => {
-                reaper::spawn(&mut command, on_exit).map_err(SpawnAttempt::Io)
-            }
+            None | Some(Entry::Outside) => reaper::spawn(&mut command, on_exit)
+                .map(|pid| (pid, None))
+                .map_err(SpawnAttempt::Io),
             // The fork must come from a thread whose children enter the
             // namespace; that thread ends right after.
             Some(entry) => reaper::start().map_err(SpawnAttempt::Io).and_then(|()| {
                 thread::scope(|scope| {
-                    scope
-                        .spawn(|| {
+                    thread::Builder::new()
+                        .name("spawn".into())
+                        .spawn_scoped(scope, || {
                             pidns::enter(entry)?;
-                            Ok(reaper::spawn(&mut command, on_exit)?)
+                            match reaper::spawn(&mut command, on_exit) {
+                                Ok(pid) => Ok((pid, creating.then(pidns::created).flatten())),
+                                Err(error) => {
+                                    Err(SpawnAttempt::Io(pidns::spawn_error(entry, error)?))
+                                }
+                            }
                         })
+                        .map_err(SpawnAttempt::Io)?
                         .join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
             }),
         };
-        if let (Some(spawning), Ok(pid), true) = (spawning, &spawned, creating) {
-            spawning.created(*pid);
+        if let (Some(spawning), true) = (spawning.as_mut(), creating) {
+            match &spawned {
+                Ok((_, Some(_))) => {}
+                // Fail closed: no later process runs outside a namespace
+                // the init never got.
+                _ => spawning.lost(),
+            }
         }
+        let spawned = spawned.map(|(pid, created)| {
+            if let (Some(spawning), Some(namespace)) = (spawning.as_mut(), created) {
+                spawning.created(namespace);
+            }
+            pid
+        });
+        drop(spawning);
         let spawned = match spawned {
             Err(SpawnAttempt::Namespace(error)) => return Err(error.into()),
             Err(SpawnAttempt::Io(error)) => Err(error),
@@ -515,10 +534,8 @@ impl Setup {
             check(rc as i32).map_err(at(Step::IoPriority))?;
         }
         if let Some(enter) = &self.enter {
-            enter.apply()?;
-        }
-        if let Some(remount) = self.remount_proc.as_ref().and_then(|c| c.proc_remount()) {
-            remount.apply().map_err(at(Step::Proc))?;
+            let remount = self.remount_proc.as_ref().and_then(|c| c.proc_remount());
+            enter.apply(remount)?;
         }
         if let Some(mask) = self.umask {
             // SAFETY: see above; umask cannot fail.
@@ -566,9 +583,11 @@ impl Setup {
 
 impl Enter {
     /// Joins the container's mount namespace, which also makes its root
-    /// ours, and changes to the cwd resolved inside it (never through a
-    /// magic link, even if the container changed it since validation).
-    fn apply(&self) -> Result<(), (Step, i32)> {
+    /// ours, mounts its /proc again for the init (`remount`), and changes
+    /// to the cwd resolved inside it (never through a magic link, even if
+    /// the container changed it since validation). The remount comes
+    /// first: a cwd in the old /proc would keep it, masks and all gone.
+    fn apply(&self, remount: Option<&ProcRemount>) -> Result<(), (Step, i32)> {
         if let Some(procs) = self.cgroup_procs {
             // "0": the writing process itself.
             // SAFETY: writes one byte from a static string to a descriptor
@@ -581,6 +600,9 @@ impl Enter {
         // SAFETY: plain system calls on descriptors the spec keeps open.
         check(unsafe { libc::setns(self.namespace, libc::CLONE_NEWNS) })
             .map_err(|errno| (Step::Enter, errno))?;
+        if let Some(remount) = remount {
+            remount.apply().map_err(|errno| (Step::Proc, errno))?;
+        }
         let flags = libc::O_PATH | libc::O_DIRECTORY;
         let mut fd = resolve::openat2_in_root(self.root, &self.cwd, flags);
         for _ in 0..16 {
