@@ -17,13 +17,18 @@ use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
 use crate::{GuestMemory, Interrupt, VirtioError};
 
-/// What a device holds between activation and reset.
+/// What the transport hands a device on activation, and the device holds
+/// until reset.
 #[derive(Debug)]
-pub(crate) struct ActiveState {
-    pub(crate) mem: GuestMemory,
-    pub(crate) interrupt: Arc<Interrupt>,
-    pub(crate) queues: Vec<Queue>,
-    pub(crate) queue_evts: Vec<EventFd>,
+pub struct ActiveState {
+    /// Guest memory, where the queues and their buffers are.
+    pub mem: GuestMemory,
+    /// The device's interrupt line.
+    pub interrupt: Arc<Interrupt>,
+    /// One ready queue per entry of the device's `queue_max_sizes`.
+    pub queues: Vec<Queue>,
+    /// `queue_evts[i]` is signalled when the driver notifies queue `i`.
+    pub queue_evts: Vec<EventFd>,
 }
 
 /// Whether the driver published at most a queue's worth of new buffers; a

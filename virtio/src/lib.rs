@@ -12,12 +12,11 @@ pub mod mmio;
 pub mod rng;
 pub mod vsock;
 
-use std::sync::Arc;
-
 use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
+pub use activation::ActiveState;
 pub use interrupt::Interrupt;
 pub use mmio::MmioTransport;
 
@@ -110,16 +109,8 @@ pub trait VirtioDevice: Send {
     /// ignore it.
     fn write_config(&mut self, offset: u64, data: &[u8]);
 
-    /// Starts the device: the driver has set up `queues` (one per entry of
-    /// `queue_max_sizes`) and is ready. `queue_evts[i]` is signalled when the
-    /// driver notifies queue `i`.
-    fn activate(
-        &mut self,
-        mem: GuestMemory,
-        interrupt: Arc<Interrupt>,
-        queues: Vec<Queue>,
-        queue_evts: Vec<EventFd>,
-    ) -> Result<(), VirtioError>;
+    /// Starts the device: the driver has set up its queues and is ready.
+    fn activate(&mut self, active: ActiveState) -> Result<(), VirtioError>;
 
     /// Stops the device and drops everything the driver configured, so that
     /// it can be activated again.

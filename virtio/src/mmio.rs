@@ -19,7 +19,7 @@ use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
 use crate::features::{VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX};
 use crate::status::{ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, FAILED, FEATURES_OK};
-use crate::{GuestMemory, Interrupt, VirtioDevice, VirtioError};
+use crate::{ActiveState, GuestMemory, Interrupt, VirtioDevice, VirtioError};
 
 /// Size of one device's MMIO window.
 pub const MMIO_WINDOW_SIZE: u64 = 0x1000;
@@ -497,12 +497,12 @@ impl MmioTransport {
                 }
             }
         }
-        let result = self.lock_device().activate(
-            self.mem.clone(),
-            self.interrupt.clone(),
+        let result = self.lock_device().activate(ActiveState {
+            mem: self.mem.clone(),
+            interrupt: self.interrupt.clone(),
             queues,
             queue_evts,
-        );
+        });
         match result {
             Ok(()) => self.activated = true,
             Err(e) => self.needs_reset(&e.to_string()),
@@ -586,20 +586,14 @@ mod tests {
                 }
             }
         }
-        fn activate(
-            &mut self,
-            _mem: GuestMemory,
-            interrupt: Arc<Interrupt>,
-            queues: Vec<Queue>,
-            queue_evts: Vec<EventFd>,
-        ) -> Result<(), VirtioError> {
+        fn activate(&mut self, active: ActiveState) -> Result<(), VirtioError> {
             if self.fail_activation {
                 return Err(VirtioError::Activation("refused".into()));
             }
             self.activations += 1;
-            self.queues = queues;
-            self.queue_evts = queue_evts;
-            self.interrupt = Some(interrupt);
+            self.queues = active.queues;
+            self.queue_evts = active.queue_evts;
+            self.interrupt = Some(active.interrupt);
             Ok(())
         }
         fn reset(&mut self) {

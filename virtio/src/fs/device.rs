@@ -9,8 +9,7 @@ use fuse_backend_rs::api::filesystem::FileSystem;
 use fuse_backend_rs::api::server::Server;
 use fuse_backend_rs::transport::{Reader, VirtioFsWriter, Writer};
 use tracing::warn;
-use virtio_queue::{DescriptorChain, Queue, QueueT};
-use vmm_sys_util::eventfd::EventFd;
+use virtio_queue::{DescriptorChain, QueueT};
 
 use super::fd_limit::host_fd_budget;
 use super::secure::SecureFs;
@@ -21,7 +20,7 @@ use super::{
 };
 use crate::activation::{avail_idx_is_sane, Activation, ActiveState};
 use crate::features::VIRTIO_F_VERSION_1;
-use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
+use crate::{device_type, GuestMemory, VirtioDevice, VirtioError};
 
 /// Queue problems caused by the guest, logged once per device.
 #[derive(Debug, Clone, Copy)]
@@ -301,23 +300,8 @@ impl VirtioDevice for Fs {
         // The config space is read-only.
     }
 
-    fn activate(
-        &mut self,
-        mem: GuestMemory,
-        interrupt: Arc<Interrupt>,
-        queues: Vec<Queue>,
-        queue_evts: Vec<EventFd>,
-    ) -> Result<(), VirtioError> {
-        self.activation.activate(
-            ActiveState {
-                mem,
-                interrupt,
-                queues,
-                queue_evts,
-            },
-            NUM_QUEUES,
-        )?;
-        Ok(())
+    fn activate(&mut self, active: ActiveState) -> Result<(), VirtioError> {
+        self.activation.activate(active, NUM_QUEUES)
     }
 
     fn reset(&mut self) {

@@ -1,17 +1,14 @@
 //! The virtio-rng device: activation, and filling each buffer chain the
 //! guest makes available.
 
-use std::sync::Arc;
-
 use tracing::warn;
-use virtio_queue::{DescriptorChain, Queue, QueueT};
+use virtio_queue::{DescriptorChain, QueueT};
 use vm_memory::Bytes;
-use vmm_sys_util::eventfd::EventFd;
 
 use super::{RngError, MAX_BYTES_PER_REQUEST, NUM_QUEUES, QUEUE_SIZE, REQUEST_QUEUE};
 use crate::activation::{avail_idx_is_sane, Activation, ActiveState};
 use crate::features::VIRTIO_F_VERSION_1;
-use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
+use crate::{device_type, GuestMemory, VirtioDevice, VirtioError};
 
 /// A virtio-rng device, wired like [`crate::fs::Fs`]: one `Arc<Mutex<Rng>>`
 /// handed to the VMM's `EventManager` (the queue is served there) and to a
@@ -172,23 +169,8 @@ impl VirtioDevice for Rng {
 
     fn write_config(&mut self, _offset: u64, _data: &[u8]) {}
 
-    fn activate(
-        &mut self,
-        mem: GuestMemory,
-        interrupt: Arc<Interrupt>,
-        queues: Vec<Queue>,
-        queue_evts: Vec<EventFd>,
-    ) -> Result<(), VirtioError> {
-        self.activation.activate(
-            ActiveState {
-                mem,
-                interrupt,
-                queues,
-                queue_evts,
-            },
-            NUM_QUEUES,
-        )?;
-        Ok(())
+    fn activate(&mut self, active: ActiveState) -> Result<(), VirtioError> {
+        self.activation.activate(active, NUM_QUEUES)
     }
 
     fn reset(&mut self) {

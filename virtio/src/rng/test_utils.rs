@@ -9,7 +9,7 @@ use vm_memory::{Bytes, GuestAddress};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::Rng;
-use crate::{GuestMemory, Interrupt, VirtioDevice};
+use crate::{ActiveState, GuestMemory, Interrupt, VirtioDevice};
 
 /// Guest RAM size.
 pub(crate) const MEM_SIZE: u64 = 0x40_0000;
@@ -43,12 +43,12 @@ impl TestGuest {
         let interrupt = Arc::new(Interrupt::new().unwrap());
         let kick = EventFd::new(EFD_NONBLOCK).unwrap();
         let mut rng = Rng::new().unwrap();
-        rng.activate(
-            mem.clone(),
-            interrupt.clone(),
-            vec![queue.create_queue().unwrap()],
-            vec![kick.try_clone().unwrap()],
-        )
+        rng.activate(ActiveState {
+            mem: mem.clone(),
+            interrupt: interrupt.clone(),
+            queues: vec![queue.create_queue().unwrap()],
+            queue_evts: vec![kick.try_clone().unwrap()],
+        })
         .unwrap();
         Self {
             mem,

@@ -2,18 +2,16 @@
 //! between the queues and the muxer.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use tracing::warn;
-use virtio_queue::{Queue, QueueOwnedT, QueueT};
+use virtio_queue::{QueueOwnedT, QueueT};
 use virtio_vsock::packet::VsockPacket;
-use vmm_sys_util::eventfd::EventFd;
 
 use super::muxer::VsockMuxer;
 use super::{VsockError, MAX_PKT_BUF_SIZE, NUM_QUEUES, QUEUE_SIZE, RX_QUEUE, TX_QUEUE};
 use crate::activation::{avail_idx_is_sane, Activation, ActiveState};
 use crate::features::VIRTIO_F_VERSION_1;
-use crate::{device_type, GuestMemory, Interrupt, VirtioDevice, VirtioError};
+use crate::{device_type, VirtioDevice, VirtioError};
 
 /// Queue problems caused by the guest, logged once per device.
 #[derive(Debug, Clone, Copy)]
@@ -242,22 +240,8 @@ impl VirtioDevice for Vsock {
         // The config space is read-only.
     }
 
-    fn activate(
-        &mut self,
-        mem: GuestMemory,
-        interrupt: Arc<Interrupt>,
-        queues: Vec<Queue>,
-        queue_evts: Vec<EventFd>,
-    ) -> Result<(), VirtioError> {
-        self.activation.activate(
-            ActiveState {
-                mem,
-                interrupt,
-                queues,
-                queue_evts,
-            },
-            NUM_QUEUES,
-        )?;
+    fn activate(&mut self, active: ActiveState) -> Result<(), VirtioError> {
+        self.activation.activate(active, NUM_QUEUES)?;
         self.muxer.set_listening(true);
         Ok(())
     }
@@ -275,9 +259,13 @@ mod tests {
         TestContext, TestHeader, DESC_F_WRITE, GUEST_CID, MEM_SIZE, RX_DATA_LEN,
     };
     use crate::vsock::{op, CONN_TX_BUF_SIZE, VSOCK_FLAGS_SHUTDOWN_RCV, VSOCK_FLAGS_SHUTDOWN_SEND};
+    use crate::Interrupt;
     use std::io::{Read, Write};
     use std::net::Shutdown;
+    use std::sync::Arc;
+    use virtio_queue::Queue;
     use vm_memory::Bytes;
+    use vmm_sys_util::eventfd::EventFd;
     use vmm_sys_util::eventfd::EFD_NONBLOCK;
 
     fn read_exactly(stream: &mut std::os::unix::net::UnixStream, len: usize) -> Vec<u8> {
@@ -771,14 +759,16 @@ mod tests {
                 .map(|_| EventFd::new(EFD_NONBLOCK).unwrap())
                 .collect::<Vec<_>>()
         };
-        let err = vsock
-            .activate(ctx.mem.clone(), interrupt.clone(), Vec::new(), evts())
-            .unwrap_err();
+        let active = |queues| ActiveState {
+            mem: ctx.mem.clone(),
+            interrupt: interrupt.clone(),
+            queues,
+            queue_evts: evts(),
+        };
+        let err = vsock.activate(active(Vec::new())).unwrap_err();
         assert!(matches!(err, VirtioError::QueueCount { .. }));
         let queues = (0..3).map(|_| Queue::new(16).unwrap()).collect();
-        let err = vsock
-            .activate(ctx.mem.clone(), interrupt, queues, evts())
-            .unwrap_err();
+        let err = vsock.activate(active(queues)).unwrap_err();
         assert!(matches!(err, VirtioError::InvalidQueue(0)));
         assert!(vsock.activation.active.is_none());
         assert_eq!(vsock.cid(), GUEST_CID);
