@@ -19,12 +19,11 @@
 //! the mount points.
 
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
-use nix::sys::stat::Mode;
 
 /// Where the old root is put until it is detached (in the jail's root).
 const OLD_ROOT: &str = ".old-root";
@@ -39,7 +38,7 @@ pub enum JailError {
     #[error("creating {}", .0.display())]
     Create(PathBuf, #[source] std::io::Error),
     #[error("opening {}", .0.display())]
-    Open(PathBuf, #[source] nix::Error),
+    Open(PathBuf, #[source] std::io::Error),
     #[error("mounting {}", .0.display())]
     Mount(PathBuf, #[source] nix::Error),
     #[error("moving {} into the jail", .0.display())]
@@ -82,9 +81,9 @@ const MOUNT_ATTR_NODEV: u64 = 0x4;
 const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
 /// Makes every mount of the tree at `dir` private, nosuid, nodev and
-/// noexec: the
-/// share's files are the guest's, which the monitor never executes, and
-/// its device nodes are the guest kernel's business, never the host's.
+/// noexec: the share's files are the guest's, which the monitor never
+/// executes, and its device nodes are the guest kernel's business, never
+/// the host's.
 fn harden_tree(dir: &std::fs::File) -> std::io::Result<()> {
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
@@ -165,14 +164,11 @@ pub fn enter(container_dir: &Path) -> Result<(), JailError> {
         .filter(|_| container_dir.is_absolute())
         .ok_or_else(|| JailError::NotAbsolute(container_dir.into()))?;
     // The container directory by fd: the tmpfs below hides its path.
-    let dir = open(
-        container_dir,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| JailError::Open(container_dir.into(), e))?;
-    // SAFETY: `open` returned this fd just now and nothing else owns it.
-    let dir = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(dir) };
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(container_dir)
+        .map_err(|e| JailError::Open(container_dir.into(), e))?;
     harden_tree(&dir).map_err(|e| JailError::Harden(container_dir.into(), e))?;
     let by_fd = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
 
@@ -232,6 +228,8 @@ pub fn enter(container_dir: &Path) -> Result<(), JailError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
 
     #[test]
     fn paths_keep_their_place_inside_the_jail() {

@@ -24,11 +24,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 
 use super::mounts::{self, Mount, What};
+use super::process::check;
 use super::resolve;
 
 /// The container's proc mounts as its init makes them again.
@@ -47,14 +47,6 @@ pub struct ProcRemount {
     /// /dev/null of its own).
     _null: OwnedFd,
     null_path: CString,
-}
-
-fn check(rc: libc::c_int) -> Result<(), i32> {
-    if rc < 0 {
-        Err(Errno::last_raw())
-    } else {
-        Ok(())
-    }
 }
 
 /// Whether `path` exists and is a directory, without following a symlink
@@ -251,15 +243,12 @@ impl Spawning<'_> {
         }
     }
 
-    /// Records the namespace the init was spawned into.
-    pub fn created(&mut self, namespace: OwnedFd) {
-        *self.0 = Some(Some(namespace));
-    }
-
-    /// The init could not be started: nothing may run in the container
-    /// outside the namespace it should have had.
-    pub fn lost(&mut self) {
-        *self.0 = Some(None);
+    /// Records how the init's spawn went: the namespace it runs in, or
+    /// None if it could not be started (or has already exited), after
+    /// which nothing may run in the container outside the namespace it
+    /// should have had.
+    pub fn record(mut self, namespace: Option<OwnedFd>) {
+        *self.0 = Some(namespace);
     }
 }
 
@@ -279,11 +268,9 @@ pub fn enter(entry: &Entry) -> Result<(), Error> {
 /// reaped). The kernel shows it only once the init exists, and no more
 /// once it has exited: None then.
 pub fn created() -> Option<OwnedFd> {
-    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
-    let path = "/proc/thread-self/ns/pid_for_children";
-    let raw = nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()).ok()?;
-    // SAFETY: open returned this descriptor; nothing else owns it.
-    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+    // std opens close-on-exec; setns needs more than O_PATH.
+    let namespace = std::fs::File::open("/proc/thread-self/ns/pid_for_children").ok()?;
+    Some(namespace.into())
 }
 
 /// A fork into a namespace whose init has exited fails with ENOMEM: say

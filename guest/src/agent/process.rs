@@ -290,7 +290,7 @@ impl Spec {
         let mut setup = self.setup.clone();
         let report_fd = report.as_raw_fd();
         // In a container: held until the init's namespace is recorded.
-        let mut spawning = self
+        let spawning = self
             .container
             .as_ref()
             .map(|c| c.pid_namespace().spawning());
@@ -331,21 +331,16 @@ impl Spec {
                 })
             }),
         };
-        if let (Some(spawning), true) = (spawning.as_mut(), creating) {
-            match &spawned {
-                Ok((_, Some(_))) => {}
-                // Fail closed: no later process runs outside a namespace
-                // the init never got.
-                _ => spawning.lost(),
-            }
+        let (spawned, namespace) = match spawned {
+            Ok((pid, namespace)) => (Ok(pid), namespace),
+            Err(attempt) => (Err(attempt), None),
+        };
+        // Releases the namespace for later spawns. Without one (the init
+        // failed or is gone already) none of them can run: fail closed,
+        // never outside the namespace the init should have had.
+        if let (Some(spawning), true) = (spawning, creating) {
+            spawning.record(namespace);
         }
-        let spawned = spawned.map(|(pid, created)| {
-            if let (Some(spawning), Some(namespace)) = (spawning.as_mut(), created) {
-                spawning.created(namespace);
-            }
-            pid
-        });
-        drop(spawning);
         let spawned = match spawned {
             Err(SpawnAttempt::Namespace(error)) => return Err(error.into()),
             Err(SpawnAttempt::Io(error)) => Err(error),
@@ -380,12 +375,6 @@ enum SpawnAttempt {
 impl From<pidns::Error> for SpawnAttempt {
     fn from(error: pidns::Error) -> Self {
         SpawnAttempt::Namespace(error)
-    }
-}
-
-impl From<std::io::Error> for SpawnAttempt {
-    fn from(error: std::io::Error) -> Self {
-        SpawnAttempt::Io(error)
     }
 }
 
@@ -643,7 +632,8 @@ fn write_oom_score_adj(score: &[u8]) -> Result<(), i32> {
     result
 }
 
-fn check(rc: i32) -> Result<(), i32> {
+/// The errno of a failed system call's return value `rc`: async-signal-safe.
+pub(super) fn check(rc: i32) -> Result<(), i32> {
     if rc < 0 {
         Err(Errno::last_raw())
     } else {
