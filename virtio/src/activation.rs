@@ -39,6 +39,22 @@ pub(crate) fn avail_idx_is_sane(queue: &Queue, mem: &GuestMemory) -> bool {
         .is_ok_and(|idx| (idx - Wrapping(queue.next_avail())).0 <= queue.size())
 }
 
+/// What every device checks before activating: `expected` queues and
+/// notification eventfds, every queue ready.
+fn check(state: &ActiveState, expected: usize) -> Result<(), VirtioError> {
+    let (queues, queue_evts) = (&state.queues, &state.queue_evts);
+    if queues.len() != expected || queue_evts.len() != expected {
+        return Err(VirtioError::QueueCount {
+            expected,
+            got: queues.len().min(queue_evts.len()),
+        });
+    }
+    if let Some(index) = queues.iter().position(|q| !q.ready()) {
+        return Err(VirtioError::InvalidQueue(index));
+    }
+    Ok(())
+}
+
 /// A device's activation as both of its threads see it.
 #[derive(Debug)]
 pub(crate) struct Activation {
@@ -80,7 +96,7 @@ impl Activation {
         state: ActiveState,
         expected: usize,
     ) -> Result<(), VirtioError> {
-        crate::check_activation(&state.queues, &state.queue_evts, expected)?;
+        check(&state, expected)?;
         // The event loop registers the queues when it sees this; it cannot
         // run before the transport releases the device lock.
         self.evt

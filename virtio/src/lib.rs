@@ -12,9 +12,7 @@ pub mod mmio;
 pub mod rng;
 pub mod vsock;
 
-use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
-use vmm_sys_util::eventfd::EventFd;
 
 pub use activation::ActiveState;
 pub use interrupt::Interrupt;
@@ -129,23 +127,4 @@ pub fn read_config_bytes(config: &[u8], offset: u64, data: &mut [u8]) {
             .copied()
             .unwrap_or(0);
     }
-}
-
-/// What every device checks before activating: `expected` queues and
-/// notification eventfds, every queue ready.
-pub fn check_activation(
-    queues: &[Queue],
-    queue_evts: &[EventFd],
-    expected: usize,
-) -> Result<(), VirtioError> {
-    if queues.len() != expected || queue_evts.len() != expected {
-        return Err(VirtioError::QueueCount {
-            expected,
-            got: queues.len().min(queue_evts.len()),
-        });
-    }
-    if let Some(index) = queues.iter().position(|q| !q.ready()) {
-        return Err(VirtioError::InvalidQueue(index));
-    }
-    Ok(())
 }
