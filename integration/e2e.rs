@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use integration::artifacts::Artifacts;
 use integration::kvm::KvmKind;
+use integration::network_tools::network_tools;
 use integration::process::run_with_timeout;
 use integration::scripts::{self, Script, ScriptEnv};
 use integration::testhost::{self, Payload, TestHostRun};
@@ -66,10 +67,11 @@ impl Shared {
         self.build_release()?;
         self.build_testhost_kernel()?;
         let hostile = hostile_kernel()?;
+        let tools = network_tools().map_err(|e| Failed::from(e.to_string()))?;
         let run = self.testhost.get_or_init(|| {
             let payload = Payload {
                 scripts: self.selected.clone(),
-                host_files: vec![vmctl(), hostile.clone()],
+                host_files: [vec![vmctl(), hostile.clone()], tools].concat(),
                 extra_env: extra_env(hostile),
             };
             let work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");

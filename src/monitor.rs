@@ -26,6 +26,8 @@ use crate::hooks::{run_in_guest, run_on_host, HookError};
 use crate::session::{block_forwarded_signals, spawn_confined, Session, SessionError};
 use crate::sizing::{check_update_fits, guest_resources, VmSize};
 
+pub mod sandbox;
+
 /// The exec id of the container's main process.
 pub use proto::agent::INIT_EXEC_ID;
 
@@ -169,6 +171,17 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
 
     std::fs::create_dir_all(&config.runtime_dir)
         .map_err(|e| MonitorError::RuntimeDir(config.runtime_dir.clone(), e))?;
+    if let Launch::OnStart { state, hooks, .. } = &config.launch {
+        // Before the VM is built: what these hooks put in the monitor's
+        // network namespace (docker's veth) becomes the VM's network.
+        let creating = state.hook_input(Status::Creating);
+        run_on_host("prestart", &hook_list(hooks.prestart()), &creating)?;
+        run_on_host(
+            "createRuntime",
+            &hook_list(hooks.create_runtime()),
+            &creating,
+        )?;
+    }
     if config.container.is_some() {
         // A thread that copies its working directory (the FUSE server's
         // unshare(CLONE_FS)) copies the root, which the jail's pivot_root
@@ -245,10 +258,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         } => {
             // The VM and the container are up; `create` has not returned.
             let creating = state.hook_input(Status::Creating);
-            let list = |hooks: &Option<Vec<Hook>>| hooks.clone().unwrap_or_default();
-            run_on_host("prestart", &list(hooks.prestart()), &creating)?;
-            run_on_host("createRuntime", &list(hooks.create_runtime()), &creating)?;
-            let guest_hooks = list(hooks.create_container());
+            let guest_hooks = hook_list(hooks.create_container());
             run_in_guest("createContainer", &guest_hooks, &creating, session.agent())?;
             // No host hook runs in the monitor from here on: into the jail.
             if config.container.is_some() {
@@ -259,7 +269,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
                 started: false,
                 paused: false,
                 pending_signals: Vec::new(),
-                start_hooks: list(hooks.start_container()),
+                start_hooks: hook_list(hooks.start_container()),
             };
             lifecycle.set_status(Status::Created);
             (lifecycle, Some(ready))
@@ -308,6 +318,11 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         }
         e.into()
     })
+}
+
+/// One of the spec's hook lists, empty when absent.
+fn hook_list(hooks: &Option<Vec<Hook>>) -> Vec<Hook> {
+    hooks.clone().unwrap_or_default()
 }
 
 fn lock(lifecycle: &Mutex<Lifecycle>) -> std::sync::MutexGuard<'_, Lifecycle> {

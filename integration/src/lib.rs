@@ -11,6 +11,7 @@ pub mod artifacts;
 pub mod console;
 pub mod kvm;
 pub mod ldd;
+pub mod network_tools;
 pub mod process;
 pub mod pvm_refusal;
 pub mod scripts;

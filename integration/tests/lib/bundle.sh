@@ -36,7 +36,7 @@ make_bundle() {
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}$extra
   ],
   "linux": {
-    "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+    "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
     "maskedPaths": ["/proc/kcore", "/proc/keys"],
     "readonlyPaths": ["/proc/sys"]
   }
