@@ -557,6 +557,25 @@ fn capabilities_are_set_as_listed() {
     assert_eq!(value("CapAmb:"), 0);
 }
 
+#[test]
+fn no_capabilities_object_means_no_capabilities() {
+    // runc's reading: a process spec without `capabilities` gets none,
+    // even as root (never the agent's own full set).
+    let (agent, _) = agent();
+    let (status, stdout) = sh(
+        &agent,
+        "grep -E '^Cap(Eff|Prm|Bnd|Inh|Amb)' /proc/self/status",
+        json!({}),
+    );
+    assert_eq!(status, ExitStatus::Code(0));
+    let sets: Vec<&str> = stdout.lines().collect();
+    assert_eq!(sets.len(), 5, "{stdout}");
+    for line in sets {
+        let value = line.split_whitespace().nth(1).unwrap();
+        assert_eq!(u64::from_str_radix(value, 16).unwrap(), 0, "{line}");
+    }
+}
+
 fn cap_name(bit: u32) -> &'static str {
     const NAMES: [&str; 41] = [
         "CAP_CHOWN",
