@@ -502,6 +502,7 @@ impl MmioTransport {
             interrupt: self.interrupt.clone(),
             queues,
             queue_evts,
+            acked_features: self.acked_features,
         });
         match result {
             Ok(()) => self.activated = true,
