@@ -540,6 +540,12 @@ impl<B: Backend> Net<B> {
         for _ in 0..queue.size() {
             if self.rx_pending == 0 {
                 match self.backend.read_frame(&mut self.rx_buf) {
+                    // End of file: a tap never says so, a closed backend does.
+                    Ok(0) => {
+                        self.backend_failed = true;
+                        warnings |= Warning::BackendRead as u32;
+                        break;
+                    }
                     Ok(len) => self.rx_pending = len,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

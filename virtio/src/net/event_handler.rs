@@ -69,3 +69,53 @@ impl<B: Backend> MutEventSubscriber for Net<B> {
         self.sync_backend(ops);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Shutdown;
+
+    use crate::net::test_utils::TestGuest;
+    use crate::net::{RX_QUEUE, VNET_HDR_LEN};
+
+    #[test]
+    fn the_backend_is_polled_only_while_active() {
+        let mut guest = TestGuest::new(true);
+        guest.run();
+        assert!(!guest.net.lock().unwrap().backend_polled);
+        guest.host_send(&[0; VNET_HDR_LEN + 60]);
+        // A readable backend of an inactive device does not spin the loop.
+        guest.run();
+        guest.activate(1 << crate::features::VIRTIO_F_VERSION_1);
+        // The frame waits for buffers; posting them brings it in.
+        let heads = guest.post_rx(1, 1024);
+        guest.kick(RX_QUEUE);
+        assert_eq!(guest.used(RX_QUEUE), vec![(heads[0], 72)]);
+        assert!(guest.net.lock().unwrap().backend_polled);
+        // A frame arriving later needs no kick: the backend's fd wakes the loop.
+        let heads = guest.post_rx(1, 1024);
+        guest.kick(RX_QUEUE);
+        guest.host_send(&[0; VNET_HDR_LEN + 30]);
+        guest.run();
+        assert_eq!(guest.used(RX_QUEUE), vec![(heads[0], 42)]);
+    }
+
+    #[test]
+    fn a_backend_that_ends_or_hangs_up_is_no_longer_polled() {
+        for hang_up in [false, true] {
+            let mut guest = TestGuest::active();
+            guest.post_rx(1, 1024);
+            guest.kick(RX_QUEUE);
+            if hang_up {
+                // The fd reports a hang-up.
+                let net = guest.net.lock().unwrap();
+                net.backend.sock.shutdown(Shutdown::Both).unwrap();
+            } else {
+                // A read of nothing: the end of the backend's frames.
+                guest.host_send(&[]);
+            }
+            // `run` fails if the loop keeps waking up for it.
+            guest.run();
+            assert!(!guest.net.lock().unwrap().backend_polled, "{hang_up}");
+        }
+    }
+}

@@ -30,7 +30,7 @@ pub(crate) const MTU: u16 = 1500;
 /// support for them).
 #[derive(Debug)]
 pub(crate) struct FakeTap {
-    sock: UnixDatagram,
+    pub(crate) sock: UnixDatagram,
     takes_offloads: bool,
     /// The `TUN_F_*` flags last set.
     pub(crate) offload: u32,
