@@ -94,6 +94,15 @@ impl Tap {
         Ok(Self { file, name })
     }
 
+    /// Another fd on the same tap (the interface stays until both are
+    /// closed).
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            file: self.file.try_clone()?,
+            name: self.name.clone(),
+        })
+    }
+
     /// The interface's name.
     pub fn name(&self) -> &str {
         &self.name
