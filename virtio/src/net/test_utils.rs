@@ -125,13 +125,11 @@ impl TestGuest {
     }
 
     fn write_reg(&mut self, offset: u64, value: u32) {
-        self.transport.write(offset, &value.to_le_bytes());
+        self.transport.write_reg(offset, value);
     }
 
-    pub(crate) fn read_reg(&mut self, offset: u64) -> u32 {
-        let mut data = [0u8; 4];
-        self.transport.read(offset, &mut data);
-        u32::from_le_bytes(data)
+    fn read_reg(&mut self, offset: u64) -> u32 {
+        self.transport.read_reg(offset)
     }
 
     /// The features the device offers.
@@ -159,16 +157,9 @@ impl TestGuest {
             "features {features:#x} refused"
         );
         for index in 0..2u32 {
-            let (desc, avail, used) = self.queues[index as usize].ring_addrs();
-            self.write_reg(reg::QUEUE_SEL, index);
-            self.write_reg(reg::QUEUE_NUM, u32::from(TEST_QUEUE_SIZE));
-            self.write_reg(reg::QUEUE_DESC_LOW, desc as u32);
-            self.write_reg(reg::QUEUE_DESC_HIGH, (desc >> 32) as u32);
-            self.write_reg(reg::QUEUE_AVAIL_LOW, avail as u32);
-            self.write_reg(reg::QUEUE_AVAIL_HIGH, (avail >> 32) as u32);
-            self.write_reg(reg::QUEUE_USED_LOW, used as u32);
-            self.write_reg(reg::QUEUE_USED_HIGH, (used >> 32) as u32);
-            self.write_reg(reg::QUEUE_READY, 1);
+            let rings = self.queues[index as usize].ring_addrs();
+            self.transport
+                .set_up_queue(index, u32::from(TEST_QUEUE_SIZE), rings);
         }
         self.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
         assert_ne!(self.read_reg(reg::STATUS) & DRIVER_OK, 0);
