@@ -205,6 +205,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             tag: proto::agent::SHARE_TAG.to_string(),
             dir: c.share_dir.clone(),
         }),
+        net: Vec::new(),
     };
     // The guest's console goes to a log, never into the container's stdio.
     let log_path = console_log(&config.runtime_dir);

@@ -201,6 +201,7 @@ fn boot_to_power_off(
         images,
         vsock_uds: None,
         fs_share: None,
+        net: Vec::new(),
     };
     match Vm::new(&config, console)?.run()? {
         VmExit::PoweredOff(status) => Ok(ExitStatus::Code(i32::from(status))),

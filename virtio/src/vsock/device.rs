@@ -764,6 +764,7 @@ mod tests {
             interrupt: interrupt.clone(),
             queues,
             queue_evts: evts(),
+            acked_features: 1 << VIRTIO_F_VERSION_1,
         };
         let err = vsock.activate(active(Vec::new())).unwrap_err();
         assert!(matches!(err, VirtioError::QueueCount { .. }));

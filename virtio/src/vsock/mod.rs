@@ -17,7 +17,7 @@ mod device;
 mod event_handler;
 mod muxer;
 #[cfg(test)]
-mod test_utils;
+pub(crate) mod test_utils;
 
 use std::path::PathBuf;
 
