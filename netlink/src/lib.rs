@@ -41,14 +41,16 @@ pub use link::Link;
 pub use neighbour::Neighbour;
 pub use route::Route;
 
-/// A request that failed; `operation` says what was asked.
+/// A request that failed; `operation` says what was asked. The kernel's
+/// refusal is in the text (the guest agent sends only the text); socket
+/// and decoding errors are in the source chain.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("opening a netlink socket: {0}")]
+    #[error("opening a netlink socket")]
     Socket(#[source] io::Error),
     #[error("{operation}: {}", .errno.desc())]
     Kernel { operation: String, errno: Errno },
-    #[error("{operation}: netlink socket: {source}")]
+    #[error("{operation}: netlink socket")]
     Io {
         operation: String,
         #[source]
