@@ -4,6 +4,8 @@
 //! ends with the process's status: exit N for exit N, death by signal S
 //! for death by S — what a parent's waitpid would see from runc.
 
+pub mod sandbox;
+
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
