@@ -47,18 +47,18 @@ impl Rtnl {
     /// The addresses of link `index`, IPv4 and IPv6, but for IPv6
     /// link-local ones (fe80::/10), which every kernel makes for itself.
     pub fn addresses(&mut self, index: u32) -> Result<Vec<Address>, Error> {
-        let answers = self.dump(
+        self.dump(
             RouteNetlinkMessage::GetAddress(AddressMessage::default()),
             || "listing addresses".into(),
-        )?;
-        Ok(answers
-            .into_iter()
-            .filter_map(|answer| match answer {
-                RouteNetlinkMessage::NewAddress(message) => Address::from_message(message),
+            |answer| match answer {
+                RouteNetlinkMessage::NewAddress(message) => {
+                    Address::from_message(message).filter(|address| {
+                        address.index == index && !is_ipv6_link_local(&address.address)
+                    })
+                }
                 _ => None,
-            })
-            .filter(|address| address.index == index && !is_ipv6_link_local(&address.address))
-            .collect())
+            },
+        )
     }
 
     /// Adds `address` to its link, or updates it if the link has it. IPv6
@@ -101,17 +101,13 @@ impl Rtnl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::in_new_network_namespace;
+    use crate::testing::{in_new_network_namespace, veth_pair_up};
 
     #[test]
     fn addresses_of_both_families_are_added_and_read_back() {
         in_new_network_namespace(|| {
             let mut rtnl = Rtnl::open().unwrap();
-            rtnl.add_veth("ve0", "ve1").unwrap();
-            let ve0 = rtnl.link("ve0").unwrap().unwrap().index;
-            let ve1 = rtnl.link("ve1").unwrap().unwrap().index;
-            rtnl.set_up(ve0).unwrap();
-            rtnl.set_up(ve1).unwrap();
+            let (ve0, ve1) = veth_pair_up(&mut rtnl, "ve0", "ve1");
             let v4 = Address {
                 index: ve0,
                 address: "10.0.0.2".parse().unwrap(),

@@ -105,13 +105,16 @@ impl Rtnl {
             .map(drop)
     }
 
-    /// Asks for every object of a kind (a dump) and collects the answers.
-    fn dump(
+    /// Asks for every object of a kind (a dump) and keeps what `read`
+    /// makes of the answers.
+    fn dump<T>(
         &mut self,
         message: RouteNetlinkMessage,
         operation: impl FnOnce() -> String,
-    ) -> Result<Vec<RouteNetlinkMessage>, Error> {
-        self.exchange(message, NLM_F_DUMP, operation)
+        read: impl FnMut(RouteNetlinkMessage) -> Option<T>,
+    ) -> Result<Vec<T>, Error> {
+        let answers = self.exchange(message, NLM_F_DUMP, operation)?;
+        Ok(answers.into_iter().filter_map(read).collect())
     }
 
     fn exchange(

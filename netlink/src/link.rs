@@ -65,16 +65,14 @@ impl Link {
 impl Rtnl {
     /// Every link of the namespace, in index order.
     pub fn links(&mut self) -> Result<Vec<Link>, Error> {
-        let answers = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), || {
-            "listing links".into()
-        })?;
-        Ok(answers
-            .into_iter()
-            .filter_map(|answer| match answer {
+        self.dump(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            || "listing links".into(),
+            |answer| match answer {
                 RouteNetlinkMessage::NewLink(message) => Some(Link::from_message(message)),
                 _ => None,
-            })
-            .collect())
+            },
+        )
     }
 
     /// The link named `name`, if there is one.

@@ -49,17 +49,14 @@ impl Rtnl {
     /// The permanent entries with an Ethernet address; learnt ones are
     /// left to the kernel.
     pub fn neighbours(&mut self) -> Result<Vec<Neighbour>, Error> {
-        let answers = self.dump(
+        self.dump(
             RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()),
             || "listing neighbours".into(),
-        )?;
-        Ok(answers
-            .into_iter()
-            .filter_map(|answer| match answer {
+            |answer| match answer {
                 RouteNetlinkMessage::NewNeighbour(message) => Neighbour::from_message(message),
                 _ => None,
-            })
-            .collect())
+            },
+        )
     }
 
     /// Adds (or replaces) a permanent entry.

@@ -89,17 +89,14 @@ impl Rtnl {
     /// The unicast routes of the main table that are not the kernel's own
     /// (see [`Route`]), IPv4 then IPv6.
     pub fn routes(&mut self) -> Result<Vec<Route>, Error> {
-        let answers = self.dump(
+        self.dump(
             RouteNetlinkMessage::GetRoute(RouteMessage::default()),
             || "listing routes".into(),
-        )?;
-        Ok(answers
-            .into_iter()
-            .filter_map(|answer| match answer {
+            |answer| match answer {
                 RouteNetlinkMessage::NewRoute(message) => Route::from_message(message),
                 _ => None,
-            })
-            .collect())
+            },
+        )
     }
 
     /// Adds `route` to the main table, or replaces the one with its
@@ -162,7 +159,7 @@ fn describe(route: &Route) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::in_new_network_namespace;
+    use crate::testing::{in_new_network_namespace, veth_pair_up};
     use crate::Address;
 
     fn route(destination: &str, prefix_len: u8, gateway: Option<&str>, index: u32) -> Route {
@@ -181,11 +178,7 @@ mod tests {
     fn routes_are_added_and_read_back_without_the_kernels_own() {
         in_new_network_namespace(|| {
             let mut rtnl = Rtnl::open().unwrap();
-            rtnl.add_veth("ve0", "ve1").unwrap();
-            let ve0 = rtnl.link("ve0").unwrap().unwrap().index;
-            let ve1 = rtnl.link("ve1").unwrap().unwrap().index;
-            rtnl.set_up(ve0).unwrap();
-            rtnl.set_up(ve1).unwrap();
+            let (ve0, ve1) = veth_pair_up(&mut rtnl, "ve0", "ve1");
             for (address, prefix_len) in [("10.0.0.2", 24), ("fd00::2", 64)] {
                 rtnl.add_address(&Address {
                     index: ve0,

@@ -59,21 +59,18 @@ impl Rtnl {
 
     /// The kinds of link `index`'s qdiscs (`noqueue`, `ingress`, ...).
     pub fn qdiscs(&mut self, index: u32) -> Result<Vec<String>, Error> {
-        let answers = self.dump(
+        self.dump(
             RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
             || "listing qdiscs".into(),
-        )?;
-        Ok(answers
-            .into_iter()
-            .filter_map(|answer| match answer {
+            |answer| match answer {
                 RouteNetlinkMessage::NewQueueDiscipline(message)
                     if i64::from(message.header.index) == i64::from(index) =>
                 {
                     kind(&message.attributes)
                 }
                 _ => None,
-            })
-            .collect())
+            },
+        )
     }
 
     /// Sends every packet arriving at link `from` out of link `to`: a u32
@@ -109,13 +106,16 @@ impl Rtnl {
         let operation = || format!("listing the ingress filters of link {index}");
         let mut message = tc_message(index, operation)?;
         message.header.parent = INGRESS;
-        let answers = self.dump(RouteNetlinkMessage::GetTrafficFilter(message), operation)?;
-        Ok(answers
-            .into_iter()
-            .filter_map(|answer| match answer {
+        let filters = self.dump(
+            RouteNetlinkMessage::GetTrafficFilter(message),
+            operation,
+            |answer| match answer {
                 RouteNetlinkMessage::NewTrafficFilter(message) => Some(message.attributes),
                 _ => None,
-            })
+            },
+        )?;
+        Ok(filters
+            .into_iter()
             .flatten()
             .filter_map(|attribute| match attribute {
                 TcAttribute::Options(options) => Some(options),

@@ -5,6 +5,8 @@ use std::thread;
 
 use nix::sched::{unshare, CloneFlags};
 
+use crate::Rtnl;
+
 /// Runs `work` on a new thread moved into a fresh network namespace, which
 /// disappears with the thread; panics (failing the test) if `work` does or
 /// the namespace cannot be made (the tests run as root).
@@ -19,4 +21,13 @@ pub fn in_new_network_namespace<T: Send>(work: impl FnOnce() -> T + Send) -> T {
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// A veth pair `name` — `peer`, both up; their indexes.
+pub fn veth_pair_up(rtnl: &mut Rtnl, name: &str, peer: &str) -> (u32, u32) {
+    rtnl.add_veth(name, peer).unwrap();
+    let [name, peer] = [name, peer].map(|end| rtnl.link(end).unwrap().unwrap().index);
+    rtnl.set_up(name).unwrap();
+    rtnl.set_up(peer).unwrap();
+    (name, peer)
 }
