@@ -178,7 +178,7 @@ mod tests {
     fn routes_are_added_and_read_back_without_the_kernels_own() {
         in_new_network_namespace(|| {
             let mut rtnl = Rtnl::open().unwrap();
-            let (ve0, ve1) = veth_pair_up(&mut rtnl, "ve0", "ve1");
+            let (ve0, _) = veth_pair_up(&mut rtnl, "ve0", "ve1");
             for (address, prefix_len) in [("10.0.0.2", 24), ("fd00::2", 64)] {
                 rtnl.add_address(&Address {
                     index: ve0,

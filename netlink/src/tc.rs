@@ -183,8 +183,15 @@ fn kind(attributes: &[TcAttribute]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
     use super::*;
-    use crate::testing::in_new_network_namespace;
+    use crate::testing::{
+        in_network_namespace, in_new_network_namespace, move_link, new_network_namespace,
+        veth_pair_up,
+    };
+    use crate::Address;
 
     #[test]
     fn two_links_are_joined_both_ways_and_parted() {
@@ -230,5 +237,53 @@ mod tests {
             let gone = rtnl.delete_ingress_qdisc(999_999).unwrap_err().errno();
             assert_eq!(gone, Some(Errno::ENODEV));
         });
+    }
+
+    /// Packets cross both redirects: `outside` (the network beyond the
+    /// container's veth) and `guest` (beyond the tap) each have a namespace
+    /// of their own and talk UDP through the one where the veth and the tap
+    /// are joined. ARP goes both ways first.
+    #[test]
+    fn packets_cross_the_redirects_both_ways() {
+        let [middle, outside, guest] = [(); 3].map(|()| new_network_namespace());
+        in_network_namespace(&middle, || {
+            let mut rtnl = Rtnl::open().unwrap();
+            let (veth, outside_end) = veth_pair_up(&mut rtnl, "veth", "outside");
+            let (tap, guest_end) = veth_pair_up(&mut rtnl, "tap", "guest");
+            move_link(&mut rtnl, outside_end, &outside);
+            move_link(&mut rtnl, guest_end, &guest);
+            for (from, to) in [(veth, tap), (tap, veth)] {
+                rtnl.add_ingress_qdisc(from).unwrap();
+                rtnl.redirect_ingress(from, to).unwrap();
+            }
+        });
+        for (namespace, name, address) in [
+            (&outside, "outside", "10.0.0.1"),
+            (&guest, "guest", "10.0.0.2"),
+        ] {
+            in_network_namespace(namespace, || {
+                let mut rtnl = Rtnl::open().unwrap();
+                let index = rtnl.link(name).unwrap().unwrap().index;
+                rtnl.set_up(index).unwrap();
+                rtnl.add_address(&Address {
+                    index,
+                    address: address.parse().unwrap(),
+                    prefix_len: 24,
+                })
+                .unwrap();
+            });
+        }
+        let receiver = in_network_namespace(&guest, || UdpSocket::bind("10.0.0.2:4789").unwrap());
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        in_network_namespace(&outside, || {
+            let sender = UdpSocket::bind("10.0.0.1:0").unwrap();
+            sender.send_to(b"through", "10.0.0.2:4789").unwrap();
+        });
+        let mut buffer = [0; 16];
+        let (length, from) = receiver.recv_from(&mut buffer).unwrap();
+        assert_eq!(&buffer[..length], b"through");
+        assert_eq!(from.ip().to_string(), "10.0.0.1");
     }
 }
