@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 
 use nix::errno::Errno;
-use proto::net::{Interface, IpNet, Neighbour, NetworkConfig, Route};
+use proto::net::{Interface, IpNet, Mac, Neighbour, NetworkConfig, Route};
 use rtnl::{Link, Rtnl};
 
 /// What the monitor could not do with the container's network.
@@ -82,14 +82,15 @@ const TAP_SUFFIX: &str = "_runvm";
 /// neighbours, minus what the guest's kernel makes by itself (see
 /// [`proto::net`]).
 pub fn describe(rtnl: &mut Rtnl) -> Result<HostNetwork, NetworkError> {
-    let links: Vec<Link> = rtnl
+    let links: Vec<(Link, Mac)> = rtnl
         .links()
         .map_err(NetworkError::Read)?
         .into_iter()
-        .filter(|link| link.mac.is_some() && !link.name.ends_with(TAP_SUFFIX))
+        .filter(|link| !link.name.ends_with(TAP_SUFFIX))
+        .filter_map(|link| link.mac.map(|mac| (link, mac)))
         .collect();
     let mut interfaces = Vec::with_capacity(links.len());
-    for link in &links {
+    for (link, mac) in &links {
         let addresses = rtnl
             .addresses(link.index)
             .map_err(NetworkError::Read)?
@@ -101,14 +102,14 @@ pub fn describe(rtnl: &mut Rtnl) -> Result<HostNetwork, NetworkError> {
             .collect();
         interfaces.push(Interface {
             name: link.name.clone(),
-            mac: link.mac.unwrap_or_default(),
+            mac: *mac,
             mtu: link.mtu,
             addresses,
         });
     }
     let names: HashMap<u32, &str> = links
         .iter()
-        .map(|link| (link.index, link.name.as_str()))
+        .map(|(link, _)| (link.index, link.name.as_str()))
         .collect();
     let routes = rtnl
         .routes()
@@ -123,7 +124,7 @@ pub fn describe(rtnl: &mut Rtnl) -> Result<HostNetwork, NetworkError> {
         .map(|neighbour| guest_neighbour(neighbour, &names))
         .collect::<Result<_, _>>()?;
     Ok(HostNetwork {
-        links: links.iter().map(|link| link.index).collect(),
+        links: links.iter().map(|(link, _)| link.index).collect(),
         config: NetworkConfig {
             interfaces,
             routes,
