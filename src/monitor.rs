@@ -4,6 +4,8 @@
 //! ends with the process's status: exit N for exit N, death by signal S
 //! for death by S — what a parent's waitpid would see from runc.
 
+pub mod sandbox;
+
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -25,8 +27,6 @@ use crate::container::{State, Status};
 use crate::hooks::{run_in_guest, run_on_host, HookError};
 use crate::session::{block_forwarded_signals, spawn_confined, Session, SessionError};
 use crate::sizing::{check_update_fits, guest_resources, VmSize};
-
-pub mod sandbox;
 
 /// The exec id of the container's main process.
 pub use proto::agent::INIT_EXEC_ID;

@@ -1192,3 +1192,38 @@ fn container_setup_failures_name_the_mount_and_leave_no_mounts() {
         "{mountinfo}"
     );
 }
+
+/// The agent serving in a network namespace of its own, where a veth end
+/// plays the virtio-net device.
+#[test]
+fn configure_network_names_and_addresses_the_device_with_the_mac() {
+    rtnl::testing::in_new_network_namespace(|| {
+        let mut rtnl = rtnl::Rtnl::open().unwrap();
+        rtnl.add_veth("ve0", "ve1").unwrap();
+        let device = rtnl.link("ve0").unwrap().unwrap();
+        let (agent, _) = agent();
+        let mut conn = control(&agent);
+        let network: proto::net::NetworkConfig = serde_json::from_value(json!({
+            "interfaces": [{"name": "eth0", "mac": device.mac.unwrap(), "mtu": 1450,
+                            "addresses": [{"address": "10.88.0.5", "prefix_len": 16}]}],
+        }))
+        .unwrap();
+        let request = Request::ConfigureNetwork {
+            network: Box::new(network.clone()),
+        };
+        assert_eq!(call(&mut conn, &request), Response::Ok);
+        let eth0 = rtnl.link("eth0").unwrap().unwrap();
+        assert_eq!((eth0.index, eth0.mtu, eth0.up), (device.index, 1450, true));
+        assert_eq!(rtnl.addresses(eth0.index).unwrap().len(), 1);
+
+        let mut elsewhere = network;
+        elsewhere.interfaces[0].mac = [2, 0, 0, 0, 0, 9];
+        let request = Request::ConfigureNetwork {
+            network: Box::new(elsewhere),
+        };
+        assert_eq!(
+            error(call(&mut conn, &request)),
+            "interface eth0: no network device has MAC 02:00:00:00:00:09"
+        );
+    });
+}
