@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::{Process, Spec};
 use proto::agent::{ExitStatus, Request, Response, StreamKind, AGENT_PORT, PROTOCOL_VERSION};
 use proto::frame::{read_message, write_message, FrameError};
+use proto::net::NetworkConfig;
 
 /// How long to wait between attempts while the guest agent comes up.
 const RETRY_INTERVAL: Duration = Duration::from_millis(20);
@@ -121,6 +122,13 @@ impl AgentClient {
     pub fn create_container(&mut self, spec: &Spec) -> Result<(), AgentError> {
         self.expect_ok(&Request::CreateContainer {
             spec: Box::new(spec.clone()),
+        })
+    }
+
+    /// Configures the guest's network as the container's namespace has it.
+    pub fn configure_network(&mut self, network: &NetworkConfig) -> Result<(), AgentError> {
+        self.expect_ok(&Request::ConfigureNetwork {
+            network: Box::new(network.clone()),
         })
     }
 

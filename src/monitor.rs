@@ -23,10 +23,13 @@ use vmm::seccomp::{self, BpfProgram, SeccompError};
 use vmm::{BootImages, FsShare, PauseGate, Vm, VmConfig, VmError, VmExit};
 
 use crate::agent_client::{AgentClient, AgentError};
+use crate::bundle::network::{Network, NetworkNamespace};
 use crate::container::{State, Status};
 use crate::hooks::{run_in_guest, run_on_host, HookError};
 use crate::session::{block_forwarded_signals, spawn_confined, Session, SessionError};
 use crate::sizing::{check_update_fits, guest_resources, VmSize};
+use rtnl::Rtnl;
+use sandbox::network::{NetworkError, Wiring};
 
 /// The exec id of the container's main process.
 pub use proto::agent::INIT_EXEC_ID;
@@ -66,6 +69,8 @@ pub enum MonitorError {
     Seccomp(#[source] SeccompError),
     #[error("entering the monitor's jail")]
     Jail(#[from] crate::jail::JailError),
+    #[error("wiring the container's network")]
+    Network(#[from] NetworkError),
 }
 
 /// Everything the monitor needs to run one container.
@@ -98,6 +103,9 @@ pub struct ContainerSetup {
     pub spec: Spec,
     /// The directory served to the guest as the share.
     pub share_dir: PathBuf,
+    /// The network namespace the monitor is in, and whether its
+    /// interfaces become the VM's.
+    pub network: Network,
 }
 
 /// When the monitor starts the container process.
@@ -182,6 +190,13 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             &creating,
         )?;
     }
+    // After the hooks: what they put in the namespace is the VM's network.
+    let mut wiring = match &config.container {
+        Some(container) if container.network.devices => {
+            Some(wire_network(&container.network, &config.runtime_dir)?)
+        }
+        _ => None,
+    };
     if config.container.is_some() {
         // A thread that copies its working directory (the FUSE server's
         // unshare(CLONE_FS)) copies the root, which the jail's pivot_root
@@ -205,7 +220,10 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             tag: proto::agent::SHARE_TAG.to_string(),
             dir: c.share_dir.clone(),
         }),
-        net: Vec::new(),
+        net: wiring
+            .as_mut()
+            .map(|w| std::mem::take(&mut w.devices))
+            .unwrap_or_default(),
     };
     // The guest's console goes to a log, never into the container's stdio.
     let log_path = console_log(&config.runtime_dir);
@@ -231,6 +249,9 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         .map_err(MonitorError::Thread)?;
 
     let mut agent = AgentClient::connect(&uds, config.agent_timeout)?;
+    if let Some(wiring) = wiring.filter(|w| !w.config.interfaces.is_empty()) {
+        agent.configure_network(&wiring.config)?;
+    }
     if let Some(container) = &config.container {
         agent.create_container(&container.spec)?;
     }
@@ -319,6 +340,22 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         }
         e.into()
     })
+}
+
+/// Joins the interfaces of the monitor's network namespace to the VM,
+/// and records a namespace the caller named for `delete` to part.
+fn wire_network(network: &Network, dir: &Path) -> Result<Wiring, NetworkError> {
+    let mut rtnl = Rtnl::open().map_err(NetworkError::Open)?;
+    let wiring = sandbox::network::wire(&mut rtnl)?;
+    if let NetworkNamespace::Join(path) = &network.namespace {
+        if let Err(e) = sandbox::network::record(dir, path, &wiring) {
+            for (veth, tap) in &wiring.pairs {
+                let _ = sandbox::network::unwire(&mut rtnl, *veth, *tap);
+            }
+            return Err(NetworkError::Record(e));
+        }
+    }
+    Ok(wiring)
 }
 
 /// One of the spec's hook lists, empty when absent.

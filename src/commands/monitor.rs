@@ -201,6 +201,7 @@ impl Monitor {
             container: Some(ContainerSetup {
                 spec: guest_spec,
                 share_dir,
+                network,
             }),
             launch: Launch::OnStart {
                 ready,

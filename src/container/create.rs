@@ -64,6 +64,7 @@ pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, C
         Err(e) => {
             // The monitor is gone (spawn_and_wait reaped it).
             crate::host_cgroup::HostCgroup::remove_recorded(&dir);
+            crate::monitor::sandbox::network::remove_recorded(&dir);
             let _ = std::fs::remove_dir_all(&dir);
             Err(e)
         }

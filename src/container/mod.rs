@@ -379,6 +379,7 @@ impl Container {
             std::thread::sleep(Duration::from_millis(10));
         }
         crate::host_cgroup::HostCgroup::remove_recorded(&self.dir);
+        crate::monitor::sandbox::network::remove_recorded(&self.dir);
         let input = self.state.hook_input(Status::Stopped);
         if let Err(e) = crate::hooks::run_on_host("poststop", &self.state.poststop_hooks, &input) {
             // The spec: a failed poststop hook is a warning; delete goes on.

@@ -20,10 +20,14 @@
 //! that teardown can use the one opened at set-up.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use proto::net::{Interface, IpNet, Mac, Neighbour, NetworkConfig, Route};
 use rtnl::{Link, Rtnl};
+use serde::{Deserialize, Serialize};
+use virtio::net::Tap;
+use vmm::NetDevice;
 
 /// What the monitor could not do with the container's network.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,16 @@ pub enum NetworkError {
         #[source]
         source: rtnl::Error,
     },
+    #[error("creating the tap")]
+    Tap(#[source] virtio::net::TapError),
+    #[error("reading the index of tap {0}")]
+    TapIndex(String, #[source] std::io::Error),
+    #[error("interface {interface}: an MTU of {mtu} is more than a VM's network card takes")]
+    Mtu { interface: String, mtu: u32 },
+    #[error("opening a netlink socket")]
+    Open(#[source] rtnl::Error),
+    #[error("recording the network in the container directory")]
+    Record(#[source] std::io::Error),
     #[error("parting link {veth} from tap {tap}")]
     Unwire {
         veth: u32,
@@ -213,6 +227,136 @@ pub fn unwire(rtnl: &mut Rtnl, veth: u32, tap: u32) -> Result<(), NetworkError> 
         }
     }
     Ok(())
+}
+
+/// The container's network joined to the VM.
+#[derive(Debug)]
+pub struct Wiring {
+    /// The VM's network cards, one per interface, in order.
+    pub devices: Vec<NetDevice>,
+    /// What the guest agent is sent.
+    pub config: NetworkConfig,
+    /// Each (veth, tap) pair of link indexes, to part at teardown.
+    pub pairs: Vec<(u32, u32)>,
+}
+
+/// Joins every interface of the namespace to a tap of its own, made here
+/// (and gone with the monitor's fds). On error nothing is left joined.
+pub fn wire(rtnl: &mut Rtnl) -> Result<Wiring, NetworkError> {
+    let host = describe(rtnl)?;
+    let mut wiring = Wiring {
+        devices: Vec::with_capacity(host.links.len()),
+        config: host.config.clone(),
+        pairs: Vec::with_capacity(host.links.len()),
+    };
+    for (n, (veth, interface)) in host.interfaces().enumerate() {
+        let joined = join(rtnl, n, veth, interface);
+        match joined {
+            Ok((device, tap)) => {
+                wiring.devices.push(device);
+                wiring.pairs.push((veth, tap));
+            }
+            Err(e) => {
+                for (veth, tap) in &wiring.pairs {
+                    let _ = unwire(rtnl, *veth, *tap);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(wiring)
+}
+
+/// Makes the `n`th tap and joins it to `veth`: the VM's card for
+/// `interface`, and the tap's link index.
+fn join(
+    rtnl: &mut Rtnl,
+    n: usize,
+    veth: u32,
+    interface: &Interface,
+) -> Result<(NetDevice, u32), NetworkError> {
+    let name = tap_name(n);
+    let tap = Tap::open(&name).map_err(NetworkError::Tap)?;
+    let index = tap
+        .ifindex()
+        .map_err(|e| NetworkError::TapIndex(name.clone(), e))?;
+    // A container started again in the same namespace (a pod's restart)
+    // finds the redirect of the one before.
+    unwire(rtnl, veth, index)?;
+    if let Err(e) = redirect(rtnl, veth, index, interface.mtu) {
+        let _ = unwire(rtnl, veth, index);
+        return Err(e);
+    }
+    let mtu = u16::try_from(interface.mtu).map_err(|_| NetworkError::Mtu {
+        interface: interface.name.clone(),
+        mtu: interface.mtu,
+    })?;
+    let device = NetDevice {
+        tap,
+        mac: interface.mac,
+        mtu,
+    };
+    Ok((device, index))
+}
+
+/// The record `delete` reads to part a namespace it can reach by path
+/// (the taps go with the monitor; the redirects on the veths stay).
+const RECORD: &str = "network.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    namespace: PathBuf,
+    veths: Vec<u32>,
+}
+
+/// Records in the container directory `dir` which links of the namespace
+/// at `namespace` were joined, for [`remove_recorded`].
+pub fn record(dir: &Path, namespace: &Path, wiring: &Wiring) -> std::io::Result<()> {
+    let record = Record {
+        namespace: namespace.to_path_buf(),
+        veths: wiring.pairs.iter().map(|(veth, _)| *veth).collect(),
+    };
+    let json = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join(RECORD), json)
+}
+
+/// Removes the redirects recorded in `dir`, if any: once the monitor is
+/// gone (delete, or a failed create). A namespace or link already gone is
+/// nothing to remove. Works from a thread of its own, which alone enters
+/// the namespace.
+pub fn remove_recorded(dir: &Path) {
+    let Ok(json) = std::fs::read(dir.join(RECORD)) else {
+        return;
+    };
+    let record: Record = match serde_json::from_slice(&json) {
+        Ok(record) => record,
+        Err(e) => {
+            tracing::warn!("{} is corrupt: {e}", dir.join(RECORD).display());
+            return;
+        }
+    };
+    let parted = std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> Result<(), String> {
+                let Ok(namespace) = std::fs::File::open(&record.namespace) else {
+                    return Ok(());
+                };
+                nix::sched::setns(&namespace, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| format!("entering {}: {e}", record.namespace.display()))?;
+                let mut rtnl = Rtnl::open().map_err(|e| e.to_string())?;
+                for veth in &record.veths {
+                    // The tap is gone: only the veth's side is left.
+                    unwire(&mut rtnl, *veth, *veth).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            })
+            .join()
+    });
+    match parted {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("parting the container's network: {e}"),
+        Err(_) => tracing::warn!("parting the container's network: the thread panicked"),
+    }
 }
 
 #[cfg(test)]
