@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
@@ -411,8 +411,9 @@ impl Control {
     /// as many requests as it likes, on a thread confined by `filter`.
     fn serve(mut self, path: &Path, filter: BpfProgram) -> Result<(), MonitorError> {
         let _ = std::fs::remove_file(path);
-        let listener =
-            UnixListener::bind(path).map_err(|e| MonitorError::Control(path.into(), e))?;
+        let listener = virtio::vsock::SocketPath::new(path)
+            .and_then(|socket| socket.bind())
+            .map_err(|e| MonitorError::Control(path.into(), e))?;
         spawn_confined("control", Arc::new(filter), move || {
             for client in listener.incoming().flatten() {
                 self.serve_client(client);

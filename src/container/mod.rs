@@ -8,7 +8,6 @@ pub mod exec;
 pub mod id;
 pub mod state;
 
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use oci_spec::runtime::LinuxResources;
 use proto::agent::{ProcessInfo, Request, Response};
 use proto::frame::{read_message, write_message, FrameError};
 use serde::Serialize;
+use virtio::vsock::SocketPath;
 
 pub use id::validate_id;
 pub use state::{State, Status};
@@ -229,7 +229,8 @@ impl Container {
 
     fn request(&self, request: &ControlRequest) -> Result<Response, ContainerError> {
         let id = || self.state.id.clone();
-        let mut stream = UnixStream::connect(self.control_socket())
+        let mut stream = SocketPath::new(&self.control_socket())
+            .and_then(|socket| socket.connect())
             .map_err(|e| ContainerError::Connect(id(), e))?;
         write_message(&mut stream, request).map_err(|e| ContainerError::Control(id(), e))?;
         match read_message(&mut stream).map_err(|e| ContainerError::Control(id(), e))? {
@@ -434,6 +435,40 @@ mod tests {
             poststart_hooks: Vec::new(),
             poststop_hooks: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_control_socket_works_under_a_root_as_long_as_dockers() {
+        let top = std::env::temp_dir().join(format!("runvm-long-root-{}", std::process::id()));
+        // docker's --root, under a deeper directory, and a 64-hex id.
+        let root = top
+            .join("d".repeat(100))
+            .join("var/run/docker/runtime-runc/moby");
+        let id = "0123456789abcdef".repeat(4);
+        let dir = create_dir(&root, &id).unwrap();
+        assert!(dir.join(CONTROL_SOCKET).as_os_str().len() > 200);
+        let mut running = state(Status::Running);
+        running.id.clone_from(&id);
+        running.pid = std::process::id() as i32;
+        running.pid_start_time = own_start_time().unwrap();
+        running.save(&dir).unwrap();
+        // The monitor's side, bound as it binds it.
+        let listener = SocketPath::new(&dir.join(CONTROL_SOCKET))
+            .unwrap()
+            .bind()
+            .unwrap();
+        let monitor = std::thread::spawn(move || {
+            let mut conn = listener.accept().unwrap().0;
+            let request: ControlRequest = read_message(&mut conn).unwrap();
+            write_message(&mut conn, &Response::Ok).unwrap();
+            request
+        });
+        Container::load(&root, &id).unwrap().pause().unwrap();
+        assert!(matches!(
+            monitor.join().unwrap(),
+            ControlRequest::Monitor(MonitorRequest::Pause)
+        ));
+        std::fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]

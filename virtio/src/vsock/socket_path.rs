@@ -94,7 +94,10 @@ mod tests {
         let (top, dir) = deep_dir("bind");
         let path = dir.join("s.sock");
         assert!(path.as_os_str().len() > 200);
-        assert!(UnixListener::bind(&path).is_err(), "the plain path is too long");
+        assert!(
+            UnixListener::bind(&path).is_err(),
+            "the plain path is too long"
+        );
         let listener = SocketPath::new(&path).unwrap().bind().unwrap();
         assert!(path.exists(), "the socket is at its real path");
         let mut client = SocketPath::new(&path).unwrap().connect().unwrap();
