@@ -217,7 +217,6 @@ fn read_line(stream: &mut UnixStream) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::net::UnixListener;
 
     /// A socket path below a directory as deep as docker's state
     /// directory plus a 64-character id, and deeper: longer than a socket
