@@ -24,6 +24,10 @@ pub use state::{State, Status};
 
 /// The monitor's control socket in a container's directory.
 pub const CONTROL_SOCKET: &str = "monitor.sock";
+/// The monitor's pid and start time, which `create` records as soon as it
+/// has started the monitor, long before the state exists: what `delete
+/// --force` of a create that has not finished goes by.
+pub const MONITOR_RECORD: &str = "monitor.pid";
 /// The OCI runtime-spec version runvm reports.
 pub const OCI_VERSION: &str = "1.2.0";
 /// How long `delete --force` waits for a killed monitor to go.
@@ -372,13 +376,7 @@ impl Container {
         }
         // A monitor that recorded `stopped` may still be exiting; its
         // cgroup can only go once it is gone.
-        let deadline = Instant::now() + KILL_WAIT;
-        while ProcFs.live_start_time(self.state.pid) == Some(self.state.pid_start_time) {
-            if Instant::now() > deadline {
-                return Err(ContainerError::KillTimeout(self.state.id.clone()));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_gone(&self.state.id, self.state.pid, self.state.pid_start_time)?;
         crate::host_cgroup::HostCgroup::remove_recorded(&self.dir);
         let input = self.state.hook_input(Status::Stopped);
         if let Err(e) = crate::hooks::run_on_host("poststop", &self.state.poststop_hooks, &input) {
@@ -386,6 +384,60 @@ impl Container {
             tracing::warn!("{}", crate::commands::error_chain(&e));
         }
         std::fs::remove_dir_all(&self.dir).map_err(|e| ContainerError::Remove(self.dir.clone(), e))
+    }
+}
+
+/// Waits until the monitor `pid` that started at `start_time` is gone.
+fn wait_gone(id: &str, pid: i32, start_time: u64) -> Result<(), ContainerError> {
+    let deadline = Instant::now() + KILL_WAIT;
+    while ProcFs.live_start_time(pid) == Some(start_time) {
+        if Instant::now() > deadline {
+            return Err(ContainerError::KillTimeout(id.into()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// Records the monitor `pid` of the container in `dir` (see
+/// [`MONITOR_RECORD`]). A monitor already gone is not recorded.
+pub fn record_monitor(dir: &Path, pid: i32) -> std::io::Result<()> {
+    match ProcFs.live_start_time(pid) {
+        Some(start_time) => {
+            create::write_atomically(&dir.join(MONITOR_RECORD), &format!("{pid} {start_time}"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The monitor recorded in `dir`: its pid and start time.
+fn recorded_monitor(dir: &Path) -> Option<(i32, u64)> {
+    let text = std::fs::read_to_string(dir.join(MONITOR_RECORD)).ok()?;
+    let (pid, start_time) = text.split_once(' ')?;
+    Some((pid.parse().ok()?, start_time.parse().ok()?))
+}
+
+/// `delete --force` of container `id` whose `create` has not finished:
+/// its directory holds no state yet. Kills the monitor (and the host
+/// hooks it is running, with its host cgroup) and removes the directory.
+/// Fails as for an unknown container if there is no such directory.
+pub fn delete_unfinished(root: &Path, id: &str) -> Result<(), ContainerError> {
+    validate_id(id)?;
+    let dir = container_dir(root, id);
+    if !dir.is_dir() {
+        return Err(ContainerError::NotExist(id.into()));
+    }
+    if let Some((pid, start_time)) = recorded_monitor(&dir) {
+        if ProcFs.live_start_time(pid) == Some(start_time) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        wait_gone(id, pid, start_time)?;
+    }
+    crate::host_cgroup::HostCgroup::remove_recorded(&dir);
+    match std::fs::remove_dir_all(&dir) {
+        // The failed create removed it meanwhile.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other.map_err(|e| ContainerError::Remove(dir, e)),
     }
 }
 
@@ -469,6 +521,35 @@ mod tests {
             ControlRequest::Monitor(MonitorRequest::Pause)
         ));
         std::fs::remove_dir_all(&top).unwrap();
+    }
+
+    #[test]
+    fn an_unfinished_create_is_deleted_with_its_monitor() {
+        let root = std::env::temp_dir().join(format!("runvm-unfinished-{}", std::process::id()));
+        let dir = create_dir(&root, "c1").unwrap();
+        let mut monitor = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(monitor.id()).unwrap();
+        record_monitor(&dir, pid).unwrap();
+        assert!(matches!(
+            Container::load(&root, "c1"),
+            Err(ContainerError::NotExist(_))
+        ));
+        std::fs::write(dir.join("console.log"), "booting").unwrap();
+        delete_unfinished(&root, "c1").unwrap();
+        assert!(!dir.exists());
+        let status = monitor.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+        assert!(matches!(
+            delete_unfinished(&root, "c1"),
+            Err(ContainerError::NotExist(_))
+        ));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
