@@ -128,7 +128,7 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
     drop(exe);
     drop(ready_write);
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-    if let Err(e) = super::record_monitor(&root.join(id), pid) {
+    if let Err(e) = super::record_host_process(&root.join(id).join(super::MONITOR_RECORD), pid) {
         let _ = child.kill();
         let _ = child.wait();
         return Err(CreateError::Record(e));
