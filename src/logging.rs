@@ -18,6 +18,7 @@ use std::fs::{File, OpenOptions};
 use std::io::IsTerminal;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -39,12 +40,20 @@ pub enum LogError {
 /// through tracing (a signal handler).
 static LOG_FILE: OnceLock<File> = OnceLock::new();
 
+/// Whether lines are JSON (`--log-format json`).
+static JSON: AtomicBool = AtomicBool::new(false);
+
 /// The fd of the `--log` file, else stderr's: where a report from a
 /// signal handler goes.
 pub fn raw_fd() -> RawFd {
     LOG_FILE
         .get()
         .map_or(libc::STDERR_FILENO, AsRawFd::as_raw_fd)
+}
+
+/// Whether a line written to [`raw_fd`] must be JSON.
+pub fn json() -> bool {
+    JSON.load(Ordering::Relaxed)
 }
 
 /// Where log lines go without `--log`.
@@ -60,6 +69,7 @@ pub enum Stderr {
 /// runc's `json` or text shape, at debug level with `debug`, else
 /// warnings and errors only.
 pub fn init(log: Option<&Path>, json: bool, debug: bool, stderr: Stderr) -> Result<(), LogError> {
+    JSON.store(json, Ordering::Relaxed);
     let level = if debug { Level::DEBUG } else { Level::WARN };
     // The FUSE library logs guest-controlled text per request: a hostile
     // guest must not be able to fill the log.

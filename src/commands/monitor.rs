@@ -124,7 +124,7 @@ impl Monitor {
     ) -> Result<proto::agent::ExitStatus, MonitorSetupError> {
         // Before any thread: unshare(CLONE_NEWNS) needs a single thread.
         share::enter_private_mount_namespace()?;
-        vmm::seccomp::report_denials_to(crate::logging::raw_fd())?;
+        vmm::seccomp::report_denials_to(crate::logging::raw_fd(), crate::logging::json())?;
         let bundle = bundle::load(&self.bundle, true)?;
         self.join_host_cgroup(root, &bundle.spec, systemd_cgroup)?;
         let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
