@@ -813,7 +813,10 @@ mod tests {
         let filter = control_filter().unwrap();
         for (json, line) in [
             (false, "level=error msg=\"seccomp denied system call N\"\n"),
-            (true, "{\"level\":\"error\",\"msg\":\"seccomp denied system call N\"}\n"),
+            (
+                true,
+                "{\"level\":\"error\",\"msg\":\"seccomp denied system call N\"}\n",
+            ),
         ] {
             let (status, report) = in_child_reporting_as(&filter, json, || {
                 // SAFETY: getppid takes no arguments; it is not on the list.
