@@ -8,7 +8,7 @@ pub mod sandbox;
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
@@ -311,8 +311,8 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         };
         control.serve(path, control_filter)?;
     }
-    // After `create` returned, the container's stderr is where a failure
-    // is seen (the log goes with `delete`).
+    // After `create` returned, nobody reads the ready pipe: the log is
+    // where a failure is seen, never the container's stderr.
     let container_created = ready.is_some();
     if let Some(mut ready) = ready {
         if let Some(pending) = &pending_ready {
@@ -336,7 +336,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         // Only if it does not is the dropped connection the story.
         std::thread::sleep(VM_STOP_REPORT_GRACE);
         if container_created {
-            eprintln!("runvm: {}", crate::commands::error_chain(&e));
+            tracing::error!("{}", crate::commands::error_chain(&e));
         }
         e.into()
     })
@@ -372,8 +372,8 @@ fn lock(lifecycle: &Mutex<Lifecycle>) -> std::sync::MutexGuard<'_, Lifecycle> {
 enum StopReport {
     /// `runvm boot`: the user's terminal.
     Stderr,
-    /// A container: the ready pipe while `create` waits on it, else the
-    /// log (stderr is the container's).
+    /// A container: the ready pipe while `create` waits on it; the log
+    /// always (stderr is the container's).
     Container(Arc<Mutex<Option<File>>>),
 }
 
@@ -398,19 +398,16 @@ fn end_if_guest_stops(result: Result<VmExit, VmError>, console_log: &Path, repor
         }
         StopReport::Container(pending) => {
             let ready = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-            match ready {
-                Some(mut ready) => {
-                    let _ = writeln!(ready, "error: {reason} before the container was created");
-                }
-                // The container ends with 255 for no reason of its own:
-                // its stderr says why, as runc's errors do, even once
-                // `run` or `delete` has removed the log.
-                None => eprintln!("runvm: {reason} before the container process exited"),
+            if let Some(mut ready) = ready {
+                let _ = writeln!(ready, "error: {reason} before the container was created");
+            }
+            // The container's stderr is the container's alone: the log
+            // says why it ends with 255, the reason last (the error line
+            // containerd's shim shows).
+            for line in tail {
+                tracing::warn!("guest console: {line}");
             }
             tracing::error!("{reason} before the container process exited");
-            for line in tail {
-                tracing::error!("guest console: {line}");
-            }
         }
     }
     std::process::exit(255);
@@ -464,8 +461,9 @@ impl Control {
     /// as many requests as it likes, on a thread confined by `filter`.
     fn serve(mut self, path: &Path, filter: BpfProgram) -> Result<(), MonitorError> {
         let _ = std::fs::remove_file(path);
-        let listener =
-            UnixListener::bind(path).map_err(|e| MonitorError::Control(path.into(), e))?;
+        let listener = virtio::vsock::SocketPath::new(path)
+            .and_then(|socket| socket.bind())
+            .map_err(|e| MonitorError::Control(path.into(), e))?;
         spawn_confined("control", Arc::new(filter), move || {
             for client in listener.incoming().flatten() {
                 self.serve_client(client);

@@ -127,7 +127,7 @@ impl Monitor {
     ) -> Result<proto::agent::ExitStatus, MonitorSetupError> {
         // Before any thread: unshare(CLONE_NEWNS) needs a single thread.
         share::enter_private_mount_namespace()?;
-        vmm::seccomp::report_denials_to(crate::logging::raw_fd())?;
+        vmm::seccomp::report_denials_to(crate::logging::raw_fd(), crate::logging::json())?;
         let bundle = bundle::load(&self.bundle, true)?;
         // Still one thread: the namespace is then every thread's.
         let network = bundle::network::network(&bundle.spec)?;
