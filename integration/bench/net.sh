@@ -7,24 +7,19 @@
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 . "$TEST_LIB/net.sh"
-root=$PWD/root
 runs=5
 mib=64
 
 cni_bridge_config net.json 10.88.20.0/24
-for ns in benchvm benchref; do
-	$IP netns add $ns || fail "ip netns add $ns failed"
-	cni bridge ADD /run/netns/$ns $ns net.json >$ns.json || { cat $ns.json; fail "CNI ADD $ns failed"; }
-done
+cni_netns benchvm net.json
+cni_netns benchref net.json
 vm_ip=$(result_ip benchvm.json) ref_ip=$(result_ip benchref.json)
 
 make_bundle bundle "mkdir -p /dev/shm/www && dd if=/dev/zero of=/dev/shm/www/blob bs=1048576 count=$mib 2>/dev/null && httpd -p 8080 -h /dev/shm/www && echo ready; while true; do sleep 1; done" \
 	|| fail "could not make the bundle"
 add_net_applets bundle/rootfs
 join_netns bundle /run/netns/benchvm
-"$RUNVM" --root "$root" create --bundle bundle bench </dev/null >out 2>err || { cat err; fail "create failed"; }
-"$RUNVM" --root "$root" start bench || fail "start failed"
-wait_for '^ready$' out 120
+start_container bundle bench
 mkdir -p /dev/shm/refwww && dd if=/dev/zero of=/dev/shm/refwww/blob bs=1048576 count=$mib 2>/dev/null
 $BUSYBOX nsenter --net=/run/netns/benchref $BUSYBOX httpd -p 8080 -h /dev/shm/refwww || fail "no reference httpd"
 wait_reachable "$vm_ip" 30
@@ -59,4 +54,4 @@ while [ "$run" -le "$runs" ]; do
 	run=$((run + 1))
 done
 printf "%-8s %14s %14s %12s %12s\n" median "$(median vm.rate)" "$(median ref.rate)" "$(median vm.rtt)" "$(median ref.rtt)"
-"$RUNVM" --root "$root" delete --force bench
+rv delete --force bench

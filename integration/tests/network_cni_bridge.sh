@@ -9,15 +9,11 @@
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 . "$TEST_LIB/net.sh"
-set -o pipefail
-root=$PWD/root
-rv() { "$RUNVM" --root "$root" "$@"; }
 
-$IP netns add cni1 || fail "ip netns add failed"
 cni_bridge_config net.json 10.88.7.0/24 1400
-cni bridge ADD /run/netns/cni1 cni1 net.json >result.json || { cat result.json; fail "CNI ADD failed"; }
-echo "--- CNI result:"; cat result.json
-ip=$(result_ip result.json)
+cni_netns cni1 net.json
+echo "--- CNI result:"; cat cni1.json
+ip=$(result_ip cni1.json)
 mac=$($BUSYBOX nsenter --net=/run/netns/cni1 cat /sys/class/net/eth0/address)
 echo "--- CNI gave $ip, MAC $mac"
 [ -n "$ip" ] && [ -n "$mac" ] || fail "no address or MAC from CNI"
@@ -30,15 +26,13 @@ wget -q -O - http://10.88.7.1:8081/host.txt; echo ready; while true; do sleep 1;
 add_net_applets bundle/rootfs
 join_netns bundle /run/netns/cni1
 
-rv create --bundle bundle c1 </dev/null >out 2>err || { cat err; fail "create failed"; }
-rv start c1 || fail "start failed"
-wait_for '^ready$' out 90
-echo "--- container:"; cat out
-grep -q "eth0.*inet $ip/24" out || fail "the container does not see $ip/24 on eth0"
-grep -qi "eth0:.*link/ether $mac" out || fail "the container's eth0 does not have the veth's MAC $mac"
-grep -q 'default via 10.88.7.1' out || fail "no default route via the bridge"
-grep -q '^mtu 1400$' out || fail "the container's MTU is not 1400"
-grep -q '^from the host$' out || fail "the container did not reach the host's server"
+start_container bundle c1
+echo "--- container:"; cat c1.out
+grep -q "eth0.*inet $ip/24" c1.out || fail "the container does not see $ip/24 on eth0"
+grep -qi "eth0:.*link/ether $mac" c1.out || fail "the container's eth0 does not have the veth's MAC $mac"
+grep -q 'default via 10.88.7.1' c1.out || fail "no default route via the bridge"
+grep -q '^mtu 1400$' c1.out || fail "the container's MTU is not 1400"
+grep -q '^from the host$' c1.out || fail "the container did not reach the host's server"
 wait_reachable "$ip" 30
 got=$(wget -q -O - "http://$ip:8080/c.txt") || fail "the host could not reach the container's server"
 [ "$got" = "from the container" ] || fail "the container's server said: $got"
@@ -46,11 +40,6 @@ echo "--- the namespace while the container runs:"
 $BUSYBOX nsenter --net=/run/netns/cni1 $IP -o link show
 $BUSYBOX nsenter --net=/run/netns/cni1 $TC filter show dev eth0 ingress
 
-rv kill c1 KILL
-wait_stopped "$root" c1 30
-rv delete c1 || fail "delete failed"
-nothing_under "$root"
-no_runvm_wiring /run/netns/cni1
+end_container c1 /run/netns/cni1
 $BUSYBOX nsenter --net=/run/netns/cni1 $IP -o addr show | grep -q "$ip/24" || fail "the CNI's veth lost its address"
-cni bridge DEL /run/netns/cni1 cni1 net.json || fail "CNI DEL failed"
-$IP netns delete cni1
+cni_netns_delete cni1 net.json

@@ -9,9 +9,6 @@
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 . "$TEST_LIB/net.sh"
-set -o pipefail
-root=$PWD/root
-rv() { "$RUNVM" --root "$root" "$@"; }
 
 host_network >before
 cat >hook.sh <<HOOK

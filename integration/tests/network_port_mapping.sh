@@ -6,17 +6,11 @@
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 . "$TEST_LIB/net.sh"
-set -o pipefail
-root=$PWD/root
-rv() { "$RUNVM" --root "$root" "$@"; }
 
-$IP netns add pm || fail "ip netns add failed"
 cni_bridge_config net.json 10.88.9.0/24
-cni bridge ADD /run/netns/pm pm net.json >result.json || { cat result.json; fail "CNI ADD failed"; }
-portmap_config() {
-	printf '{"cniVersion": "1.0.0", "name": "runvm-test", "type": "portmap", "capabilities": {"portMappings": true}, "runtimeConfig": {"portMappings": [{"hostPort": 18080, "containerPort": 8080, "protocol": "tcp"}]}, "prevResult": %s}\n' "$(cat result.json)"
-}
-portmap_config >portmap.json
+cni_netns pm net.json
+printf '{"cniVersion": "1.0.0", "name": "runvm-test", "type": "portmap", "capabilities": {"portMappings": true}, "runtimeConfig": {"portMappings": [{"hostPort": 18080, "containerPort": 8080, "protocol": "tcp"}]}, "prevResult": %s}\n' \
+	"$(cat pm.json)" >portmap.json
 cni portmap ADD /run/netns/pm pm portmap.json >portmap.out 2>&1 || { cat portmap.out; fail "CNI portmap ADD failed"; }
 echo "--- DNAT rules:"; PATH="$NET_BIN:/bin" iptables -t nat -S | grep -i dnat
 
@@ -24,9 +18,7 @@ make_bundle bundle 'mkdir -p /www && echo "mapped" >/www/index.html && httpd -p 
 	|| fail "could not make the bundle"
 add_net_applets bundle/rootfs
 join_netns bundle /run/netns/pm
-rv create --bundle bundle c1 </dev/null >out 2>err || { cat err; fail "create failed"; }
-rv start c1 || fail "start failed"
-wait_for '^ready$' out 90
+start_container bundle c1
 got=""
 for try in 1 2 3 4 5 6 7 8 9 10; do
 	got=$(wget -q -T 5 -O - http://10.88.9.1:18080/index.html) && break
@@ -34,11 +26,6 @@ for try in 1 2 3 4 5 6 7 8 9 10; do
 done
 echo "--- through the host port: $got"
 [ "$got" = mapped ] || fail "the host port 18080 did not reach the container's httpd"
-rv kill c1 KILL
-wait_stopped "$root" c1 30
-rv delete c1 || fail "delete failed"
-nothing_under "$root"
-no_runvm_wiring /run/netns/pm
+end_container c1 /run/netns/pm
 cni portmap DEL /run/netns/pm pm portmap.json
-cni bridge DEL /run/netns/pm pm net.json
-$IP netns delete pm
+cni_netns_delete pm net.json

@@ -7,8 +7,6 @@
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 . "$TEST_LIB/net.sh"
-root=$PWD/root
-rv() { "$RUNVM" --root "$root" "$@"; }
 host_network >before
 
 make_bundle host 'ip -o link show' || fail "could not make the bundle"

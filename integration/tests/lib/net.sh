@@ -89,3 +89,40 @@ wait_reachable() {
 	done
 	fail "$1 does not answer pings after $2 s"
 }
+
+# The tests' own runvm state, and runvm on it.
+set -o pipefail
+root=$PWD/root
+rv() { "$RUNVM" --root "$root" "$@"; }
+
+# cni_netns NAME CONFIG: a namespace /run/netns/NAME set up by the CNI
+# bridge plugin from CONFIG, as podman and Kubernetes do; the CNI result
+# is in NAME.json.
+cni_netns() {
+	$IP netns add "$1" || fail "ip netns add $1 failed"
+	cni bridge ADD "/run/netns/$1" "$1" "$2" >"$1.json" || { cat "$1.json"; fail "CNI ADD $1 failed"; }
+}
+
+# cni_netns_delete NAME CONFIG: CNI DEL, then the namespace goes.
+cni_netns_delete() {
+	cni bridge DEL "/run/netns/$1" "$1" "$2" || fail "CNI DEL $1 failed"
+	$IP netns delete "$1"
+}
+
+# start_container BUNDLE ID: create and start ID, whose output goes to
+# ID.out, and wait for its `ready` line.
+start_container() {
+	rv create --bundle "$1" "$2" </dev/null >"$2.out" 2>"$2.err" || { cat "$2.err"; fail "create of $2 failed"; }
+	rv start "$2" || fail "start of $2 failed"
+	wait_for '^ready$' "$2.out" 90
+}
+
+# end_container ID NETNS_PATH: kills and deletes ID; nothing of runvm's is
+# left under its root or in the namespace at NETNS_PATH.
+end_container() {
+	rv kill "$1" KILL
+	wait_stopped "$root" "$1" 30
+	rv delete "$1" || fail "delete of $1 failed"
+	nothing_under "$root"
+	no_runvm_wiring "$2"
+}
