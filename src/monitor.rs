@@ -71,6 +71,8 @@ pub enum MonitorError {
     Jail(#[from] crate::jail::JailError),
     #[error("wiring the container's network")]
     Network(#[from] NetworkError),
+    #[error(transparent)]
+    Netns(#[from] sandbox::netns::NetnsError),
 }
 
 /// Everything the monitor needs to run one container.
@@ -122,6 +124,9 @@ pub enum Launch {
         /// createContainer and startContainer; `start` runs poststart and
         /// `delete` poststop, so that no filtered thread ever execs.
         hooks: Box<Hooks>,
+        /// The network namespace the monitor left for the container's:
+        /// where the host hooks run, as runc runs them.
+        runtime_netns: File,
     },
 }
 
@@ -179,16 +184,24 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
 
     std::fs::create_dir_all(&config.runtime_dir)
         .map_err(|e| MonitorError::RuntimeDir(config.runtime_dir.clone(), e))?;
-    if let Launch::OnStart { state, hooks, .. } = &config.launch {
+    if let Launch::OnStart {
+        state,
+        hooks,
+        runtime_netns,
+        ..
+    } = &config.launch
+    {
         // Before the VM is built: what these hooks put in the monitor's
         // network namespace (docker's veth) becomes the VM's network.
         let creating = state.hook_input(Status::Creating);
-        run_on_host("prestart", &hook_list(hooks.prestart()), &creating)?;
-        run_on_host(
-            "createRuntime",
-            &hook_list(hooks.create_runtime()),
-            &creating,
-        )?;
+        sandbox::netns::run_in(runtime_netns, || {
+            run_on_host("prestart", &hook_list(hooks.prestart()), &creating)?;
+            run_on_host(
+                "createRuntime",
+                &hook_list(hooks.create_runtime()),
+                &creating,
+            )
+        })??;
     }
     // After the hooks: what they put in the namespace is the VM's network.
     let mut wiring = match &config.container {
@@ -277,7 +290,10 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             state_dir,
             state,
             hooks,
+            runtime_netns,
         } => {
+            // No hook of the monitor's runs on the host from here on.
+            drop(runtime_netns);
             // The VM and the container are up; `create` has not returned.
             let creating = state.hook_input(Status::Creating);
             let guest_hooks = hook_list(hooks.create_container());

@@ -55,3 +55,4 @@ while [ "$run" -le "$runs" ]; do
 done
 printf "%-8s %14s %14s %12s %12s\n" median "$(median vm.rate)" "$(median ref.rate)" "$(median vm.rtt)" "$(median ref.rtt)"
 rv delete --force bench
+bridge_delete

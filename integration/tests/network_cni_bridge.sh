@@ -14,7 +14,7 @@ cni_bridge_config net.json 10.88.7.0/24 1400
 cni_netns cni1 net.json
 echo "--- CNI result:"; cat cni1.json
 ip=$(result_ip cni1.json)
-mac=$($BUSYBOX nsenter --net=/run/netns/cni1 cat /sys/class/net/eth0/address)
+mac=$(netns_mac cni1 eth0)
 echo "--- CNI gave $ip, MAC $mac"
 [ -n "$ip" ] && [ -n "$mac" ] || fail "no address or MAC from CNI"
 
@@ -43,3 +43,4 @@ $BUSYBOX nsenter --net=/run/netns/cni1 $TC filter show dev eth0 ingress
 end_container c1 /run/netns/cni1
 $BUSYBOX nsenter --net=/run/netns/cni1 $IP -o addr show | grep -q "$ip/24" || fail "the CNI's veth lost its address"
 cni_netns_delete cni1 net.json
+bridge_delete

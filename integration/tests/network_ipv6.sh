@@ -25,3 +25,4 @@ got=$(wget -q -T 10 -O - "http://[$ip6]:8080/index.html") || fail "no answer ove
 [ "$got" = "over ipv6" ] || fail "the container's server said: $got"
 end_container c1 /run/netns/v6
 cni_netns_delete v6 net.json
+bridge_delete

@@ -29,3 +29,4 @@ echo "--- through the host port: $got"
 end_container c1 /run/netns/pm
 cni portmap DEL /run/netns/pm pm portmap.json
 cni_netns_delete pm net.json
+bridge_delete

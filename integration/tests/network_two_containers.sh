@@ -27,3 +27,4 @@ end_container a /run/netns/two1
 no_runvm_wiring /run/netns/two2
 cni_netns_delete two1 net.json
 cni_netns_delete two2 net.json
+bridge_delete

@@ -131,7 +131,7 @@ impl Monitor {
         let bundle = bundle::load(&self.bundle, true)?;
         // Still one thread: the namespace is then every thread's.
         let network = bundle::network::network(&bundle.spec)?;
-        netns::enter(&network.namespace)?;
+        let runtime_netns = netns::enter(&network.namespace)?;
         self.join_host_cgroup(root, &bundle.spec, systemd_cgroup)?;
         let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let size = sizing::vm_size(&bundle.spec, u8::try_from(host_cpus).unwrap_or(u8::MAX))?;
@@ -208,6 +208,7 @@ impl Monitor {
                 state_dir: dir,
                 state: Box::new(state),
                 hooks: Box::new(hooks.unwrap_or_default()),
+                runtime_netns,
             },
         };
         Ok(monitor::run(config)?)

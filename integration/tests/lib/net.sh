@@ -14,10 +14,11 @@ for name in iptables ip6tables iptables-save iptables-restore ip6tables-save ip6
 done
 
 # host_network: the test host's own interfaces, addresses and routes, one
-# line each, without counters: what must be the same before and after.
+# line each, without counters and flags that change with time (DAD's
+# tentative): what must be the same before and after.
 host_network() {
 	$IP -o link show | sed 's/^[0-9]*: //; s/ *link\/.*//'
-	$IP -o addr show | sed 's/^[0-9]*: //; s/ *valid_lft.*//'
+	$IP -o addr show | awk '{ print $2, $3, $4 }'
 	$IP route show
 	$IP -6 route show
 }
@@ -44,8 +45,10 @@ cni() {
 }
 
 # cni_bridge_config FILE SUBNET [MTU] [EXTRA_RANGE_JSON]: a CNI bridge +
-# host-local config on the bridge cni-runvm0, the bridge the gateway.
+# host-local config, the bridge the gateway; the bridge, named after the
+# test's subnet (rv<third octet>), is $BRIDGE.
 cni_bridge_config() {
+	BRIDGE=rv$(echo "$2" | cut -d. -f3)
 	ranges="[{\"subnet\": \"$2\"}]"
 	routes='{"dst": "0.0.0.0/0"}'
 	if [ -n "${4:-}" ]; then
@@ -54,7 +57,7 @@ cni_bridge_config() {
 	fi
 	cat >"$1" <<JSON
 {"cniVersion": "1.0.0", "name": "runvm-test", "type": "bridge",
- "bridge": "cni-runvm0", "isGateway": true, "ipMasq": false, "mtu": ${3:-1500},
+ "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false, "mtu": ${3:-1500},
  "ipam": {"type": "host-local", "dataDir": "$PWD/cni-ipam",
           "ranges": [$ranges],
           "routes": [$routes]}}
@@ -103,10 +106,22 @@ cni_netns() {
 	cni bridge ADD "/run/netns/$1" "$1" "$2" >"$1.json" || { cat "$1.json"; fail "CNI ADD $1 failed"; }
 }
 
-# cni_netns_delete NAME CONFIG: CNI DEL, then the namespace goes.
+# cni_netns_delete NAME CONFIG: CNI DEL, then the namespace goes (the
+# bridge stays: bridge_delete).
 cni_netns_delete() {
 	cni bridge DEL "/run/netns/$1" "$1" "$2" || fail "CNI DEL $1 failed"
 	$IP netns delete "$1"
+}
+
+# bridge_delete: the test's bridge goes, so the next test finds the test
+# host as it was.
+bridge_delete() {
+	$IP link delete "$BRIDGE" || fail "could not delete the bridge $BRIDGE"
+}
+
+# netns_mac NAME IFNAME: the MAC of IFNAME in the namespace /run/netns/NAME.
+netns_mac() {
+	$IP -n "$1" -o link show "$2" | sed -n 's|.*link/ether \([0-9a-f:]*\).*|\1|p'
 }
 
 # start_container BUNDLE ID: create and start ID, whose output goes to

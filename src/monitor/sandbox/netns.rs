@@ -2,7 +2,9 @@
 //! would be, before any hook runs: the state's `pid` (the monitor) then
 //! leads there, so a hook that configures `/proc/<pid>/ns/net` (docker's
 //! `libnetwork-setkey`) configures the container's network, never the
-//! host's.
+//! host's. The hooks themselves run in the namespace the monitor left (the
+//! spec's "runtime namespace"), as runc runs them from outside the
+//! container: [`run_in`].
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -23,11 +25,19 @@ pub enum NetnsError {
     Join(PathBuf, #[source] Errno),
     #[error("creating a network namespace")]
     New(#[source] Errno),
+    #[error("opening the monitor's own network namespace")]
+    Own(#[source] std::io::Error),
+    #[error("going back to the runtime's network namespace")]
+    Back(#[source] Errno),
+    #[error("starting a thread in the runtime's network namespace")]
+    Thread(#[source] std::io::Error),
 }
 
-/// Moves the calling process into `namespace`. Call it while the process
-/// has one thread: a namespace joined later is the calling thread's only.
-pub fn enter(namespace: &NetworkNamespace) -> Result<(), NetnsError> {
+/// Moves the calling process into `namespace` and returns the one it
+/// left. Call it while the process has one thread: a namespace joined
+/// later is the calling thread's only.
+pub fn enter(namespace: &NetworkNamespace) -> Result<File, NetnsError> {
+    let left = File::open("/proc/thread-self/ns/net").map_err(NetnsError::Own)?;
     match namespace {
         NetworkNamespace::Join(path) => {
             let file = File::open(path).map_err(|e| NetnsError::Open(path.clone(), e))?;
@@ -40,7 +50,26 @@ pub fn enter(namespace: &NetworkNamespace) -> Result<(), NetnsError> {
         NetworkNamespace::New => {
             nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(NetnsError::New)
         }
-    }
+    }?;
+    Ok(left)
+}
+
+/// Runs `work` on a thread of its own in the network namespace `netns`, so
+/// that the processes it starts are there too.
+pub fn run_in<T: Send>(netns: &File, work: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("hooks".into())
+            .spawn_scoped(scope, || {
+                nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).map_err(NetnsError::Back)?;
+                Ok(work())
+            })
+            .map_err(NetnsError::Thread)?;
+        // The work's panic is the caller's.
+        thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 #[cfg(test)]
@@ -84,5 +113,27 @@ mod tests {
         });
         assert_ne!(new, host);
         assert_eq!(joined, host);
+    }
+
+    #[test]
+    fn work_runs_in_the_namespace_left_and_so_do_its_processes() {
+        let host = own_netns();
+        let (container, worked_in, child_in) = on_a_thread(move || {
+            let left = enter(&NetworkNamespace::New).unwrap();
+            let container = own_netns();
+            let (worked_in, child_in) = run_in(&left, || {
+                let child = std::process::Command::new("readlink")
+                    .arg("/proc/self/ns/net")
+                    .output()
+                    .unwrap();
+                let child_in = String::from_utf8(child.stdout).unwrap();
+                (own_netns(), child_in.trim().to_owned())
+            })
+            .unwrap();
+            (container, worked_in, child_in)
+        });
+        assert_ne!(container, host);
+        assert_eq!(worked_in, host);
+        assert_eq!(child_in, host.to_string_lossy());
     }
 }
