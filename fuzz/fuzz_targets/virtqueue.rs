@@ -21,7 +21,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use runvm_fuzz::{read_addr, run_sandboxed, Cursor, QueueLayout, Rig};
+use runvm_fuzz::{read_addr, read_chain, run_sandboxed, Cursor, QueueLayout, Rig};
 
 fn run(data: &[u8]) {
     let mut c = Cursor::new(data);
@@ -106,10 +106,7 @@ fn run(data: &[u8]) {
             _ => {
                 let q = queue(&mut c);
                 let first = c.u16();
-                let n = c.u8() % 8;
-                let descs: Vec<_> = (0..n)
-                    .map(|_| (read_addr(&mut c), c.u32(), c.u16()))
-                    .collect();
+                let descs = read_chain(&mut c);
                 if !descs.is_empty() {
                     rig.driver.add_chain(q, first, &descs);
                 }
