@@ -131,12 +131,7 @@ fn run(data: &[u8]) {
                 }
                 rig.kick(q as u32);
             }
-            6 => {
-                let offset = u64::from(c.u16() & 0xfc);
-                let value = c.u32();
-                rig.driver.write_reg(offset, value);
-                rig.settle();
-            }
+            6 => rig.write_reg_from(&mut c),
             _ => {
                 let mut buf = vec![0u8; VNET_HDR_LEN + MAX_FRAME_LEN + 1];
                 while let Ok(len) = host.recv(&mut buf) {

@@ -110,12 +110,7 @@ fn run(data: &[u8]) {
                     rig.driver.store_raw_desc(at.wrapping_add(16 * i), desc);
                 }
             }
-            6 => {
-                let offset = u64::from(c.u16() & 0xfc);
-                let value = c.u32();
-                rig.driver.write_reg(offset, value);
-                rig.settle();
-            }
+            6 => rig.write_reg_from(&mut c),
             _ => {
                 let q = queue(&mut c);
                 let first = c.u16();

@@ -595,6 +595,15 @@ impl Rig {
         self.driver.kick(queue);
         self.settle();
     }
+
+    /// A register write as the targets encode it (offset u16 & 0xfc,
+    /// value u32), and what the device does about it.
+    pub fn write_reg_from(&mut self, c: &mut Cursor) {
+        let offset = u64::from(c.u16() & 0xfc);
+        let value = c.u32();
+        self.driver.write_reg(offset, value);
+        self.settle();
+    }
 }
 
 /// A virtio-net backend that moves frames like a tap (one per datagram,
