@@ -30,7 +30,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use runvm_fuzz::{
-    read_addr, run_sandboxed, Cursor, QueueLayout, Rig, BUF_BASE, DESC_F_INDIRECT, DESC_F_NEXT,
+    read_chain, run_sandboxed, Cursor, QueueLayout, Rig, BUF_BASE, DESC_F_INDIRECT, DESC_F_NEXT,
     DESC_F_WRITE,
 };
 use virtio::net::{MAX_FRAME_LEN, NUM_QUEUES, RX_QUEUE, TX_QUEUE, VNET_HDR_LEN};
@@ -125,21 +125,13 @@ fn run(data: &[u8]) {
             5 => {
                 let q = usize::from(c.u8()) % NUM_QUEUES;
                 let first = c.u16();
-                let n = c.u8() % 8;
-                let descs: Vec<_> = (0..n)
-                    .map(|_| (read_addr(&mut c), c.u32(), c.u16()))
-                    .collect();
+                let descs = read_chain(&mut c);
                 if !descs.is_empty() {
                     rig.driver.add_chain(q, first, &descs);
                 }
                 rig.kick(q as u32);
             }
-            6 => {
-                let offset = u64::from(c.u16() & 0xfc);
-                let value = c.u32();
-                rig.driver.write_reg(offset, value);
-                rig.settle();
-            }
+            6 => rig.write_reg_from(&mut c),
             _ => {
                 let mut buf = vec![0u8; VNET_HDR_LEN + MAX_FRAME_LEN + 1];
                 while let Ok(len) = host.recv(&mut buf) {

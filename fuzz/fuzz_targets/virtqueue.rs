@@ -1,11 +1,11 @@
 //! Virtqueues as the guest can lay them out, walked by the real devices
-//! (vsock, virtio-fs and virtio-rng) behind the real virtio-mmio transport and event
-//! loop: descriptors whose buffers cross a region end or the MMIO gap at
+//! (vsock, virtio-fs, virtio-rng and virtio-net, which has frames from the
+//! host waiting) behind the real virtio-mmio transport and event loop: descriptors whose buffers cross a region end or the MMIO gap at
 //! 0xd000_0000 or wrap past `u64::MAX`, loops, chains longer than the
 //! queue, indirect tables (nested too), avail idx jumps, rings placed
 //! anywhere, and register writes at any time.
 //!
-//! Input: a device byte (mod 3: vsock, fs, rng); per queue a size byte
+//! Input: a device byte (mod 4: vsock, fs, rng, net); per queue a size byte
 //! (bit 7 clear: `1 << (b % 11)`, else a raw u16 follows) and a placement
 //! byte (0 mod 4: the standard layout, else three addresses); then ops
 //! until the input ends, each an opcode byte (mod 8):
@@ -21,15 +21,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use runvm_fuzz::{read_addr, run_sandboxed, Cursor, QueueLayout, Rig};
+use runvm_fuzz::{read_addr, read_chain, run_sandboxed, Cursor, QueueLayout, Rig};
 
 fn run(data: &[u8]) {
     let mut c = Cursor::new(data);
-    let device = c.u8() % 3;
+    let device = c.u8() % 4;
     let nqueues = match device {
         0 => virtio::vsock::NUM_QUEUES,
         1 => virtio::fs::NUM_QUEUES,
-        _ => virtio::rng::NUM_QUEUES,
+        2 => virtio::rng::NUM_QUEUES,
+        _ => virtio::net::NUM_QUEUES,
     };
     let mut layouts = Vec::new();
     for index in 0..nqueues {
@@ -51,10 +52,22 @@ fn run(data: &[u8]) {
         };
         layouts.push(layout);
     }
+    // The host's end of the net device's backend, kept open to the end.
+    let mut net_host = None;
     let mut rig = match device {
         0 => Rig::vsock(layouts),
         1 => Rig::fs(layouts),
-        _ => Rig::rng(layouts),
+        2 => Rig::rng(layouts),
+        _ => {
+            let (rig, host) = Rig::net(layouts, true);
+            for len in [60, 3000] {
+                let mut frame = vec![0u8; virtio::net::VNET_HDR_LEN + len];
+                frame[virtio::net::VNET_HDR_LEN..].fill(0xa5);
+                host.send(&frame).expect("a frame for the guest");
+            }
+            net_host = Some(host);
+            rig
+        }
     };
     rig.driver.activate();
     rig.settle();
@@ -97,19 +110,11 @@ fn run(data: &[u8]) {
                     rig.driver.store_raw_desc(at.wrapping_add(16 * i), desc);
                 }
             }
-            6 => {
-                let offset = u64::from(c.u16() & 0xfc);
-                let value = c.u32();
-                rig.driver.write_reg(offset, value);
-                rig.settle();
-            }
+            6 => rig.write_reg_from(&mut c),
             _ => {
                 let q = queue(&mut c);
                 let first = c.u16();
-                let n = c.u8() % 8;
-                let descs: Vec<_> = (0..n)
-                    .map(|_| (read_addr(&mut c), c.u32(), c.u16()))
-                    .collect();
+                let descs = read_chain(&mut c);
                 if !descs.is_empty() {
                     rig.driver.add_chain(q, first, &descs);
                 }
@@ -119,6 +124,7 @@ fn run(data: &[u8]) {
     for q in 0..nqueues as u32 {
         rig.kick(q);
     }
+    drop(net_host);
 }
 
 fuzz_target!(|data: &[u8]| run_sandboxed(run, data));

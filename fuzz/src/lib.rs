@@ -114,6 +114,13 @@ pub fn read_addr(c: &mut Cursor) -> u64 {
     addr(kind, c.u32())
 }
 
+/// Reads a chain as the targets encode it: n (u8 mod 8), then n x
+/// (addr, len u32, flags u16).
+pub fn read_chain(c: &mut Cursor) -> Vec<(u64, u32, u16)> {
+    let n = c.u8() % 8;
+    (0..n).map(|_| (read_addr(c), c.u32(), c.u16())).collect()
+}
+
 /// Where one queue's rings are and how big it is.
 #[derive(Debug, Clone, Copy)]
 pub struct QueueLayout {
@@ -586,6 +593,15 @@ impl Rig {
 
     pub fn kick(&mut self, queue: u32) {
         self.driver.kick(queue);
+        self.settle();
+    }
+
+    /// A register write as the targets encode it (offset u16 & 0xfc,
+    /// value u32), and what the device does about it.
+    pub fn write_reg_from(&mut self, c: &mut Cursor) {
+        let offset = u64::from(c.u16() & 0xfc);
+        let value = c.u32();
+        self.driver.write_reg(offset, value);
         self.settle();
     }
 }

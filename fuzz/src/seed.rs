@@ -182,6 +182,25 @@ pub fn virtqueue() -> Vec<(&'static str, Vec<u8>)> {
     let b = vq_chain(b, 0, 2, &[(0, buf, 64, 0)]);
     let b = vq_chain(b, 0, 3, &[(3, 0, 64, w)]);
     seeds.push(("rng_fill", b.u8(4).u8(0).0));
+    // net: rx buffers for the waiting frames (one too small for the
+    // header, one read-only) and a tx frame.
+    let net = B::default().u8(3).u8(4).u8(0).u8(4).u8(0);
+    let b = vq_chain(net, 0, 0, &[(0, buf, 8, w)]);
+    let b = vq_chain(b, 0, 1, &[(0, buf + 0x1000, 2048, 0)]);
+    let b = vq_chain(b, 0, 2, &[(0, buf + 0x2000, 4096, w)]);
+    let b = vq_chain(
+        b,
+        0,
+        3,
+        &[(0, buf + 0x3000, 1024, w), (0, buf + 0x4000, 4096, w)],
+    );
+    let b = vq_chain(
+        b,
+        1,
+        0,
+        &[(0, buf + 0x8000, 12, 0), (0, buf + 0x9000, 60, 0)],
+    );
+    seeds.push(("net_frames", b.u8(4).u8(0).u8(4).u8(1).0));
     seeds
 }
 

@@ -12,4 +12,7 @@ pub mod vm;
 
 pub use arch::boot::BootImages;
 pub use pause::{PauseError, PauseGate};
+/// The host side of a [`NetDevice`], so that callers need not name the
+/// virtio crate.
+pub use virtio::net::{Tap, TapError};
 pub use vm::{FsShare, NetDevice, Vm, VmConfig, VmError, VmExit};

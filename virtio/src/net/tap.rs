@@ -183,6 +183,108 @@ mod tests {
         });
     }
 
+    /// A raw packet socket on interface `index`, up first: it sees every
+    /// frame the interface receives and sends what it is given out of it.
+    fn packet_socket(name: &str, index: u32) -> std::os::fd::OwnedFd {
+        use std::os::fd::FromRawFd;
+        let all = u16::try_from(libc::ETH_P_ALL).unwrap().to_be();
+        // SAFETY: socket takes no pointers; the fd is new and owned here.
+        let sock = unsafe {
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(all));
+            assert!(fd >= 0, "{}", io::Error::last_os_error());
+            std::os::fd::OwnedFd::from_raw_fd(fd)
+        };
+        // SAFETY: plain data, valid zeroed; ifreq lives across the ioctls,
+        // which read and write only it.
+        unsafe {
+            let mut ifreq: libc::ifreq = std::mem::zeroed();
+            for (dst, src) in ifreq.ifr_name.iter_mut().zip(name.bytes()) {
+                *dst = libc::c_char::from_ne_bytes([src]);
+            }
+            assert_eq!(
+                libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut ifreq),
+                0
+            );
+            ifreq.ifr_ifru.ifru_flags |= libc::c_short::try_from(libc::IFF_UP).unwrap();
+            assert_eq!(
+                libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &raw mut ifreq),
+                0
+            );
+        }
+        // SAFETY: as above; the address is a sockaddr_ll of its size.
+        unsafe {
+            let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+            addr.sll_family = u16::try_from(libc::AF_PACKET).unwrap();
+            addr.sll_protocol = all;
+            addr.sll_ifindex = i32::try_from(index).unwrap();
+            let len = u32::try_from(std::mem::size_of_val(&addr)).unwrap();
+            let bound = libc::bind(sock.as_raw_fd(), (&raw const addr).cast(), len);
+            assert_eq!(bound, 0, "{}", io::Error::last_os_error());
+        }
+        sock
+    }
+
+    /// An Ethernet broadcast frame of a local experimental type (no stack
+    /// on the host answers it), `tag` in its payload.
+    fn test_frame(tag: u8) -> Vec<u8> {
+        let mut frame = vec![0xff; 6];
+        frame.extend([0x02, 0, 0, 0, 0, 0x01, 0x88, 0xb5]);
+        frame.extend(std::iter::repeat_n(tag, 46));
+        frame
+    }
+
+    /// The first `Some` of `attempt`, tried every 10 ms for up to 5 s.
+    fn within_5s<T>(mut attempt: impl FnMut() -> Option<T>) -> T {
+        for _ in 0..500 {
+            if let Some(found) = attempt() {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("nothing within 5 s");
+    }
+
+    #[test]
+    fn frames_cross_a_real_tap_behind_a_virtio_net_header() {
+        in_new_netns(|| {
+            let mut tap = Tap::open("rvframes0").unwrap();
+            let sock = packet_socket(tap.name(), tap.ifindex().unwrap());
+            let mut buf = [0u8; 2048];
+            // Guest to host: the header is taken off, the frame arrives.
+            let mut sent = vec![0u8; VNET_HDR_LEN];
+            sent.extend(test_frame(0xa5));
+            assert_eq!(tap.write_frame(&sent).unwrap(), sent.len());
+            let frame = within_5s(|| {
+                // SAFETY: recv writes at most buf.len() bytes into buf.
+                let len = unsafe {
+                    libc::recv(
+                        sock.as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                let got = buf.get(..usize::try_from(len).ok()?)?;
+                // The host's own traffic (IPv6 neighbour discovery) too.
+                (got.get(12..14) == Some(&[0x88, 0xb5])).then(|| got.to_vec())
+            });
+            assert_eq!(frame, test_frame(0xa5));
+            // Host to guest: the frame comes with a header in front.
+            let frame = test_frame(0x5a);
+            // SAFETY: send reads frame.len() bytes of frame.
+            let len =
+                unsafe { libc::send(sock.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+            assert_eq!(usize::try_from(len).unwrap(), frame.len());
+            let got = within_5s(|| {
+                let len = tap.read_frame(&mut buf).ok()?;
+                let ethertype = buf.get(VNET_HDR_LEN + 12..VNET_HDR_LEN + 14);
+                (ethertype == Some(&[0x88, 0xb5])).then(|| buf[..len].to_vec())
+            });
+            assert_eq!(got[..2], [0, 0], "no offload asked for");
+            assert_eq!(got[VNET_HDR_LEN..], frame);
+        });
+    }
+
     #[test]
     fn bad_names_are_refused() {
         for name in ["", "a-name-far-too-long", "nul\0"] {
