@@ -20,9 +20,8 @@ echo "--- CNI gave $ip, MAC $mac"
 
 mkdir -p www && echo "from the host" >www/host.txt
 $BUSYBOX httpd -p 10.88.7.1:8081 -h www || fail "could not start the host's httpd"
-make_bundle bundle 'mkdir -p /www && echo "from the container" >/www/c.txt && httpd -p 8080 -h /www
-ip -o addr show; ip -o link show; ip route show; echo "mtu $(cat /sys/class/net/eth0/mtu)"
-wget -q -O - http://10.88.7.1:8081/host.txt; echo ready; while true; do sleep 1; done' || fail "could not make the bundle"
+make_bundle bundle 'mkdir -p /www && echo "from the container" >/www/c.txt && httpd -p 8080 -h /www; ip -o addr show; ip -o link show; ip route show; echo "mtu $(cat /sys/class/net/eth0/mtu)"; wget -q -O - http://10.88.7.1:8081/host.txt; echo ready; while true; do sleep 1; done' \
+	|| fail "could not make the bundle"
 add_net_applets bundle/rootfs
 join_netns bundle /run/netns/cni1
 
@@ -34,7 +33,7 @@ grep -q 'default via 10.88.7.1' c1.out || fail "no default route via the bridge"
 grep -q '^mtu 1400$' c1.out || fail "the container's MTU is not 1400"
 grep -q '^from the host$' c1.out || fail "the container did not reach the host's server"
 wait_reachable "$ip" 30
-got=$(wget -q -O - "http://$ip:8080/c.txt") || fail "the host could not reach the container's server"
+got=$(timeout 20 wget -q -O - "http://$ip:8080/c.txt") || fail "the host could not reach the container's server"
 [ "$got" = "from the container" ] || fail "the container's server said: $got"
 echo "--- the namespace while the container runs:"
 $BUSYBOX nsenter --net=/run/netns/cni1 $IP -o link show

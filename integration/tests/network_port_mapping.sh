@@ -21,7 +21,8 @@ join_netns bundle /run/netns/pm
 start_container bundle c1
 got=""
 for try in 1 2 3 4 5 6 7 8 9 10; do
-	got=$(wget -q -T 5 -O - http://10.88.9.1:18080/index.html) && break
+	# Not wget -T: Debian's busybox wget crashes with it when refused.
+	got=$(timeout 10 wget -q -O - http://10.88.9.1:18080/index.html) && break
 	sleep 1
 done
 echo "--- through the host port: $got"

@@ -14,10 +14,10 @@ for name in iptables ip6tables iptables-save iptables-restore ip6tables-save ip6
 done
 
 # host_network: the test host's own interfaces, addresses and routes, one
-# line each, without counters and flags that change with time (DAD's
-# tentative): what must be the same before and after.
+# line each, without states and flags that change with time (a link's
+# carrier, DAD's tentative): what must be the same before and after.
 host_network() {
-	$IP -o link show | sed 's/^[0-9]*: //; s/ *link\/.*//'
+	$IP -o link show | awk '{ print $2 }'
 	$IP -o addr show | awk '{ print $2, $3, $4 }'
 	$IP route show
 	$IP -6 route show
