@@ -504,6 +504,12 @@ impl TestContext {
     pub(crate) fn connections(&self) -> usize {
         self.vsock.lock().unwrap().muxer.connection_count()
     }
+
+    /// Number of connections the guest reset that still write out its
+    /// last bytes.
+    pub(crate) fn draining(&self) -> usize {
+        self.vsock.lock().unwrap().muxer.draining_count()
+    }
 }
 
 impl Drop for TestContext {
