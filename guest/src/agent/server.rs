@@ -221,11 +221,15 @@ impl Agent {
                 if answered {
                     stream::input(&mut conn, &mut fd, exec.exit_fd());
                 }
+                conn.shutdown();
             }
             StreamKind::Stdout | StreamKind::Stderr => {
                 if answered {
                     stream::output(&mut fd, &mut conn, exec.exit_fd());
                 }
+                // Shut down before `Wait` may answer, so the stream's end
+                // is on its way ahead of the exit status (mod.rs).
+                conn.shutdown();
                 exec.relay_done();
             }
             StreamKind::Pty => {
@@ -243,10 +247,10 @@ impl Agent {
                         stream::output(&mut fd, &mut conn, exec.exit_fd());
                     }
                 }
+                conn.shutdown();
                 exec.relay_done();
             }
         }
-        conn.shutdown();
     }
 }
 
