@@ -612,23 +612,6 @@ mod tests {
         assert!(last_fwd_cnt >= CONN_TX_BUF_SIZE - CONN_CREDIT_UPDATE_THRESHOLD);
     }
 
-    /// Reads the host end to EOF, running the event loop whenever the
-    /// socket is empty, as the monitor's relay does alongside it.
-    fn read_to_eof(ctx: &mut TestContext, host: &mut UnixStream) -> Vec<u8> {
-        host.set_nonblocking(true).unwrap();
-        let mut received = Vec::new();
-        let mut buf = vec![0u8; MAX_PKT_BUF_SIZE as usize];
-        for _ in 0..10_000 {
-            match host.read(&mut buf) {
-                Ok(0) => return received,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => ctx.run(),
-                Err(e) => panic!("reading the host end: {e}"),
-            }
-        }
-        panic!("no EOF after {} bytes", received.len());
-    }
-
     /// Has the guest send `total` bytes on its connection 5000 -> 52 while
     /// the host reads nothing (the socket fills, the rest stays buffered),
     /// then close it as Linux does when the host has not finished a closed
@@ -657,7 +640,7 @@ mod tests {
         // The guest's connection is gone at once (its port is free)...
         assert_eq!(ctx.connections(), 0);
         // ...but every byte it sent reaches the host, then EOF.
-        let received = read_to_eof(&mut ctx, &mut host);
+        let received = ctx.read_to_eof(&mut host);
         assert_eq!(received.len(), sent.len(), "bytes received");
         assert!(received == sent, "the bytes differ");
         assert_eq!(ctx.draining(), 0);
