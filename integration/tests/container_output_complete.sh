@@ -3,9 +3,9 @@
 # their stdout (a pipe) starts only 12 s later, longer than the guest
 # kernel waits (8 s) for the host to finish a closed vsock connection:
 # 128 KiB then 2000 lines of one write each, and 400 KiB in bulk. Then 50
-# containers each write 256 KiB of numbered lines on stdout and another
-# 256 KiB on stderr at once and exit, the caller's stdout and stderr a
-# file and a pipe in turn. Each stream must arrive whole: byte count and
+# containers, two at a time, each write 256 KiB of numbered lines on
+# stdout and another 256 KiB on stderr at once and exit, the caller's
+# stdout and stderr a file and a pipe in turn. Each stream must arrive whole: byte count and
 # checksum of the expected text.
 # timeout: 900
 . "$TEST_LIB/guest.sh"
@@ -64,40 +64,48 @@ sh -c "$stderr_text" >expected.err
 # run_container I: container cI with stdout to a file and stderr into a
 # pipe for even I, the other way round for odd I.
 run_container() {
-	i=$1
-	if [ $((i % 2)) = 0 ]; then
+	if [ $(($1 % 2)) = 0 ]; then
 		{
-			"$RUNVM" --root "$root" run --bundle bundle "c$i" 2>&1 >"out.$i" </dev/null
-			echo $? >"status.$i"
-		} | tee "err.$i" | sha256sum >"err.$i.pipe"
+			"$RUNVM" --root "$root" run --bundle bundle "c$1" 2>&1 >"out.$1" </dev/null
+			echo $? >"status.$1"
+		} | tee "err.$1" | sha256sum >"err.$1.pipe"
 	else
 		{
-			"$RUNVM" --root "$root" run --bundle bundle "c$i" 2>"err.$i" </dev/null
-			echo $? >"status.$i"
-		} | tee "out.$i" | sha256sum >"out.$i.pipe"
+			"$RUNVM" --root "$root" run --bundle bundle "c$1" 2>"err.$1" </dev/null
+			echo $? >"status.$1"
+		} | tee "out.$1" | sha256sum >"out.$1.pipe"
 	fi
 }
 
+# container_complete I: whether cI ended well with all its output.
+container_complete() {
+	status=$(cat "status.$1")
+	out_pipe= err_pipe=
+	[ -f "out.$1.pipe" ] && out_pipe=$(cat "out.$1.pipe")
+	[ -f "err.$1.pipe" ] && err_pipe=$(cat "err.$1.pipe")
+	ok=yes
+	[ "$status" = 0 ] || { echo "--- c$1: run exit $status"; ok=no; }
+	check "c$1 stdout" "out.$1" expected.out "$out_pipe" || ok=no
+	check "c$1 stderr" "err.$1" expected.err "$err_pipe" || ok=no
+	if [ $ok = yes ]; then
+		echo "c$1: stdout $(wc -c <"out.$1") bytes, stderr $(wc -c <"err.$1") bytes, all there"
+	else
+		echo "c$1: FAILED"
+		failed=$((failed + 1))
+	fi
+	rm -f "out.$1" "err.$1"
+}
+
+# Two at a time: the test host has two CPUs.
 start=$(cut -d. -f1 /proc/uptime)
 i=1
 while [ $i -le $runs ]; do
-	run_container $i
-	status=$(cat "status.$i")
-	out_pipe= err_pipe=
-	[ -f "out.$i.pipe" ] && out_pipe=$(cat "out.$i.pipe")
-	[ -f "err.$i.pipe" ] && err_pipe=$(cat "err.$i.pipe")
-	ok=yes
-	[ "$status" = 0 ] || { echo "--- c$i: run exit $status"; ok=no; }
-	check "c$i stdout" "out.$i" expected.out "$out_pipe" || ok=no
-	check "c$i stderr" "err.$i" expected.err "$err_pipe" || ok=no
-	if [ $ok = yes ]; then
-		echo "c$i: stdout $(wc -c <"out.$i") bytes, stderr $(wc -c <"err.$i") bytes, all there"
-	else
-		echo "c$i: FAILED"
-		failed=$((failed + 1))
-	fi
-	rm -f "out.$i" "err.$i"
-	i=$((i + 1))
+	run_container $i &
+	run_container $((i + 1)) &
+	wait
+	container_complete $i
+	container_complete $((i + 1))
+	i=$((i + 2))
 done
 echo "$runs containers in $(($(cut -d. -f1 /proc/uptime) - start)) s"
 nothing_under "$root"
