@@ -12,6 +12,8 @@ use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use nix::sys::termios::{self, SetArg, Termios};
@@ -142,18 +144,56 @@ struct Relays {
     terminal: Option<RawTerminal>,
 }
 
-fn copy_until_eof(mut from: impl Read, mut to: impl Write) {
+/// Copies `from` to `to` until EOF or an error. Either may be a
+/// non-blocking fd (the caller's pipe, shared with a process that set
+/// O_NONBLOCK): EAGAIN waits for it to be ready instead of ending the copy
+/// with the rest of the stream lost.
+fn copy_until_eof(mut from: impl Read + AsFd, mut to: impl Write + AsFd) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        match from.read(&mut buf) {
+        let n = match from.read(&mut buf) {
             Ok(0) => return,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
-                    return;
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                match wait_ready(from.as_fd(), PollFlags::POLLIN) {
+                    Ok(()) => continue,
+                    Err(_) => return,
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return,
+        };
+        if write_all(&mut to, &buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+/// `Write::write_all`, waiting out EAGAIN on a non-blocking fd.
+fn write_all(to: &mut (impl Write + AsFd), mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match to.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                wait_ready(to.as_fd(), PollFlags::POLLOUT)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `fd` is ready for `events` (or hung up, or in error: the
+/// next read or write says which).
+fn wait_ready(fd: BorrowedFd<'_>, events: PollFlags) -> io::Result<()> {
+    let mut fds = [PollFd::new(fd, events)];
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -194,8 +234,8 @@ pub(crate) fn spawn_confined(
 fn spawn_copy(
     name: &str,
     filter: &Arc<BpfProgram>,
-    from: impl Read + Send + 'static,
-    to: impl Write + Send + 'static,
+    from: impl Read + AsFd + Send + 'static,
+    to: impl Write + AsFd + Send + 'static,
 ) -> Result<JoinHandle<()>, SessionError> {
     spawn_confined(name, filter.clone(), move || copy_until_eof(from, to))
 }
@@ -251,6 +291,12 @@ impl Write for CloseOnDrop {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()
+    }
+}
+
+impl AsFd for CloseOnDrop {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 }
 
@@ -378,12 +424,50 @@ pub fn attach_console(socket: &Path) -> Result<(), SessionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::fs::File;
+    use std::os::unix::net::UnixListener;
+
+    /// A pipe whose end `nonblocking_end` (0: read, 1: write) is O_NONBLOCK.
+    fn pipe_with_nonblocking_end(nonblocking_end: usize) -> (File, File) {
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let fd = [read.as_raw_fd(), write.as_raw_fd()][nonblocking_end];
+        fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+        (File::from(read), File::from(write))
+    }
 
     #[test]
-    fn copy_runs_to_end_of_input() {
-        let mut out = Vec::new();
-        copy_until_eof(&b"hello world"[..], &mut out);
-        assert_eq!(out, b"hello world");
+    fn copy_waits_out_non_blocking_fds_to_the_end() {
+        let sent: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+        // The input comes in bursts on a non-blocking fd (EAGAIN between
+        // them), and the output's reader starts late and reads slowly (a
+        // full non-blocking pipe: EAGAIN).
+        let (input, mut feed) = pipe_with_nonblocking_end(0);
+        let (mut drain, output) = pipe_with_nonblocking_end(1);
+        let to_feed = sent.clone();
+        let feeder = std::thread::spawn(move || {
+            for chunk in to_feed.chunks(100_000) {
+                feed.write_all(chunk).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let mut received = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match drain.read(&mut buf).unwrap() {
+                    0 => return received,
+                    n => received.extend_from_slice(&buf[..n]),
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        });
+        copy_until_eof(input, output);
+        feeder.join().unwrap();
+        let received = reader.join().unwrap();
+        assert_eq!(received.len(), sent.len());
+        assert!(received == sent, "the bytes differ");
     }
 
     #[test]

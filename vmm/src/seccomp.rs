@@ -337,6 +337,8 @@ fn relay_rules() -> Vec<Rule> {
         allow(libc::SYS_sendto),
         // The stdin relay half-closes its stream when input ends.
         allow(libc::SYS_shutdown),
+        // A non-blocking host fd (EAGAIN) is waited for, not given up on.
+        allow(libc::SYS_poll),
     ]);
     rules
 }
@@ -911,6 +913,31 @@ mod tests {
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "wait status {status:#x}"
         );
+    }
+
+    #[test]
+    fn a_relay_can_wait_for_a_non_blocking_fd() {
+        let filter = relay_filter().unwrap();
+        let mut fds = [0; 2];
+        // SAFETY: pipe writes two fds into the array it is given.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let status = in_filtered_child(&filter, || {
+            let mut writable = libc::pollfd {
+                fd: fds[1],
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: poll reads and writes the one pollfd it is given;
+            // an empty pipe is writable at once.
+            unsafe { libc::poll(&raw mut writable, 1, -1) };
+        });
+        // SAFETY: closes the two fds pipe gave us, which nothing else owns.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        assert!(libc::WIFEXITED(status), "wait status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 0);
     }
 
     #[test]

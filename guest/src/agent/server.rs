@@ -226,11 +226,15 @@ impl Agent {
                 if answered {
                     stream::input(&mut conn, &mut fd, exec.exit_fd());
                 }
+                conn.shutdown();
             }
             StreamKind::Stdout | StreamKind::Stderr => {
                 if answered {
                     stream::output(&mut fd, &mut conn, exec.exit_fd());
                 }
+                // Shut down before `Wait` may answer, so the stream's end
+                // is on its way ahead of the exit status (mod.rs).
+                conn.shutdown();
                 exec.relay_done();
             }
             StreamKind::Pty => {
@@ -248,10 +252,10 @@ impl Agent {
                         stream::output(&mut fd, &mut conn, exec.exit_fd());
                     }
                 }
+                conn.shutdown();
                 exec.relay_done();
             }
         }
-        conn.shutdown();
     }
 }
 

@@ -18,7 +18,7 @@ make_bundle() {
 	mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp" || return 1
 	cp "$BUSYBOX" "$dir/rootfs/bin/busybox" || return 1
 	for applet in sh cat echo sleep tty stty ls mkdir chown stat id hostname mount \
-		touch rm ln mknod head wc true false kill grep sha256sum dd sync mv; do
+		touch rm ln mknod head wc true false kill grep sha256sum dd sync mv seq; do
 		ln -sf busybox "$dir/rootfs/bin/$applet"
 	done
 	cat >"$dir/config.json" <<JSON

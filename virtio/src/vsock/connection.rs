@@ -33,6 +33,9 @@ pub(crate) enum ConnState {
     PeerInit,
     /// Data flows.
     Established,
+    /// The guest reset the connection while bytes it sent before still
+    /// wait for the Unix socket: they are written out, then it closes.
+    Draining,
     /// Done: the muxer drops the connection.
     Closed,
 }
@@ -165,6 +168,23 @@ impl Connection {
         self.state == ConnState::Closed
     }
 
+    /// Whether the guest is gone and the connection only writes out what
+    /// the guest sent before (see [`ConnState::Draining`]).
+    pub(crate) fn is_draining(&self) -> bool {
+        self.state == ConnState::Draining
+    }
+
+    /// Whether a draining connection has written (or dropped, on a socket
+    /// error) its last byte.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.tx_buf.is_empty()
+    }
+
+    /// Whether the guest's side is gone: nothing more goes to the guest.
+    fn guest_gone(&self) -> bool {
+        matches!(self.state, ConnState::Closed | ConnState::Draining)
+    }
+
     /// Logs the first guest or socket error of this connection only.
     fn warn_once(&mut self, what: &str) {
         if !self.warned {
@@ -212,7 +232,7 @@ impl Connection {
 
     /// Whether the connection has something for the guest's rx queue.
     pub(crate) fn has_pending_rx(&self) -> bool {
-        if self.state == ConnState::Closed {
+        if self.guest_gone() {
             return false;
         }
         self.rst_pending
@@ -244,15 +264,22 @@ impl Connection {
 
     /// Handles a packet the guest sent on this connection.
     pub(crate) fn handle_guest_packet(&mut self, pkt: &Packet<'_>) {
-        if self.state == ConnState::Closed || self.rst_pending {
+        if self.guest_gone() || self.rst_pending {
             return;
         }
         self.update_peer_credit(pkt);
         match (self.state, pkt.op()) {
             (_, op::RST) => {
-                // The guest refused or dropped the connection: close the
-                // Unix socket without a reply.
-                self.state = ConnState::Closed;
+                // The guest refused or dropped the connection: no reply.
+                // What it sent before is the host's all the same (its
+                // kernel resets a closed connection the host has not
+                // finished within 8 s): written out before the Unix
+                // socket closes.
+                self.state = if self.tx_buf.is_empty() {
+                    ConnState::Closed
+                } else {
+                    ConnState::Draining
+                };
             }
             (ConnState::LocalInit, op::RESPONSE) => {
                 self.state = ConnState::Established;
@@ -380,7 +407,7 @@ impl Connection {
     /// Writes the next packet for the guest into `pkt`; returns its used
     /// length, or `None` if there is nothing to send.
     pub(crate) fn fill_rx(&mut self, pkt: &mut Packet<'_>, guest_cid: u64) -> Option<u32> {
-        if self.state == ConnState::Closed {
+        if self.guest_gone() {
             return None;
         }
         let (op, flags) = if self.rst_pending {
@@ -583,6 +610,54 @@ mod tests {
             last_fwd_cnt = hdr.fwd_cnt;
         }
         assert!(last_fwd_cnt >= CONN_TX_BUF_SIZE - CONN_CREDIT_UPDATE_THRESHOLD);
+    }
+
+    /// Has the guest send `total` bytes on its connection 5000 -> 52 while
+    /// the host reads nothing (the socket fills, the rest stays buffered),
+    /// then close it as Linux does when the host has not finished a closed
+    /// connection within 8 s: SHUTDOWN, then RST.
+    fn guest_sends_then_resets(ctx: &mut TestContext, total: usize) -> (UnixStream, Vec<u8>) {
+        let listener = ctx.host_listen(52);
+        let host = ctx.guest_connect(&listener, 5000, 52, 4096);
+        let pattern: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+        for chunk in pattern.chunks(MAX_PKT_BUF_SIZE as usize) {
+            ctx.send_data(5000, 52, chunk);
+        }
+        let mut shutdown = TestHeader::guest(op::SHUTDOWN, 5000, 52);
+        shutdown.flags = VSOCK_FLAGS_SHUTDOWN_RCV | VSOCK_FLAGS_SHUTDOWN_SEND;
+        ctx.send(shutdown, &[]);
+        // Credit updates for what the socket took so far.
+        while ctx.recv().is_some() {}
+        ctx.send_op(op::RST, 5000, 52);
+        (host, pattern)
+    }
+
+    #[test]
+    fn guest_reset_after_its_data_still_delivers_it() {
+        let mut ctx = TestContext::active();
+        ctx.post_rx(8);
+        let (mut host, sent) = guest_sends_then_resets(&mut ctx, CONN_TX_BUF_SIZE as usize);
+        // The guest's connection is gone at once (its port is free)...
+        assert_eq!(ctx.connections(), 0);
+        // ...but every byte it sent reaches the host, then EOF.
+        let received = ctx.read_to_eof(&mut host);
+        assert_eq!(received.len(), sent.len(), "bytes received");
+        assert!(received == sent, "the bytes differ");
+        assert_eq!(ctx.draining(), 0);
+        // Nothing goes to a guest that reset the connection.
+        assert!(ctx.recv().is_none());
+    }
+
+    #[test]
+    fn draining_ends_when_the_host_reader_leaves() {
+        let mut ctx = TestContext::active();
+        ctx.post_rx(8);
+        let (host, _) = guest_sends_then_resets(&mut ctx, CONN_TX_BUF_SIZE as usize);
+        assert_eq!(ctx.draining(), 1);
+        drop(host);
+        ctx.run();
+        assert_eq!(ctx.draining(), 0);
+        assert!(ctx.recv().is_none());
     }
 
     #[test]

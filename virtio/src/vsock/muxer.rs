@@ -117,6 +117,10 @@ pub(crate) struct VsockMuxer {
     handshakes: HashMap<RawFd, Handshake>,
     conns: HashMap<ConnKey, Connection>,
     conn_by_fd: HashMap<RawFd, ConnKey>,
+    /// Connections the guest reset that still write out what it sent
+    /// before, by socket: out of `conns`, so the guest may reuse their
+    /// ports, but counted against [`MAX_CONNECTIONS`].
+    draining: HashMap<RawFd, Connection>,
     /// Connections with something for the rx queue, in turn.
     rx_queue: VecDeque<ConnKey>,
     /// RSTs owed for packets that match no connection: (host port, guest port).
@@ -148,6 +152,7 @@ impl VsockMuxer {
             handshakes: HashMap::new(),
             conns: HashMap::new(),
             conn_by_fd: HashMap::new(),
+            draining: HashMap::new(),
             rx_queue: VecDeque::new(),
             rst_queue: VecDeque::new(),
             registered: HashMap::new(),
@@ -174,7 +179,8 @@ impl VsockMuxer {
         self.listening = listening;
     }
 
-    /// Drops every connection (device reset).
+    /// Drops every connection (device reset). Draining ones finish: the
+    /// guest already let go of them.
     pub(crate) fn reset(&mut self) {
         self.listening = false;
         self.retired
@@ -196,6 +202,16 @@ impl VsockMuxer {
         self.conns.len()
     }
 
+    #[cfg(test)]
+    pub(crate) fn draining_count(&self) -> usize {
+        self.draining.len()
+    }
+
+    /// Connections holding a socket and a buffer: live and draining.
+    fn open_connections(&self) -> usize {
+        self.conns.len() + self.draining.len()
+    }
+
     fn queue_rst(&mut self, host_port: u32, guest_port: u32) {
         if self.rst_queue.len() >= MAX_PENDING_RSTS {
             self.warn_once(Warning::RstQueueFull, "too many resets pending; dropping");
@@ -209,10 +225,15 @@ impl VsockMuxer {
         let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
-        if conn.is_closed() {
+        if conn.is_closed() || conn.is_draining() {
             if let Some(conn) = self.conns.remove(&key) {
-                self.conn_by_fd.remove(&conn.stream().as_raw_fd());
-                self.retired.push(conn.into_stream());
+                let fd = conn.stream().as_raw_fd();
+                self.conn_by_fd.remove(&fd);
+                if conn.is_draining() {
+                    self.draining.insert(fd, conn);
+                } else {
+                    self.retired.push(conn.into_stream());
+                }
             }
             return;
         }
@@ -263,7 +284,7 @@ impl VsockMuxer {
     /// A guest connects to host port P: forward to `<uds_path>_<P>`.
     fn connect_to_host(&mut self, pkt: &Packet<'_>) {
         let (host_port, guest_port) = (pkt.dst_port(), pkt.src_port());
-        if self.conns.len() >= MAX_CONNECTIONS {
+        if self.open_connections() >= MAX_CONNECTIONS {
             self.warn_once(Warning::TooManyConnections, "too many connections");
             self.queue_rst(host_port, guest_port);
             return;
@@ -308,6 +329,13 @@ impl VsockMuxer {
                 conn.handle_stream_event(set);
             }
             self.update_conn(key);
+        } else if let Some(conn) = self.draining.get_mut(&fd) {
+            conn.handle_stream_event(set);
+            if conn.is_drained() {
+                if let Some(conn) = self.draining.remove(&fd) {
+                    self.retired.push(conn.into_stream());
+                }
+            }
         }
     }
 
@@ -377,7 +405,7 @@ impl VsockMuxer {
             self.retired.push(hs.stream);
             return;
         };
-        if self.conns.len() >= MAX_CONNECTIONS {
+        if self.open_connections() >= MAX_CONNECTIONS {
             warn!("vsock: too many connections; refusing a host connection");
             self.retired.push(hs.stream);
             return;
@@ -415,7 +443,7 @@ impl VsockMuxer {
             }
         }
         let mut wanted: Vec<(RawFd, EventSet)> =
-            Vec::with_capacity(1 + self.handshakes.len() + self.conns.len());
+            Vec::with_capacity(1 + self.handshakes.len() + self.open_connections());
         let listener_set = if self.listening && !self.accept_paused {
             EventSet::IN
         } else {
@@ -426,6 +454,7 @@ impl VsockMuxer {
         wanted.extend(
             self.conns
                 .values()
+                .chain(self.draining.values())
                 .map(|c| (c.stream().as_raw_fd(), c.interest())),
         );
         for (fd, set) in wanted {
@@ -568,6 +597,45 @@ mod tests {
         assert_eq!(ctx.connections(), MAX_CONNECTIONS);
         ctx.post_rx(1);
         ctx.expect(op::RST, 52, 9_999);
+    }
+
+    #[test]
+    fn draining_connections_free_their_port_but_count_against_the_limit() {
+        let mut ctx = TestContext::active();
+        let listener = ctx.host_listen(52);
+        ctx.post_rx(4);
+        // The host reads nothing: the guest's bytes fill the socket and
+        // the connection's buffer, and the guest resets it.
+        let mut first = ctx.guest_connect(&listener, 5000, 52, 4096);
+        let chunk = vec![7u8; crate::vsock::MAX_PKT_BUF_SIZE as usize];
+        for _ in 0..4 {
+            ctx.send_data(5000, 52, &chunk);
+        }
+        while ctx.recv().is_some() {}
+        ctx.send_op(op::RST, 5000, 52);
+        assert_eq!((ctx.connections(), ctx.draining()), (0, 1));
+
+        // The same guest port connects again while the old one drains.
+        ctx.post_rx(1);
+        let _again = ctx.guest_connect(&listener, 5000, 52, 4096);
+        let mut hosts = Vec::new();
+        for port in 1..u32::try_from(MAX_CONNECTIONS - 1).unwrap() {
+            ctx.send_op(op::REQUEST, 10_000 + port, 52);
+            // No rx buffers: the RESPONSEs wait in the device.
+            hosts.push(listener.accept().unwrap().0);
+        }
+        assert_eq!(ctx.connections(), MAX_CONNECTIONS - 1);
+        ctx.send_op(op::REQUEST, 9_999, 52);
+        assert_eq!(ctx.connections(), MAX_CONNECTIONS - 1);
+        ctx.post_rx(1);
+        ctx.expect(op::RST, 52, 9_999);
+
+        // Once drained, its slot is free.
+        let got = ctx.read_to_eof(&mut first).len();
+        assert_eq!(got, 4 * chunk.len());
+        assert_eq!(ctx.draining(), 0);
+        ctx.send_op(op::REQUEST, 9_999, 52);
+        assert_eq!(ctx.connections(), MAX_CONNECTIONS);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! device up through the virtio-mmio registers and drives its queues, and
 //! the VMM's event loop.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -507,9 +507,32 @@ impl TestContext {
         host
     }
 
+    /// Reads `host` to EOF, running the event loop whenever the socket is
+    /// empty, as the monitor's relay does alongside it.
+    pub(crate) fn read_to_eof(&mut self, host: &mut UnixStream) -> Vec<u8> {
+        host.set_nonblocking(true).unwrap();
+        let mut received = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        for _ in 0..10_000 {
+            match host.read(&mut buf) {
+                Ok(0) => return received,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.run(),
+                Err(e) => panic!("reading the host end: {e}"),
+            }
+        }
+        panic!("no EOF after {} bytes", received.len());
+    }
+
     /// Number of live connections in the device.
     pub(crate) fn connections(&self) -> usize {
         self.vsock.lock().unwrap().muxer.connection_count()
+    }
+
+    /// Number of connections the guest reset that still write out its
+    /// last bytes.
+    pub(crate) fn draining(&self) -> usize {
+        self.vsock.lock().unwrap().muxer.draining_count()
     }
 }
 
