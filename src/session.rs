@@ -426,7 +426,6 @@ mod tests {
     use super::*;
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     use std::fs::File;
-    use std::os::unix::net::UnixListener;
 
     /// A pipe whose end `nonblocking_end` (0: read, 1: write) is O_NONBLOCK.
     fn pipe_with_nonblocking_end(nonblocking_end: usize) -> (File, File) {
