@@ -94,7 +94,6 @@ wait_reachable() {
 }
 
 # The tests' own runvm state, and runvm on it.
-set -o pipefail
 root=$PWD/root
 rv() { "$RUNVM" --root "$root" "$@"; }
 
