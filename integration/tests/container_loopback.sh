@@ -4,17 +4,8 @@
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 root=$PWD/root
-make_bundle bundle 'echo "lo flags: $(cat /sys/class/net/lo/flags)"
-busybox nc -l -p 7000 >/tmp/got &
-listener=$!
-tries=0
-until echo through-lo | busybox nc -w 2 127.0.0.1 7000; do
-	tries=$((tries + 1))
-	if [ $tries -ge 20 ]; then kill $listener; break; fi
-	sleep 0.5
-done
-wait $listener
-echo "got: $(cat /tmp/got)"' || fail "could not make the bundle"
+make_bundle bundle 'echo "lo flags: $(cat /sys/class/net/lo/flags)"; busybox nc -l -p 7000 >/tmp/got & listener=$!; tries=0; until echo through-lo | busybox nc -w 2 127.0.0.1 7000; do tries=$((tries + 1)); if [ $tries -ge 20 ]; then kill $listener; break; fi; sleep 0.5; done; wait $listener; echo "got: $(cat /tmp/got)"' \
+	|| fail "could not make the bundle"
 
 "$RUNVM" --root "$root" run --bundle bundle lo1 >out 2>err </dev/null
 status=$?
