@@ -1,0 +1,14 @@
+# podman's default network (netavark's bridge podman0): the container has
+# an address on it and reaches the host's side of the bridge.
+. "$TEST_LIB/client.sh"
+client_case "$1"
+
+# podman makes the bridge with its first container on the network.
+run_logged out podman --runtime "$RUNTIME" run --rm "$IMAGE" \
+	sh -c 'ip -4 -o addr show eth0 && ip -4 route && ping -c 1 -W 10 "$(ip -4 route | awk "/default/ { print \$3 }")"'
+expect_status $? 0 "podman run (ip addr, ping the gateway)"
+gateway=$(ip -4 -o addr show podman0 | awk '{ split($4, a, "/"); print a[1] }')
+echo "podman0: $gateway"
+grep -q "default via $gateway" out || fail "the container's default route is not podman0 ($gateway)"
+grep -q "inet ${gateway%.*.*}\.[0-9]*\.[0-9]*/16" out || fail "eth0 has no address on podman0's network"
+grep -q '1 packets received' out || fail "no reply from podman0"
