@@ -4,7 +4,8 @@
 client_case "$1"
 
 # podman makes the bridge with its first container on the network.
-run_logged out podman --runtime "$RUNTIME" run --rm "$IMAGE" \
+# busybox ping needs a raw socket, which podman does not grant by default.
+run_logged out podman --runtime "$RUNTIME" run --rm --cap-add NET_RAW "$IMAGE" \
 	sh -c 'ip -4 -o addr show eth0 && ip -4 route && ping -c 1 -W 10 "$(ip -4 route | awk "/default/ { print \$3 }")"'
 expect_status $? 0 "podman run (ip addr, ping the gateway)"
 gateway=$(ip -4 -o addr show podman0 | awk '{ split($4, a, "/"); print a[1] }')

@@ -67,6 +67,8 @@ setup() {
 	log_driver = "k8s-file"
 
 	[engine]
+	# Podman's own default, crun, is not here; each case names its runtime.
+	runtime = "runc"
 	cgroup_manager = "cgroupfs"
 	events_logger = "file"
 

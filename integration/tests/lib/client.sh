@@ -51,7 +51,7 @@ fail() {
 # stdout in FILE and its stderr in FILE.err, shows both, and returns its
 # exit status.
 run_logged() {
-	out=$1
+	local out=$1 status
 	shift
 	echo "\$ $*"
 	timeout -s KILL "$CLIENT_TIMEOUT" "$@" >"$out" 2>"$out.err"
