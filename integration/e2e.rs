@@ -14,6 +14,7 @@ use std::time::Duration;
 use integration::artifacts::Artifacts;
 use integration::clienthost;
 use integration::kvm::KvmKind;
+use integration::network_tools::network_tools;
 use integration::process::run_with_timeout;
 use integration::scripts::{self, Script, ScriptEnv};
 use integration::testhost::{self, Payload, TestHostRun};
@@ -75,18 +76,20 @@ impl Shared {
 
     fn testhost_run(&self) -> Result<&TestHostRun, Failed> {
         let hostile = hostile_kernel()?;
+        let tools = network_tools().map_err(|e| Failed::from(e.to_string()))?;
         self.boot(&self.testhost, &work_dir(), move || Payload {
             scripts: self.selected.clone(),
-            host_files: vec![vmctl(), hostile.clone()],
+            host_files: [vec![vmctl(), hostile.clone()], tools].concat(),
             extra_env: extra_env(hostile),
         })
     }
 
     fn clienthost_run(&self) -> Result<&TestHostRun, Failed> {
+        let host_files = clienthost::host_files().map_err(|e| Failed::from(e.to_string()))?;
         // Its own console log and initramfs, next to the other flavour's.
         self.boot(&self.clienthost, &work_dir().join(CLIENTHOST), || Payload {
             scripts: self.client_plan.clone(),
-            host_files: clienthost::host_files(),
+            host_files,
             extra_env: clienthost::extra_env(),
         })
     }

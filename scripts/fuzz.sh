@@ -16,7 +16,7 @@ seconds=${1:-60}
 [ $# -gt 0 ] && shift
 cd "$(dirname "$0")/.."
 root=$(pwd)
-targets=${*:-"virtqueue vsock_packet fuse_request bundle_config agent_frame"}
+targets=${*:-"virtqueue vsock_packet fuse_request bundle_config agent_frame virtio_net"}
 # A target directory of its own: `cargo test` holds the workspace's while
 # it runs this, and the instrumented build must not mix with the normal one.
 target_dir=${CARGO_TARGET_DIR:-$root/target}/fuzz

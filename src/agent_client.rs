@@ -5,11 +5,14 @@
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{Process, Spec};
 use proto::agent::{ExitStatus, Request, Response, StreamKind, AGENT_PORT, PROTOCOL_VERSION};
 use proto::frame::{read_message, write_message, FrameError};
+use proto::net::NetworkConfig;
+use virtio::vsock::SocketPath;
 
 /// How long to wait between attempts while the guest agent comes up.
 const RETRY_INTERVAL: Duration = Duration::from_millis(20);
@@ -36,11 +39,12 @@ pub enum AgentError {
 /// Opens a stream to guest `port` through the hybrid-vsock socket at
 /// `uds`. The handshake line is read byte by byte so no stream data is
 /// consumed with it.
-pub fn connect_port(uds: &Path, port: u32) -> Result<UnixStream, AgentError> {
-    let mut stream = UnixStream::connect(uds).map_err(|e| AgentError::Connect(uds.into(), e))?;
+pub fn connect_port(uds: &SocketPath, port: u32) -> Result<UnixStream, AgentError> {
+    let failed = |e| AgentError::Connect(uds.path().into(), e);
+    let mut stream = uds.connect().map_err(failed)?;
     stream
         .write_all(format!("CONNECT {port}\n").as_bytes())
-        .map_err(|e| AgentError::Connect(uds.into(), e))?;
+        .map_err(failed)?;
     let mut line = Vec::with_capacity(16);
     let mut byte = [0u8; 1];
     while line.len() < 32 {
@@ -52,7 +56,7 @@ pub fn connect_port(uds: &Path, port: u32) -> Result<UnixStream, AgentError> {
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                 return Err(AgentError::Refused(port))
             }
-            Err(e) => return Err(AgentError::Connect(uds.into(), e)),
+            Err(e) => return Err(failed(e)),
         }
     }
     if line.starts_with(b"OK ") {
@@ -64,7 +68,9 @@ pub fn connect_port(uds: &Path, port: u32) -> Result<UnixStream, AgentError> {
 
 /// A control connection to the agent.
 pub struct AgentClient {
-    uds: PathBuf,
+    /// Kept open for the connections opened later, which may come from a
+    /// thread whose seccomp filter forbids opening the directory again.
+    uds: Arc<SocketPath>,
     control: UnixStream,
 }
 
@@ -72,9 +78,14 @@ impl AgentClient {
     /// Connects to the agent, retrying until it listens or `timeout`
     /// passes, and checks the protocol version.
     pub fn connect(uds: &Path, timeout: Duration) -> Result<Self, AgentError> {
+        let socket = SocketPath::new(uds).map_err(|e| AgentError::Connect(uds.into(), e))?;
+        Self::connect_through(Arc::new(socket), timeout)
+    }
+
+    fn connect_through(uds: Arc<SocketPath>, timeout: Duration) -> Result<Self, AgentError> {
         let deadline = Instant::now() + timeout;
         let control = loop {
-            match connect_port(uds, AGENT_PORT) {
+            match connect_port(&uds, AGENT_PORT) {
                 Ok(stream) => break stream,
                 Err(AgentError::Refused(_) | AgentError::Connect(..))
                     if Instant::now() < deadline =>
@@ -87,10 +98,7 @@ impl AgentClient {
                 Err(e) => return Err(e),
             }
         };
-        let mut client = Self {
-            uds: uds.to_path_buf(),
-            control,
-        };
+        let mut client = Self { uds, control };
         match client.request(&Request::Hello {
             version: PROTOCOL_VERSION,
         })? {
@@ -121,6 +129,13 @@ impl AgentClient {
     pub fn create_container(&mut self, spec: &Spec) -> Result<(), AgentError> {
         self.expect_ok(&Request::CreateContainer {
             spec: Box::new(spec.clone()),
+        })
+    }
+
+    /// Configures the guest's network as the container's namespace has it.
+    pub fn configure_network(&mut self, network: &NetworkConfig) -> Result<(), AgentError> {
+        self.expect_ok(&Request::ConfigureNetwork {
+            network: Box::new(network.clone()),
         })
     }
 
@@ -193,7 +208,7 @@ impl AgentClient {
 
     /// A second control connection, for another thread.
     pub fn try_clone(&self) -> Result<Self, AgentError> {
-        Self::connect(&self.uds, Duration::ZERO)
+        Self::connect_through(self.uds.clone(), Duration::ZERO)
     }
 }
 
@@ -210,11 +225,17 @@ fn read_line(stream: &mut UnixStream) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::net::UnixListener;
 
+    /// A socket path below a directory as deep as docker's state
+    /// directory plus a 64-character id, and deeper: longer than a socket
+    /// address can hold.
     fn socket_path(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("runvm-agent-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let top = std::env::temp_dir().join(format!("runvm-agent-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&top);
+        let dir = top
+            .join("var/run/docker/runtime-runc/moby")
+            .join("0123456789abcdef".repeat(4))
+            .join("x".repeat(100));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("vsock.sock")
     }
@@ -222,7 +243,7 @@ mod tests {
     /// A stand-in for the vsock device plus agent: accepts connections,
     /// checks the CONNECT line and serves `serve` on each.
     fn fake_agent(path: &Path, serve: fn(UnixStream)) {
-        let listener = UnixListener::bind(path).unwrap();
+        let listener = SocketPath::new(path).unwrap().bind().unwrap();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let mut conn = conn.unwrap();
@@ -261,6 +282,7 @@ mod tests {
     #[test]
     fn drives_a_process_through_the_agent() {
         let path = socket_path("drive");
+        assert!(path.as_os_str().len() > 200);
         fake_agent(&path, echo_agent);
         let mut client = AgentClient::connect(&path, Duration::from_secs(5)).unwrap();
         assert_eq!(client.start("init").unwrap(), 7);
@@ -277,7 +299,7 @@ mod tests {
     #[test]
     fn refused_connection_times_out_with_a_clear_error() {
         let path = socket_path("refused");
-        let listener = UnixListener::bind(&path).unwrap();
+        let listener = SocketPath::new(&path).unwrap().bind().unwrap();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 drop(conn);

@@ -7,6 +7,7 @@ use oci_spec::runtime::Spec;
 
 use crate::sizing::SizingError;
 
+pub mod network;
 pub mod validate;
 
 /// The spec versions runvm understands.
@@ -74,7 +75,7 @@ pub(crate) mod tests {
     /// A minimal valid config.json with `args`.
     pub fn config(args: &str) -> String {
         format!(
-            r#"{{"ociVersion":"1.0.2","process":{{"args":{args},"cwd":"/","user":{{"uid":0,"gid":0}}}},"root":{{"path":"rootfs"}}}}"#
+            r#"{{"ociVersion":"1.0.2","process":{{"args":{args},"cwd":"/","user":{{"uid":0,"gid":0}}}},"root":{{"path":"rootfs"}},"linux":{{"namespaces":[{{"type":"network"}}]}}}}"#
         )
     }
 

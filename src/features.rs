@@ -234,7 +234,7 @@ pub fn features() -> Features {
         ("io.runvm.version", env!("CARGO_PKG_VERSION")),
         ("io.runvm.commit", env!("RUNVM_COMMIT")),
         ("io.runvm.vm", "kvm"),
-        ("io.runvm.vm.devices", "virtio-mmio: vsock, fs, rng"),
+        ("io.runvm.vm.devices", "virtio-mmio: vsock, fs, rng, net"),
         (
             "io.runvm.namespaces",
             "the VM isolates the container; inside it the container has its own PID namespace, the other linux.namespaces are not applied",

@@ -176,11 +176,20 @@ impl HostCgroup {
         }
     }
 
-    /// Removes the directories runvm created; they must hold no process.
+    /// Removes the directories runvm created, killing what is left in
+    /// them first (cgroup v2's `cgroup.kill`): a host hook still running
+    /// when a create was cut short belongs to the container too.
     /// A killed monitor's threads leave a moment after its main thread
     /// (a vCPU finishes its KVM_RUN first): busy cgroups are retried.
     pub fn remove(&self) {
         for dir in &self.created {
+            // Absent in cgroup v1 and before Linux 5.14: nothing to kill then.
+            if let Ok(mut kill) = fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.kill"))
+            {
+                let _ = std::io::Write::write_all(&mut kill, b"1");
+            }
             let deadline = Instant::now() + BUSY_WAIT;
             loop {
                 match fs::remove_dir(dir) {

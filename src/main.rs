@@ -66,7 +66,7 @@ enum Command {
 }
 
 fn fail(err: &(dyn std::error::Error + 'static)) -> ExitCode {
-    eprintln!("runvm: {}", error_chain(err));
+    logging::fatal(&error_chain(err));
     ExitCode::FAILURE
 }
 
@@ -83,7 +83,15 @@ fn main() -> ExitCode {
         println!("runvm version {VERSION}");
         return ExitCode::SUCCESS;
     }
-    if let Err(err) = logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug) {
+    // Their stderr may be the stream a container process inherits.
+    let stderr = match cli.command {
+        Some(Command::Create(_) | Command::Run(_) | Command::Exec(_) | Command::Monitor(_)) => {
+            logging::Stderr::MaybeContainers
+        }
+        _ => logging::Stderr::Own,
+    };
+    let json = cli.log_format == "json";
+    if let Err(err) = logging::init(cli.log.as_deref(), json, cli.debug, stderr) {
         return fail(&err);
     }
     tracing::debug!(root = %cli.root.display(), systemd_cgroup = cli.systemd_cgroup, "runvm starting");
@@ -95,7 +103,7 @@ fn main() -> ExitCode {
     };
     let root = cli.root.as_path();
     let Some(command) = cli.command else {
-        eprintln!("runvm: no command given; see runvm --help");
+        logging::fatal("no command given; see runvm --help");
         return ExitCode::FAILURE;
     };
     match command {

@@ -4,9 +4,11 @@
 //! ends with the process's status: exit N for exit N, death by signal S
 //! for death by S — what a parent's waitpid would see from runc.
 
+pub mod sandbox;
+
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
@@ -21,10 +23,13 @@ use vmm::seccomp::{self, BpfProgram, SeccompError};
 use vmm::{BootImages, FsShare, PauseGate, Vm, VmConfig, VmError, VmExit};
 
 use crate::agent_client::{AgentClient, AgentError};
+use crate::bundle::network::{Network, NetworkNamespace};
 use crate::container::{State, Status};
 use crate::hooks::{run_in_guest, run_on_host, HookError};
 use crate::session::{block_forwarded_signals, spawn_confined, Session, SessionError};
 use crate::sizing::{check_update_fits, guest_resources, VmSize};
+use rtnl::Rtnl;
+use sandbox::network::{NetworkError, Wiring};
 
 /// The exec id of the container's main process.
 pub use proto::agent::INIT_EXEC_ID;
@@ -64,6 +69,8 @@ pub enum MonitorError {
     Seccomp(#[source] SeccompError),
     #[error("entering the monitor's jail")]
     Jail(#[from] crate::jail::JailError),
+    #[error("wiring the container's network")]
+    Network(#[from] NetworkError),
 }
 
 /// Everything the monitor needs to run one container.
@@ -96,6 +103,9 @@ pub struct ContainerSetup {
     pub spec: Spec,
     /// The directory served to the guest as the share.
     pub share_dir: PathBuf,
+    /// The network namespace the monitor is in, and whether its
+    /// interfaces become the VM's.
+    pub network: Network,
 }
 
 /// When the monitor starts the container process.
@@ -169,6 +179,24 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
 
     std::fs::create_dir_all(&config.runtime_dir)
         .map_err(|e| MonitorError::RuntimeDir(config.runtime_dir.clone(), e))?;
+    if let Launch::OnStart { state, hooks, .. } = &config.launch {
+        // Before the VM is built: what these hooks put in the monitor's
+        // network namespace (docker's veth) becomes the VM's network.
+        let creating = state.hook_input(Status::Creating);
+        run_on_host("prestart", &hook_list(hooks.prestart()), &creating)?;
+        run_on_host(
+            "createRuntime",
+            &hook_list(hooks.create_runtime()),
+            &creating,
+        )?;
+    }
+    // After the hooks: what they put in the namespace is the VM's network.
+    let mut wiring = match &config.container {
+        Some(container) if container.network.devices => {
+            Some(wire_network(&container.network, &config.runtime_dir)?)
+        }
+        _ => None,
+    };
     if config.container.is_some() {
         // A thread that copies its working directory (the FUSE server's
         // unshare(CLONE_FS)) copies the root, which the jail's pivot_root
@@ -192,6 +220,10 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             tag: proto::agent::SHARE_TAG.to_string(),
             dir: c.share_dir.clone(),
         }),
+        net: wiring
+            .as_mut()
+            .map(|w| std::mem::take(&mut w.devices))
+            .unwrap_or_default(),
     };
     // The guest's console goes to a log, never into the container's stdio.
     let log_path = console_log(&config.runtime_dir);
@@ -217,6 +249,9 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         .map_err(MonitorError::Thread)?;
 
     let mut agent = AgentClient::connect(&uds, config.agent_timeout)?;
+    if let Some(wiring) = wiring.filter(|w| !w.config.interfaces.is_empty()) {
+        agent.configure_network(&wiring.config)?;
+    }
     if let Some(container) = &config.container {
         agent.create_container(&container.spec)?;
     }
@@ -245,10 +280,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         } => {
             // The VM and the container are up; `create` has not returned.
             let creating = state.hook_input(Status::Creating);
-            let list = |hooks: &Option<Vec<Hook>>| hooks.clone().unwrap_or_default();
-            run_on_host("prestart", &list(hooks.prestart()), &creating)?;
-            run_on_host("createRuntime", &list(hooks.create_runtime()), &creating)?;
-            let guest_hooks = list(hooks.create_container());
+            let guest_hooks = hook_list(hooks.create_container());
             run_in_guest("createContainer", &guest_hooks, &creating, session.agent())?;
             // No host hook runs in the monitor from here on: into the jail.
             if config.container.is_some() {
@@ -259,7 +291,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
                 started: false,
                 paused: false,
                 pending_signals: Vec::new(),
-                start_hooks: list(hooks.start_container()),
+                start_hooks: hook_list(hooks.start_container()),
             };
             lifecycle.set_status(Status::Created);
             (lifecycle, Some(ready))
@@ -279,8 +311,8 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         };
         control.serve(path, control_filter)?;
     }
-    // After `create` returned, the container's stderr is where a failure
-    // is seen (the log goes with `delete`).
+    // After `create` returned, nobody reads the ready pipe: the log is
+    // where a failure is seen, never the container's stderr.
     let container_created = ready.is_some();
     if let Some(mut ready) = ready {
         if let Some(pending) = &pending_ready {
@@ -304,10 +336,31 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         // Only if it does not is the dropped connection the story.
         std::thread::sleep(VM_STOP_REPORT_GRACE);
         if container_created {
-            eprintln!("runvm: {}", crate::commands::error_chain(&e));
+            tracing::error!("{}", crate::commands::error_chain(&e));
         }
         e.into()
     })
+}
+
+/// Joins the interfaces of the monitor's network namespace to the VM,
+/// and records a namespace the caller named for `delete` to part.
+fn wire_network(network: &Network, dir: &Path) -> Result<Wiring, NetworkError> {
+    let mut rtnl = Rtnl::open().map_err(NetworkError::Open)?;
+    let wiring = sandbox::network::wire(&mut rtnl)?;
+    if let NetworkNamespace::Join(path) = &network.namespace {
+        if let Err(e) = sandbox::network::record(dir, path, &wiring) {
+            for (veth, tap) in &wiring.pairs {
+                let _ = sandbox::network::unwire(&mut rtnl, *veth, *tap);
+            }
+            return Err(NetworkError::Record(e));
+        }
+    }
+    Ok(wiring)
+}
+
+/// One of the spec's hook lists, empty when absent.
+fn hook_list(hooks: &Option<Vec<Hook>>) -> Vec<Hook> {
+    hooks.clone().unwrap_or_default()
 }
 
 fn lock(lifecycle: &Mutex<Lifecycle>) -> std::sync::MutexGuard<'_, Lifecycle> {
@@ -319,8 +372,8 @@ fn lock(lifecycle: &Mutex<Lifecycle>) -> std::sync::MutexGuard<'_, Lifecycle> {
 enum StopReport {
     /// `runvm boot`: the user's terminal.
     Stderr,
-    /// A container: the ready pipe while `create` waits on it, else the
-    /// log (stderr is the container's).
+    /// A container: the ready pipe while `create` waits on it; the log
+    /// always (stderr is the container's).
     Container(Arc<Mutex<Option<File>>>),
 }
 
@@ -345,19 +398,16 @@ fn end_if_guest_stops(result: Result<VmExit, VmError>, console_log: &Path, repor
         }
         StopReport::Container(pending) => {
             let ready = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-            match ready {
-                Some(mut ready) => {
-                    let _ = writeln!(ready, "error: {reason} before the container was created");
-                }
-                // The container ends with 255 for no reason of its own:
-                // its stderr says why, as runc's errors do, even once
-                // `run` or `delete` has removed the log.
-                None => eprintln!("runvm: {reason} before the container process exited"),
+            if let Some(mut ready) = ready {
+                let _ = writeln!(ready, "error: {reason} before the container was created");
+            }
+            // The container's stderr is the container's alone: the log
+            // says why it ends with 255, the reason last (the error line
+            // containerd's shim shows).
+            for line in tail {
+                tracing::warn!("guest console: {line}");
             }
             tracing::error!("{reason} before the container process exited");
-            for line in tail {
-                tracing::error!("guest console: {line}");
-            }
         }
     }
     std::process::exit(255);
@@ -411,8 +461,9 @@ impl Control {
     /// as many requests as it likes, on a thread confined by `filter`.
     fn serve(mut self, path: &Path, filter: BpfProgram) -> Result<(), MonitorError> {
         let _ = std::fs::remove_file(path);
-        let listener =
-            UnixListener::bind(path).map_err(|e| MonitorError::Control(path.into(), e))?;
+        let listener = virtio::vsock::SocketPath::new(path)
+            .and_then(|socket| socket.bind())
+            .map_err(|e| MonitorError::Control(path.into(), e))?;
         spawn_confined("control", Arc::new(filter), move || {
             for client in listener.incoming().flatten() {
                 self.serve_client(client);

@@ -17,6 +17,7 @@ use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use nix::sys::termios::{self, SetArg, Termios};
 use oci_spec::runtime::Process;
 use proto::agent::{ExitStatus, StreamKind};
+use virtio::vsock::SocketPath;
 use vmm::seccomp::{self, BpfProgram, SeccompError, ThreadCaps};
 
 use crate::agent_client::{AgentClient, AgentError};
@@ -45,6 +46,8 @@ pub enum SessionError {
     Signals(#[source] nix::Error),
     #[error("sending the pty master to {}", .0.display())]
     ConsoleSocket(PathBuf, #[source] nix::Error),
+    #[error("opening the directory of the console socket {}", .0.display())]
+    ConsoleSocketDir(PathBuf, #[source] io::Error),
     #[error("making the pty")]
     Pty(#[source] nix::Error),
     #[error("confining a session thread")]
@@ -329,7 +332,10 @@ fn send_pty_master(path: &Path, master: &OwnedFd, name: &str) -> Result<(), Sess
         None,
     )
     .map_err(err)?;
-    let addr = UnixAddr::new(path).map_err(err)?;
+    // The caller's path may be longer than a socket address holds.
+    let short =
+        SocketPath::new(path).map_err(|e| SessionError::ConsoleSocketDir(path.into(), e))?;
+    let addr = UnixAddr::new(short.address()).map_err(err)?;
     nix::sys::socket::connect(socket.as_raw_fd(), &addr).map_err(err)?;
     let fds = [master.as_raw_fd()];
     let iov = [io::IoSlice::new(name.as_bytes())];
@@ -372,7 +378,6 @@ pub fn attach_console(socket: &Path) -> Result<(), SessionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::net::UnixListener;
 
     #[test]
     fn copy_runs_to_end_of_input() {
@@ -383,10 +388,12 @@ mod tests {
 
     #[test]
     fn console_socket_receives_a_pty_master() {
-        let dir = std::env::temp_dir().join(format!("runvm-console-{}", std::process::id()));
+        let top = std::env::temp_dir().join(format!("runvm-console-{}", std::process::id()));
+        // Longer than a socket address holds.
+        let dir = top.join("c".repeat(200));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("console.sock");
-        let listener = UnixListener::bind(&path).unwrap();
+        let listener = SocketPath::new(&path).unwrap().bind().unwrap();
         let pty = nix::pty::openpty(None, None).unwrap();
         send_pty_master(&path, &pty.master, "/dev/pts/x").unwrap();
         let (conn, _) = listener.accept().unwrap();
@@ -417,6 +424,6 @@ mod tests {
         assert!(nix::unistd::isatty(received.as_raw_fd()).unwrap());
         let err = send_pty_master(&dir.join("nobody"), &pty.master, "x").unwrap_err();
         assert!(err.to_string().contains("nobody"));
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&top).unwrap();
     }
 }

@@ -186,9 +186,10 @@ pub fn example() -> Spec {
 
 /// runc's changes for a container started by an unprivileged user whose
 /// effective ids are `uid` and `gid`: a user namespace mapping root to
-/// them instead of a network namespace, /sys bound (under runvm, the
-/// VM's) instead of a new sysfs, no `uid=`/`gid=` mount options and no
-/// cgroup resources.
+/// them, /sys bound (under runvm, the VM's) instead of a new sysfs, no
+/// `uid=`/`gid=` mount options and no cgroup resources. runc also drops
+/// the network namespace (the container shares the host's network); a VM
+/// cannot, so runvm keeps it: the container gets loopback only.
 pub fn to_rootless(spec: &mut Spec, uid: u32, gid: u32) {
     // oci-spec's rootless mappings are runc's: container root to the
     // caller's ids, one id each.
@@ -199,12 +200,7 @@ pub fn to_rootless(spec: &mut Spec, uid: u32, gid: u32) {
             .namespaces()
             .iter()
             .flatten()
-            .filter(|ns| {
-                !matches!(
-                    ns.typ(),
-                    LinuxNamespaceType::Network | LinuxNamespaceType::User
-                )
-            })
+            .filter(|ns| ns.typ() != LinuxNamespaceType::User)
             .cloned()
             .collect();
         namespaces.push(namespace(LinuxNamespaceType::User));
@@ -367,7 +363,7 @@ mod tests {
         assert_eq!(
             linux["namespaces"],
             serde_json::json!([
-                {"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
                 {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}
             ])
         );

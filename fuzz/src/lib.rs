@@ -9,6 +9,8 @@
 
 pub mod seed;
 
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -168,15 +170,25 @@ impl Driver {
         u32::from_le_bytes(data)
     }
 
-    /// What the Linux virtio-mmio driver does at probe; whether the device
-    /// took DRIVER_OK (the transport refuses rings outside guest memory).
+    /// What the Linux virtio-mmio driver does at probe, accepting every
+    /// feature of the upper half (VERSION_1 and the ring features);
+    /// whether the device took DRIVER_OK (the transport refuses rings
+    /// outside guest memory).
     pub fn activate(&mut self) -> bool {
+        self.activate_acking(!0 << 32)
+    }
+
+    /// Like [`Driver::activate`], accepting the offered features in `mask`.
+    pub fn activate_acking(&mut self, mask: u64) -> bool {
         self.write_reg(reg::STATUS, ACKNOWLEDGE);
         self.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER);
-        self.write_reg(reg::DEVICE_FEATURES_SEL, 1);
-        let high = self.read_reg(reg::DEVICE_FEATURES);
-        self.write_reg(reg::DRIVER_FEATURES_SEL, 1);
-        self.write_reg(reg::DRIVER_FEATURES, high);
+        for sel in 0..2u32 {
+            self.write_reg(reg::DEVICE_FEATURES_SEL, sel);
+            let offered = self.read_reg(reg::DEVICE_FEATURES);
+            let half = (mask >> (32 * sel)) as u32;
+            self.write_reg(reg::DRIVER_FEATURES_SEL, sel);
+            self.write_reg(reg::DRIVER_FEATURES, offered & half);
+        }
         self.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
         for (index, q) in self.queues.clone().iter().enumerate() {
             self.write_reg(reg::QUEUE_SEL, index as u32);
@@ -555,6 +567,19 @@ impl Rig {
         }
     }
 
+    /// A fresh virtio-net device whose backend is a [`DatagramTap`] that
+    /// takes offloads or not; returns the host's end of it too.
+    pub fn net(queues: Vec<QueueLayout>, takes_offloads: bool) -> (Self, UnixDatagram) {
+        let (tap, host) = DatagramTap::pair(takes_offloads);
+        let net = virtio::net::Net::new(tap, [2, 0, 0, 0, 0, 1], 1500).expect("net device");
+        let net = Arc::new(Mutex::new(net));
+        let rig = Self {
+            driver: Driver::new(net.clone(), queues),
+            em: event_loop(net),
+        };
+        (rig, host)
+    }
+
     pub fn settle(&mut self) {
         settle(&mut self.em);
     }
@@ -562,5 +587,51 @@ impl Rig {
     pub fn kick(&mut self, queue: u32) {
         self.driver.kick(queue);
         self.settle();
+    }
+}
+
+/// A virtio-net backend that moves frames like a tap (one per datagram,
+/// nonblocking) over a Unix datagram socket pair, whose other end plays
+/// the host's network.
+pub struct DatagramTap {
+    sock: UnixDatagram,
+    takes_offloads: bool,
+}
+
+impl DatagramTap {
+    pub fn pair(takes_offloads: bool) -> (Self, UnixDatagram) {
+        let (sock, host) = UnixDatagram::pair().expect("socket pair");
+        sock.set_nonblocking(true).expect("nonblocking");
+        host.set_nonblocking(true).expect("nonblocking");
+        (
+            Self {
+                sock,
+                takes_offloads,
+            },
+            host,
+        )
+    }
+}
+
+impl AsRawFd for DatagramTap {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+impl virtio::net::Backend for DatagramTap {
+    fn read_frame(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.sock.recv(buf)
+    }
+
+    fn write_frame(&mut self, frame: &[u8]) -> std::io::Result<usize> {
+        self.sock.send(frame)
+    }
+
+    fn set_offload(&mut self, flags: u32) -> std::io::Result<()> {
+        if flags != 0 && !self.takes_offloads {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        }
+        Ok(())
     }
 }

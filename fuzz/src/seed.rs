@@ -466,3 +466,78 @@ pub fn agent_frame() -> Vec<(&'static str, Vec<u8>)> {
     too_large.extend_from_slice(&(u32::MAX).to_be_bytes());
     vec![("responses", r), ("requests", q), ("too_large", too_large)]
 }
+
+pub fn virtio_net() -> Vec<(&'static str, Vec<u8>)> {
+    // Low feature bits: CSUM 0, GUEST_CSUM 1, GUEST_TSO4 7, GUEST_TSO6 8,
+    // HOST_TSO4 11, MRG_RXBUF 15.
+    const MRG: u32 = 1 << 15;
+    const OFFLOADS: u32 = 1 | 1 << 1 | 1 << 7 | 1 << 11;
+    let body = |len: usize| (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>();
+    let hdr = |flags: u8, gso: u8| {
+        let mut hdr = [0u8; 12];
+        hdr[0] = flags;
+        hdr[1] = gso;
+        hdr
+    };
+    let tx = |b: B, layout: u8, hdr: [u8; 12], len: usize| {
+        b.u8(layout).bytes(&hdr).u16(len as u16).bytes(&body(len))
+    };
+    let host = |b: B, hdr: [u8; 12], len: usize| {
+        b.u8(3)
+            .bytes(&hdr)
+            .u8((len >> 16) as u8)
+            .u16(len as u16)
+            .bytes(&body(len))
+    };
+    let post = |b: B, n: u8, len: u16| {
+        let mut b = b.u8(4).u8(n);
+        for _ in 0..n & 7 {
+            b = b.u16(len);
+        }
+        b
+    };
+    let mut seeds = Vec::new();
+    // Mergeable buffers: a frame each way, one spanning three buffers.
+    let b = B::default().u8(1).u32(MRG);
+    let b = post(b, 4, 1024);
+    let b = tx(b, 1, hdr(0, 0), 60);
+    let b = host(b, hdr(0, 0), 2500);
+    seeds.push(("mergeable", b.u8(7).0));
+    // Offloads taken: a partial-checksum TSO frame each way; one the
+    // driver did not take (TSO6), dropped.
+    let b = B::default().u8(1).u32(MRG | OFFLOADS);
+    let b = post(b, 6, 4096);
+    let b = tx(b, 0, hdr(1, 1), 3000);
+    let b = host(b, hdr(1, 1), 9000);
+    let b = host(b, hdr(1, 4), 9000);
+    seeds.push(("offloads", b.u8(7).0));
+    // No buffers: frames wait, the tap is not read; buffers come later;
+    // without mergeable buffers one frame is too big for its chain.
+    let b = B::default().u8(0).u32(0);
+    let b = host(b, hdr(0, 0), 100);
+    let b = host(b, hdr(0, 0), 1600);
+    let b = host(b, hdr(0, 0), 300);
+    let b = post(b, 3, 1536);
+    seeds.push(("no_buffers_then_kick", b.u8(7).0));
+    // Malformed chains both ways, an oversized tx chain, a split header
+    // in an indirect table, read-only rx buffers, a reset mid-way.
+    let b = B::default().u8(1).u32(MRG);
+    let b = tx(b, 2, hdr(0, 0), 64);
+    let b = b
+        .u8(5)
+        .u8(1)
+        .u16(3)
+        .u8(1)
+        .addr(0, 0x4_0000)
+        .u32(70_000)
+        .u16(0);
+    let b = b.u8(5).u8(1).u16(4).u8(1).addr(0, 0x4_0000).u32(100).u16(2);
+    let b = b.u8(5).u8(1).u16(5).u8(1).addr(0, 0x4_0000).u32(8).u16(0);
+    let b = post(b, 0x82, 2048);
+    let b = host(b, hdr(0, 0), 200);
+    let b = b.u8(5).u8(0).u16(9).u8(1).addr(6, 0).u32(64).u16(2);
+    let b = b.u8(6).u16(0x70).u32(0);
+    let b = host(b, hdr(0, 0), 200);
+    seeds.push(("malformed", b.u8(7).0));
+    seeds
+}

@@ -47,6 +47,10 @@ enum InitError {
     Ptmx(#[source] io::Error),
     #[error("listening on vsock port {}", proto::agent::AGENT_PORT)]
     Agent(#[source] Errno),
+    #[error("bringing loopback up")]
+    Loopback(#[source] rtnl::Error),
+    #[error("no loopback link")]
+    NoLoopback,
 }
 
 fn main() {
@@ -68,6 +72,7 @@ fn run() -> Result<(), InitError> {
     // The agent makes the container's cgroup here.
     mount("cgroup2", "/sys/fs/cgroup", "cgroup2")?;
     mount_process_dirs()?;
+    loopback_up()?;
     say("runvm-init: ready")?;
 
     let cpuinfo = read("/proc/cpuinfo")?;
@@ -94,6 +99,17 @@ fn serve_agent() -> Result<(), InitError> {
     }
     say(&format!("runvm-init: agent listening on vsock port {port}"))?;
     agent::Agent::new(Box::new(|status| power_off(status))).serve(&listener)
+}
+
+/// Brings `lo` up, as runc does in a container's new network namespace:
+/// the container has the guest's.
+fn loopback_up() -> Result<(), InitError> {
+    let mut rtnl = rtnl::Rtnl::open().map_err(InitError::Loopback)?;
+    let lo = rtnl
+        .link("lo")
+        .map_err(InitError::Loopback)?
+        .ok_or(InitError::NoLoopback)?;
+    rtnl.set_up(lo.index).map_err(InitError::Loopback)
 }
 
 /// Mounts devtmpfs on /dev unless the kernel already did (DEVTMPFS_MOUNT).

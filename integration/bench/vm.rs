@@ -6,7 +6,9 @@
 //! I/O and file create/stat/unlink on a container's virtio-fs rootfs
 //! against the host's own file system. `bench/container.sh`: `run` to a
 //! container's first output line and an idle container's host memory,
-//! runvm against runc. Words after `--` select scripts by name (`-- fs`).
+//! runvm against runc. `bench/net.sh`: TCP throughput and ping round
+//! trips from the host to a container, against a plain network namespace
+//! on the same CNI bridge. Words after `--` select scripts by name (`-- fs`).
 //! Not part of `cargo test`.
 
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use integration::scripts::{self, Script, ScriptEnv};
 use integration::testhost::{self, Payload};
 
 /// The benchmark scripts, in the order they run.
-const BENCH_SCRIPTS: [&str; 4] = ["boot.sh", "stdio.sh", "fs.sh", "container.sh"];
+const BENCH_SCRIPTS: [&str; 5] = ["boot.sh", "stdio.sh", "fs.sh", "container.sh", "net.sh"];
 /// Ten boots of each VMM, nested under TCG, fit well within this.
 const BENCH_TIMEOUT: Duration = Duration::from_secs(900);
 /// Fresh test host boots after one that died or was unusable.
@@ -82,13 +84,17 @@ fn main() -> Result<()> {
         eprintln!("vm benchmarks: inside the nested test host (this /dev/kvm is not hardware KVM)");
         let payload = Payload {
             scripts: scripts.clone(),
-            host_files: vec![
-                boot_timer,
-                vmctl,
-                QEMU.into(),
-                QEMU_MICROVM_FIRMWARE.into(),
-                RUNC.into(),
-            ],
+            host_files: [
+                vec![
+                    boot_timer,
+                    vmctl,
+                    QEMU.into(),
+                    QEMU_MICROVM_FIRMWARE.into(),
+                    RUNC.into(),
+                ],
+                integration::network_tools::network_tools()?,
+            ]
+            .concat(),
             extra_env,
         };
         let mut host_run = testhost::run(&artifacts, &payload, &work_dir)?;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::network_tools::network_tools;
 use crate::scripts::{self, Script};
 use crate::Result;
 
@@ -17,10 +18,11 @@ pub const CASE_TIMEOUT: Duration = Duration::from_secs(240);
 /// The test that starts the daemons, first in every client test host boot.
 pub const SETUP_NAME: &str = "clienthost_setup";
 
-/// What the clients need inside, at their host paths (Debian's packages
-/// docker.io, containerd, podman, conmon, netavark, containernetworking-
-/// plugins, runc, iptables, iproute2, procps). Executables bring their
-/// shared libraries; directories come whole.
+/// What the clients need inside besides the network tools (`ip`, iptables
+/// and its extensions, the CNI plugins), at their host paths (Debian's
+/// packages docker.io, containerd, podman, conmon, netavark, runc,
+/// iptables, procps). Executables bring their shared libraries; directories
+/// come whole.
 const CLIENT_FILES: &[&str] = &[
     "/usr/bin/docker",
     "/usr/sbin/dockerd",
@@ -32,7 +34,6 @@ const CLIENT_FILES: &[&str] = &[
     "/usr/bin/podman",
     "/usr/bin/conmon",
     "/usr/lib/podman/netavark",
-    "/usr/lib/cni",
     "/usr/share/containers",
     "/etc/containers/policy.json",
     "/usr/sbin/runc",
@@ -44,10 +45,7 @@ const CLIENT_FILES: &[&str] = &[
     "/usr/sbin/ip6tables",
     "/usr/sbin/ip6tables-save",
     "/usr/sbin/ip6tables-restore",
-    // The matches and targets iptables loads by name.
-    "/usr/lib/x86_64-linux-gnu/xtables",
-    "/usr/sbin/ip",
-    // `docker top` runs the host's `ps -ef`, which busybox's ps refuses.
+    // `docker top` runs the host's `ps` with procps' options.
     "/usr/bin/ps",
 ];
 
@@ -75,10 +73,11 @@ pub fn docs_dir() -> PathBuf {
 }
 
 /// The host files the client test host carries besides the standard ones.
-pub fn host_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = CLIENT_FILES.iter().map(PathBuf::from).collect();
+pub fn host_files() -> Result<Vec<PathBuf>> {
+    let mut files = network_tools()?;
+    files.extend(CLIENT_FILES.iter().map(PathBuf::from));
     files.push(docs_dir());
-    files
+    Ok(files)
 }
 
 /// Variables for the scripts: where the documented configuration is.

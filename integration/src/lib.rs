@@ -12,6 +12,7 @@ pub mod clienthost;
 pub mod console;
 pub mod kvm;
 pub mod ldd;
+pub mod network_tools;
 pub mod process;
 pub mod pvm_refusal;
 pub mod scripts;

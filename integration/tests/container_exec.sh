@@ -1,8 +1,10 @@
 # `runvm exec` into a running container, as docker exec and kubectl exec
 # drive it: output and exit code, flags shaping the process, a terminal,
 # `--detach` with `--pid-file` (the pid is a live host process that ends
-# with the exec'd process), `ps --format json` listing init and the exec'd
-# process, and the errors for a bad process file and a stopped container.
+# with the exec'd process), `ps --format json` listing the host processes
+# that stand for init and the exec'd process (the monitor and the exec's
+# relay: what `docker top` looks up among the host's processes), and the
+# errors for a bad process file and a stopped container.
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 root=$PWD/root
@@ -33,10 +35,10 @@ rv exec -t c1 sh -c 'tty' >out 2>err </dev/null || { cat err; fail "exec --tty f
 echo "--- tty:"; cat out
 grep -q "^/dev/pts/[0-9]" out || fail "exec --tty should give the process a pty"
 
-# ps lists the VM's pids (the agent's view), the container its own.
+# ps --format json lists host pids: the monitor stands for init.
+monitor=$(monitor_pid "$root" c1)
 rv ps --format json c1 >ps0.json || fail "ps failed"
-initvm=$(tr -d '[] \n' <ps0.json)
-case "$initvm" in *,* | "") fail "ps should list only the init process: $(cat ps0.json)" ;; esac
+[ "$(tr -d ' \n' <ps0.json)" = "[$monitor]" ] || fail "ps should list only the monitor $monitor: $(cat ps0.json)"
 rv exec -d --pid-file epid c1 sh -c 'echo $$ >/tmp/exec.pid; trap "exit 0" TERM; while true; do sleep 0.1; done' \
 	>det.out 2>det.err </dev/null
 status=$?
@@ -52,15 +54,19 @@ initpid=$(cat bundle/rootfs/tmp/init.pid)
 [ "$initpid" = 1 ] || fail "the container's process should be PID 1 of its namespace, is $initpid"
 [ "$guestpid" != 1 ] || fail "the exec'd process should join the container's PID namespace, not be PID 1 of its own"
 rv ps --format json c1 >ps.json || fail "ps failed"
-echo "--- ps: $(cat ps.json); before the exec: $(cat ps0.json); in the container: init $initpid, exec $guestpid"
-execvm=$(tr -d '[] \n' <ps.json | tr ',' '\n' | grep -vx "$initvm")
-grep -q "\[.*\b$initvm\b.*\]" ps.json || fail "ps --format json does not list the init process $initvm"
-[ "$(echo "$execvm" | wc -w)" = 1 ] || fail "ps --format json should list the init and the exec'd process: $(cat ps.json)"
+rv ps c1 >ps.table || fail "ps (table) failed"
+echo "--- ps: $(cat ps.json); monitor $monitor, exec relay $hostpid; in the container: init $initpid, exec $guestpid"
+cat ps.table
+if [ "$monitor" -lt "$hostpid" ]; then both="[$monitor,$hostpid]"; else both="[$hostpid,$monitor]"; fi
+[ "$(tr -d ' \n' <ps.json)" = "$both" ] \
+	|| fail "ps --format json should list the monitor and the exec's relay, $both: $(cat ps.json)"
+grep -q "^$monitor	[0-9]*	init$" ps.table || fail "the ps table should show the monitor $monitor for init"
+grep -q "^$hostpid	[0-9]*	exec-" ps.table || fail "the ps table should show the relay $hostpid for the exec"
 kill -TERM "$hostpid"
 tries=100
 while alive "$hostpid" && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
 alive "$hostpid" && fail "the detached exec's host process outlived its guest process after TERM"
-rv ps --format json c1 | grep -q "\b$execvm\b" && fail "the exec'd process is still listed after it ended"
+[ "$(rv ps --format json c1 | tr -d ' \n')" = "[$monitor]" ] || fail "the exec'd process is still listed after it ended"
 
 echo '{"args": ["true"], "cwd": ' >bad.json
 rv exec --process bad.json c1 >out 2>err && fail "exec with invalid process JSON should fail"

@@ -30,7 +30,8 @@ grep -q "^exec pid 1 " exec.out && fail "an exec'd process must not be PID 1 of 
 rv exec -d --pid-file epid c1 sleep 1000 </dev/null >/dev/null 2>&1 || fail "exec --detach failed"
 rv ps --format json c1 >ps.out || fail "ps failed"
 echo "ps: $(cat ps.out)"
-[ "$(tr ',' '\n' <ps.out | grep -c '[0-9]')" = 2 ] || fail "ps should list the init and the detached exec's sleep"
+[ "$(tr ',' '\n' <ps.out | grep -c '[0-9]')" = 2 ] || fail "ps should list the host processes of the init and the detached exec's sleep"
+grep -q "\b$(cat epid)\b" ps.out || fail "ps should list the detached exec's relay $(cat epid)"
 
 # PID 1 exits: the kernel ends the rest of its namespace (the sleep the
 # first exec left behind, the detached one), and the container stops.

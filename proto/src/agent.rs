@@ -11,9 +11,15 @@
 //!
 //! A process goes: `CreateProcess` (validated, stdio prepared) → its
 //! streams attached → `Start` (spawned) → `Wait` (answered at exit).
+//!
+//! A container with a network gets `ConfigureNetwork` (see [`crate::net`])
+//! before `CreateContainer`: a request of its own rather than a field of
+//! `CreateContainer`, so that a failure names the network, and so that a
+//! container without one (loopback only) sends nothing new.
 
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 
+use crate::net::NetworkConfig;
 use crate::stats::Stats;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +83,10 @@ pub enum Request {
     /// the hostname, masked and read-only paths are as in config.json.
     /// Processes created afterwards run inside this container.
     CreateContainer { spec: Box<Spec> },
+    /// Configures the guest's network (the container's) as `network` says:
+    /// its interfaces found by MAC, named, sized, up and addressed, then
+    /// its routes and neighbours. Loopback is up whether or not this comes.
+    ConfigureNetwork { network: Box<NetworkConfig> },
     /// Prepares a process from the OCI process spec, under `exec_id`.
     CreateProcess {
         exec_id: String,

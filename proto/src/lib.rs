@@ -11,4 +11,5 @@ pub const EXIT_PORT: u16 = 0x501;
 
 pub mod agent;
 pub mod frame;
+pub mod net;
 pub mod stats;

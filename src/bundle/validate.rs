@@ -21,6 +21,7 @@ use oci_spec::runtime::{
     Hook, Linux, LinuxDeviceType, LinuxNamespaceType, LinuxResources, Mount, Process, Spec,
 };
 
+use super::network::{NETWORK_ANNOTATION, NETWORK_NONE};
 use super::{BundleError, SUPPORTED_OCI_MAJOR};
 use crate::sizing::{self, KERNEL_ANNOTATION, MEMORY_ANNOTATION, VCPUS_ANNOTATION};
 
@@ -75,8 +76,14 @@ pub enum Problem {
     SwapBelowLimit { swap: i64, limit: i64 },
     #[error("is set without {0}")]
     Without(&'static str),
-    #[error("{0:?} is not a runvm annotation ({MEMORY_ANNOTATION}, {VCPUS_ANNOTATION}, {KERNEL_ANNOTATION})")]
+    #[error("{0:?} is not a runvm annotation ({MEMORY_ANNOTATION}, {VCPUS_ANNOTATION}, {KERNEL_ANNOTATION}, {NETWORK_ANNOTATION})")]
     UnknownAnnotation(String),
+    #[error(
+        "no network namespace: a VM cannot share the host's network stack (give the \
+         container a network namespace, or the annotation {NETWORK_ANNOTATION}={NETWORK_NONE} \
+         for a VM without network)"
+    )]
+    HostNetwork,
 }
 
 /// The filesystem types the guest agent mounts besides binds
@@ -242,6 +249,7 @@ pub fn check(spec: &Spec, dir: &Path, needs_process: bool) -> Result<PathBuf, Bu
     }
     annotations(spec)?;
     sizing::vm_size(spec, vmm::arch::mptable::MAX_VCPUS)?;
+    super::network::network(spec)?;
     Ok(rootfs)
 }
 
@@ -862,7 +870,13 @@ fn annotations(spec: &Spec) -> Result<(), BundleError> {
             continue;
         }
         let field = format!("annotations.{}", one_line(key));
-        if ![MEMORY_ANNOTATION, VCPUS_ANNOTATION, KERNEL_ANNOTATION].contains(&key.as_str()) {
+        let known = [
+            MEMORY_ANNOTATION,
+            VCPUS_ANNOTATION,
+            KERNEL_ANNOTATION,
+            NETWORK_ANNOTATION,
+        ];
+        if !known.contains(&key.as_str()) {
             return Err(invalid(field, Problem::UnknownAnnotation(key.clone())));
         }
         if key == KERNEL_ANNOTATION {
@@ -893,7 +907,8 @@ mod tests {
             "ociVersion": "1.2.0",
             "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
             "root": {"path": "rootfs"},
-            "linux": {"namespaces": [{"type": "uts"}, {"type": "mount"}, {"type": "ipc"}]},
+            "linux": {"namespaces": [{"type": "uts"}, {"type": "mount"}, {"type": "ipc"},
+                                     {"type": "network"}]},
         });
         for (key, value) in extra.as_object().unwrap() {
             spec[key] = value.clone();
@@ -1063,7 +1078,8 @@ mod tests {
             json!({"linux": {"namespaces": [{"type": "ipc"}, {"type": "network"}],
             "sysctl": {"kernel.shmmax": "1", "net/ipv4/conf/eth0.100/rp_filter": "1"}}}),
         );
-        ok(json!({"linux": {"resources": {"cpu": {"quota": 50000}, "memory": {"limit": -1}}}}));
+        ok(json!({"linux": {"namespaces": [{"type": "network"}],
+            "resources": {"cpu": {"quota": 50000}, "memory": {"limit": -1}}}}));
         ok(json!({"unknownField": {"anything": 1}}));
     }
 
@@ -1079,7 +1095,7 @@ mod tests {
             "config.json: linux.sysctl.vm.overcommit_memory: \"vm.overcommit_memory\" is not in a namespace of the container's own"
         );
         assert_eq!(
-            linux(json!({"sysctl": {"net.ipv4.ip_forward": "1"}})),
+            linux(json!({"namespaces": [{"type": "uts"}], "sysctl": {"net.ipv4.ip_forward": "1"}})),
             "config.json: linux.sysctl.net.ipv4.ip_forward: needs a network namespace in linux.namespaces"
         );
         assert_eq!(

@@ -148,7 +148,7 @@ impl Boot {
     /// Boots the VM; returns how the guest init or the command ended.
     pub fn run(self, root: &Path) -> Result<ExitStatus, BootError> {
         check_kvm(&LocalHost)?;
-        vmm::seccomp::report_denials_to(crate::logging::raw_fd())?;
+        vmm::seccomp::report_denials_to(crate::logging::raw_fd(), crate::logging::json())?;
         let kernel = guest_images::kernel(self.kernel.as_deref())?;
         let initrd = guest_images::initramfs(self.initrd.as_deref())?;
         let initrd = concat_initrds(initrd.bytes(), &self.extra_initrds)?;
@@ -201,6 +201,7 @@ fn boot_to_power_off(
         images,
         vsock_uds: None,
         fs_share: None,
+        net: Vec::new(),
     };
     match Vm::new(&config, console)?.run()? {
         VmExit::PoweredOff(status) => Ok(ExitStatus::Code(i32::from(status))),

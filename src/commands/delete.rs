@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::CommandError;
-use crate::container::Container;
+use crate::container::{self, Container, ContainerError};
 
 /// Delete a container.
 #[derive(Args, Debug)]
@@ -17,7 +17,14 @@ pub struct Delete {
 
 impl Delete {
     pub fn run(&self, root: &std::path::Path) -> Result<(), CommandError> {
-        Container::load(root, &self.id)?.delete(self.force)?;
+        match Container::load(root, &self.id) {
+            Ok(container) => container.delete(self.force)?,
+            // No state yet: a create that has not finished.
+            Err(ContainerError::NotExist(_)) if self.force => {
+                container::delete_unfinished(root, &self.id)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ use clap::Args;
 
 use crate::container::{container_dir, own_start_time, State, Status, CONTROL_SOCKET};
 use crate::host_cgroup::{self, HostCgroup};
+use crate::monitor::sandbox::netns::{self, NetnsError};
 use crate::monitor::{self, ContainerSetup, Launch, MonitorConfig};
 use crate::{bundle, guest_images, session, share, sizing};
 
@@ -63,6 +64,8 @@ pub enum MonitorSetupError {
     Seccomp(#[from] vmm::seccomp::SeccompError),
     #[error("preparing the monitor's jail")]
     Jail(#[from] crate::jail::JailError),
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
 }
 
 impl Monitor {
@@ -124,8 +127,11 @@ impl Monitor {
     ) -> Result<proto::agent::ExitStatus, MonitorSetupError> {
         // Before any thread: unshare(CLONE_NEWNS) needs a single thread.
         share::enter_private_mount_namespace()?;
-        vmm::seccomp::report_denials_to(crate::logging::raw_fd())?;
+        vmm::seccomp::report_denials_to(crate::logging::raw_fd(), crate::logging::json())?;
         let bundle = bundle::load(&self.bundle, true)?;
+        // Still one thread: the namespace is then every thread's.
+        let network = bundle::network::network(&bundle.spec)?;
+        netns::enter(&network.namespace)?;
         self.join_host_cgroup(root, &bundle.spec, systemd_cgroup)?;
         let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let size = sizing::vm_size(&bundle.spec, u8::try_from(host_cpus).unwrap_or(u8::MAX))?;
@@ -195,6 +201,7 @@ impl Monitor {
             container: Some(ContainerSetup {
                 spec: guest_spec,
                 share_dir,
+                network,
             }),
             launch: Launch::OnStart {
                 ready,

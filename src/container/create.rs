@@ -43,16 +43,21 @@ pub enum CreateError {
     Monitor(String),
     #[error("the monitor exited before the container was created")]
     MonitorDied,
+    #[error("recording the monitor's pid")]
+    Record(#[source] std::io::Error),
     #[error("writing the pid file {}", .0.display())]
     PidFile(PathBuf, #[source] std::io::Error),
 }
 
+/// Writes `text` to `path` atomically (a temporary file renamed).
+pub(crate) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path))
+}
+
 /// Writes `pid` to `path` atomically, as runc does.
 pub(crate) fn write_pid_file(path: &Path, pid: u32) -> Result<(), CreateError> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, pid.to_string())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| CreateError::PidFile(path.into(), e))
+    write_atomically(path, &pid.to_string()).map_err(|e| CreateError::PidFile(path.into(), e))
 }
 
 /// Creates container `id` under `root`; returns the monitor, the
@@ -64,6 +69,7 @@ pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, C
         Err(e) => {
             // The monitor is gone (spawn_and_wait reaped it).
             crate::host_cgroup::HostCgroup::remove_recorded(&dir);
+            crate::monitor::sandbox::network::remove_recorded(&dir);
             let _ = std::fs::remove_dir_all(&dir);
             Err(e)
         }
@@ -122,6 +128,12 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
     let mut child = command.spawn().map_err(CreateError::Spawn)?;
     drop(exe);
     drop(ready_write);
+    let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+    if let Err(e) = super::record_host_process(&root.join(id).join(super::MONITOR_RECORD), pid) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(CreateError::Record(e));
+    }
 
     // One line: the monitor keeps the pipe open after it (to report later
     // failures nowhere), so EOF is not the end of the report.

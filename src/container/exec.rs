@@ -17,7 +17,7 @@ use oci_spec::runtime::Process;
 use proto::agent::ExitStatus;
 
 use super::create::write_pid_file;
-use super::{Container, ContainerError, Status};
+use super::{record_host_process, Container, ContainerError, Status, EXEC_RECORDS};
 use crate::agent_client::AgentClient;
 use crate::monitor::{mirror_exit, vsock_socket, READY_LINE};
 use crate::session::{attach_console, block_forwarded_signals, Session, SessionError};
@@ -129,8 +129,17 @@ impl Container {
         }
         let agent = AgentClient::connect(&vsock_socket(&self.dir), AGENT_TIMEOUT)
             .map_err(SessionError::from)?;
-        let mut session = Session::create(agent, &new_exec_id(), &options.process)?;
+        let exec_id = new_exec_id();
+        let mut session = Session::create(agent, &exec_id, &options.process)?;
         session.start()?;
+        // For `ps`: this process stands for the exec'd one on the host.
+        let records = self.dir.join(EXEC_RECORDS);
+        let record = records.join(&exec_id);
+        let recorded = std::fs::create_dir_all(&records)
+            .and_then(|()| record_host_process(&record, std::process::id() as i32));
+        if let Err(e) = recorded {
+            tracing::warn!("recording exec {exec_id} for ps: {e}");
+        }
         match ready {
             Some(ready) => {
                 // The parent writes the pid file; if it is gone, nobody
@@ -143,7 +152,9 @@ impl Container {
                 }
             }
         }
-        Ok(session.wait(signals, None)?)
+        let status = session.wait(signals, None);
+        let _ = std::fs::remove_file(&record);
+        Ok(status?)
     }
 }
 

@@ -8,7 +8,6 @@ pub mod exec;
 pub mod id;
 pub mod state;
 
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,12 +17,20 @@ use oci_spec::runtime::LinuxResources;
 use proto::agent::{ProcessInfo, Request, Response};
 use proto::frame::{read_message, write_message, FrameError};
 use serde::Serialize;
+use virtio::vsock::SocketPath;
 
 pub use id::validate_id;
 pub use state::{State, Status};
 
 /// The monitor's control socket in a container's directory.
 pub const CONTROL_SOCKET: &str = "monitor.sock";
+/// The monitor's pid and start time, which `create` records as soon as it
+/// has started the monitor, long before the state exists: what `delete
+/// --force` of a create that has not finished goes by.
+pub const MONITOR_RECORD: &str = "monitor.pid";
+/// The directory where each exec'd process's host end records its pid and
+/// start time, under the process's exec id, for `ps`.
+pub const EXEC_RECORDS: &str = "execs";
 /// The OCI runtime-spec version runvm reports.
 pub const OCI_VERSION: &str = "1.2.0";
 /// How long `delete --force` waits for a killed monitor to go.
@@ -229,7 +236,8 @@ impl Container {
 
     fn request(&self, request: &ControlRequest) -> Result<Response, ContainerError> {
         let id = || self.state.id.clone();
-        let mut stream = UnixStream::connect(self.control_socket())
+        let mut stream = SocketPath::new(&self.control_socket())
+            .and_then(|socket| socket.connect())
             .map_err(|e| ContainerError::Connect(id(), e))?;
         write_message(&mut stream, request).map_err(|e| ContainerError::Control(id(), e))?;
         match read_message(&mut stream).map_err(|e| ContainerError::Control(id(), e))? {
@@ -315,15 +323,34 @@ impl Container {
             .map(drop)
     }
 
-    /// The processes running in the container (guest pids).
-    pub fn processes(&self) -> Result<Vec<ProcessInfo>, ContainerError> {
+    /// The processes running in the container, each with the host
+    /// process that stands for it: the monitor for the container's
+    /// process, the `exec` that relays it for an exec'd one (`None` if it
+    /// is gone or unknown).
+    pub fn processes(&self) -> Result<Vec<(Option<i32>, ProcessInfo)>, ContainerError> {
         self.expect_live("list processes of")?;
-        match self.request(&ControlRequest::Agent(Request::ListProcesses))? {
-            Response::Processes { processes } => Ok(processes),
-            other => Err(ContainerError::Monitor(format!(
-                "unexpected answer {other:?}"
-            ))),
+        let processes = match self.request(&ControlRequest::Agent(Request::ListProcesses))? {
+            Response::Processes { processes } => processes,
+            other => {
+                return Err(ContainerError::Monitor(format!(
+                    "unexpected answer {other:?}"
+                )))
+            }
+        };
+        Ok(processes
+            .into_iter()
+            .map(|process| (self.host_process(&process.exec_id), process))
+            .collect())
+    }
+
+    /// The live host process standing for the process `exec_id`.
+    fn host_process(&self, exec_id: &str) -> Option<i32> {
+        if exec_id == crate::monitor::INIT_EXEC_ID {
+            return Some(self.state.pid);
         }
+        // An exec id is the agent's answer: only a plain name is a path.
+        id::validate_id(exec_id).ok()?;
+        live_host_process(&self.dir.join(EXEC_RECORDS).join(exec_id))
     }
 
     /// The container's resource usage, from its cgroup in the guest.
@@ -371,20 +398,74 @@ impl Container {
         }
         // A monitor that recorded `stopped` may still be exiting; its
         // cgroup can only go once it is gone.
-        let deadline = Instant::now() + KILL_WAIT;
-        while ProcFs.live_start_time(self.state.pid) == Some(self.state.pid_start_time) {
-            if Instant::now() > deadline {
-                return Err(ContainerError::KillTimeout(self.state.id.clone()));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_gone(&self.state.id, self.state.pid, self.state.pid_start_time)?;
         crate::host_cgroup::HostCgroup::remove_recorded(&self.dir);
+        crate::monitor::sandbox::network::remove_recorded(&self.dir);
         let input = self.state.hook_input(Status::Stopped);
         if let Err(e) = crate::hooks::run_on_host("poststop", &self.state.poststop_hooks, &input) {
             // The spec: a failed poststop hook is a warning; delete goes on.
             tracing::warn!("{}", crate::commands::error_chain(&e));
         }
         std::fs::remove_dir_all(&self.dir).map_err(|e| ContainerError::Remove(self.dir.clone(), e))
+    }
+}
+
+/// Waits until the monitor `pid` that started at `start_time` is gone.
+fn wait_gone(id: &str, pid: i32, start_time: u64) -> Result<(), ContainerError> {
+    let deadline = Instant::now() + KILL_WAIT;
+    while ProcFs.live_start_time(pid) == Some(start_time) {
+        if Instant::now() > deadline {
+            return Err(ContainerError::KillTimeout(id.into()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// Records host process `pid` with its start time in `path` (the
+/// monitor's in [`MONITOR_RECORD`], an exec's host end's under
+/// [`EXEC_RECORDS`]). A process already gone is not recorded.
+pub fn record_host_process(path: &Path, pid: i32) -> std::io::Result<()> {
+    match ProcFs.live_start_time(pid) {
+        Some(start_time) => create::write_atomically(path, &format!("{pid} {start_time}")),
+        None => Ok(()),
+    }
+}
+
+/// The host process recorded in `path`: its pid and start time.
+fn recorded_host_process(path: &Path) -> Option<(i32, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (pid, start_time) = text.split_once(' ')?;
+    Some((pid.parse().ok()?, start_time.parse().ok()?))
+}
+
+/// The pid of the live host process recorded in `path`, if it still runs.
+fn live_host_process(path: &Path) -> Option<i32> {
+    let (pid, start_time) = recorded_host_process(path)?;
+    (ProcFs.live_start_time(pid) == Some(start_time)).then_some(pid)
+}
+
+/// `delete --force` of container `id` whose `create` has not finished:
+/// its directory holds no state yet. Kills the monitor (and the host
+/// hooks it is running, with its host cgroup) and removes the directory.
+/// Fails as for an unknown container if there is no such directory.
+pub fn delete_unfinished(root: &Path, id: &str) -> Result<(), ContainerError> {
+    validate_id(id)?;
+    let dir = container_dir(root, id);
+    if !dir.is_dir() {
+        return Err(ContainerError::NotExist(id.into()));
+    }
+    if let Some((pid, start_time)) = recorded_host_process(&dir.join(MONITOR_RECORD)) {
+        if ProcFs.live_start_time(pid) == Some(start_time) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        wait_gone(id, pid, start_time)?;
+    }
+    crate::host_cgroup::HostCgroup::remove_recorded(&dir);
+    match std::fs::remove_dir_all(&dir) {
+        // The failed create removed it meanwhile.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other.map_err(|e| ContainerError::Remove(dir, e)),
     }
 }
 
@@ -434,6 +515,117 @@ mod tests {
             poststart_hooks: Vec::new(),
             poststop_hooks: Vec::new(),
         }
+    }
+
+    /// Answers one request on the control socket in `dir`, bound as the
+    /// monitor binds it; returns the request.
+    fn fake_monitor(dir: &Path, answer: Response) -> std::thread::JoinHandle<ControlRequest> {
+        let listener = SocketPath::new(&dir.join(CONTROL_SOCKET))
+            .unwrap()
+            .bind()
+            .unwrap();
+        std::thread::spawn(move || {
+            let mut conn = listener.accept().unwrap().0;
+            let request: ControlRequest = read_message(&mut conn).unwrap();
+            write_message(&mut conn, &answer).unwrap();
+            request
+        })
+    }
+
+    /// A running container in `dir` whose monitor is this process.
+    fn running_here(dir: &Path) -> State {
+        let mut running = state(Status::Running);
+        running.pid = std::process::id() as i32;
+        running.pid_start_time = own_start_time().unwrap();
+        running.save(dir).unwrap();
+        running
+    }
+
+    #[test]
+    fn processes_come_with_the_host_processes_standing_for_them() {
+        let root = std::env::temp_dir().join(format!("runvm-ps-{}", std::process::id()));
+        let dir = create_dir(&root, "c").unwrap();
+        let running = running_here(&dir);
+        std::fs::create_dir(dir.join(EXEC_RECORDS)).unwrap();
+        let mut relay = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let relay_pid = i32::try_from(relay.id()).unwrap();
+        record_host_process(&dir.join(EXEC_RECORDS).join("exec-a"), relay_pid).unwrap();
+        // A relay that is gone, its pid now another process's.
+        std::fs::write(
+            dir.join(EXEC_RECORDS).join("exec-b"),
+            format!("{relay_pid} 1"),
+        )
+        .unwrap();
+        let listed = |exec_id: &str, pid| ProcessInfo {
+            exec_id: exec_id.into(),
+            pid,
+        };
+        let answer = Response::Processes {
+            processes: vec![listed("init", 1), listed("exec-a", 7), listed("exec-b", 9)],
+        };
+        let monitor = fake_monitor(&dir, answer);
+        let processes = Container::load(&root, "c").unwrap().processes().unwrap();
+        monitor.join().unwrap();
+        let host_pids: Vec<_> = processes.iter().map(|(pid, p)| (*pid, p.pid)).collect();
+        assert_eq!(
+            host_pids,
+            [(Some(running.pid), 1), (Some(relay_pid), 7), (None, 9)]
+        );
+        relay.kill().unwrap();
+        relay.wait().unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_control_socket_works_under_a_root_as_long_as_dockers() {
+        let top = std::env::temp_dir().join(format!("runvm-long-root-{}", std::process::id()));
+        // docker's --root, under a deeper directory, and a 64-hex id.
+        let root = top
+            .join("d".repeat(100))
+            .join("var/run/docker/runtime-runc/moby");
+        let id = "0123456789abcdef".repeat(4);
+        let dir = create_dir(&root, &id).unwrap();
+        assert!(dir.join(CONTROL_SOCKET).as_os_str().len() > 200);
+        running_here(&dir);
+        let monitor = fake_monitor(&dir, Response::Ok);
+        Container::load(&root, &id).unwrap().pause().unwrap();
+        assert!(matches!(
+            monitor.join().unwrap(),
+            ControlRequest::Monitor(MonitorRequest::Pause)
+        ));
+        std::fs::remove_dir_all(&top).unwrap();
+    }
+
+    #[test]
+    fn an_unfinished_create_is_deleted_with_its_monitor() {
+        let root = std::env::temp_dir().join(format!("runvm-unfinished-{}", std::process::id()));
+        let dir = create_dir(&root, "c1").unwrap();
+        let mut monitor = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(monitor.id()).unwrap();
+        record_host_process(&dir.join(MONITOR_RECORD), pid).unwrap();
+        assert!(matches!(
+            Container::load(&root, "c1"),
+            Err(ContainerError::NotExist(_))
+        ));
+        std::fs::write(dir.join("console.log"), "booting").unwrap();
+        delete_unfinished(&root, "c1").unwrap();
+        assert!(!dir.exists());
+        let status = monitor.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+        assert!(matches!(
+            delete_unfinished(&root, "c1"),
+            Err(ContainerError::NotExist(_))
+        ));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

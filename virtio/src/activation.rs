@@ -29,6 +29,9 @@ pub struct ActiveState {
     pub queues: Vec<Queue>,
     /// `queue_evts[i]` is signalled when the driver notifies queue `i`.
     pub queue_evts: Vec<EventFd>,
+    /// The feature bits the driver accepted (a subset of the device's
+    /// `avail_features`).
+    pub acked_features: u64,
 }
 
 /// Whether the driver published at most a queue's worth of new buffers; a

@@ -9,6 +9,7 @@ mod activation;
 pub mod fs;
 pub mod interrupt;
 pub mod mmio;
+pub mod net;
 pub mod rng;
 pub mod vsock;
 

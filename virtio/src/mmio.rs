@@ -502,6 +502,7 @@ impl MmioTransport {
             interrupt: self.interrupt.clone(),
             queues,
             queue_evts,
+            acked_features: self.acked_features,
         });
         match result {
             Ok(()) => self.activated = true,
@@ -523,6 +524,37 @@ impl MmioTransport {
         self.driver_features_sel = 0;
         self.queue_sel = 0;
         self.status = 0;
+    }
+}
+
+/// Register access as a test driver makes it: whole 32-bit registers.
+#[cfg(test)]
+impl MmioTransport {
+    pub(crate) fn write_reg(&mut self, offset: u64, value: u32) {
+        self.write(offset, &value.to_le_bytes());
+    }
+
+    pub(crate) fn read_reg(&mut self, offset: u64) -> u32 {
+        let mut data = [0u8; 4];
+        self.read(offset, &mut data);
+        u32::from_le_bytes(data)
+    }
+
+    /// Sets up queue `index` with `size` entries (QueueNum, whatever its
+    /// value) and its rings at `(desc, avail, used)`, and marks it ready.
+    pub(crate) fn set_up_queue(&mut self, index: u32, size: u32, rings: (u64, u64, u64)) {
+        let (desc, avail, used) = rings;
+        self.write_reg(reg::QUEUE_SEL, index);
+        self.write_reg(reg::QUEUE_NUM, size);
+        for (low, high, addr) in [
+            (reg::QUEUE_DESC_LOW, reg::QUEUE_DESC_HIGH, desc),
+            (reg::QUEUE_AVAIL_LOW, reg::QUEUE_AVAIL_HIGH, avail),
+            (reg::QUEUE_USED_LOW, reg::QUEUE_USED_HIGH, used),
+        ] {
+            self.write_reg(low, (addr & 0xffff_ffff) as u32);
+            self.write_reg(high, (addr >> 32) as u32);
+        }
+        self.write_reg(reg::QUEUE_READY, 1);
     }
 }
 
@@ -613,77 +645,55 @@ mod tests {
         (transport, device)
     }
 
-    fn read32(t: &mut MmioTransport, offset: u64) -> u32 {
-        let mut data = [0u8; 4];
-        t.read(offset, &mut data);
-        u32::from_le_bytes(data)
-    }
-
-    fn write32(t: &mut MmioTransport, offset: u64, value: u32) {
-        t.write(offset, &value.to_le_bytes());
-    }
-
     fn negotiate(t: &mut MmioTransport) {
-        write32(t, reg::STATUS, ACKNOWLEDGE);
-        write32(t, reg::STATUS, ACKNOWLEDGE | DRIVER);
-        write32(t, reg::DRIVER_FEATURES_SEL, 1);
-        write32(t, reg::DRIVER_FEATURES, 1); // VERSION_1
-        write32(t, reg::DRIVER_FEATURES_SEL, 0);
-        write32(t, reg::DRIVER_FEATURES, 0b100);
-        write32(t, reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
-        assert_eq!(read32(t, reg::STATUS), ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER);
+        t.write_reg(reg::DRIVER_FEATURES_SEL, 1);
+        t.write_reg(reg::DRIVER_FEATURES, 1); // VERSION_1
+        t.write_reg(reg::DRIVER_FEATURES_SEL, 0);
+        t.write_reg(reg::DRIVER_FEATURES, 0b100);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        assert_eq!(t.read_reg(reg::STATUS), ACKNOWLEDGE | DRIVER | FEATURES_OK);
     }
 
     fn setup_queue(t: &mut MmioTransport, index: u32, size: u32, base: u64) {
-        write32(t, reg::QUEUE_SEL, index);
-        write32(t, reg::QUEUE_NUM, size);
-        write32(t, reg::QUEUE_DESC_LOW, base as u32);
-        write32(t, reg::QUEUE_DESC_HIGH, (base >> 32) as u32);
-        write32(t, reg::QUEUE_AVAIL_LOW, (base + 0x1000) as u32);
-        write32(t, reg::QUEUE_AVAIL_HIGH, 0);
-        write32(t, reg::QUEUE_USED_LOW, (base + 0x2000) as u32);
-        write32(t, reg::QUEUE_USED_HIGH, 0);
-        write32(t, reg::QUEUE_READY, 1);
-        assert_eq!(read32(t, reg::QUEUE_READY), 1);
+        t.set_up_queue(index, size, (base, base + 0x1000, base + 0x2000));
+        assert_eq!(t.read_reg(reg::QUEUE_READY), 1);
     }
 
     fn bring_up(t: &mut MmioTransport) {
         negotiate(t);
         setup_queue(t, 0, 16, 0x1_0000);
         setup_queue(t, 1, 8, 0x2_0000);
-        write32(
-            t,
-            reg::STATUS,
-            ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK,
-        );
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
     }
 
     #[test]
     fn identification_registers() {
         let (mut t, _) = setup();
-        assert_eq!(read32(&mut t, reg::MAGIC_VALUE), MMIO_MAGIC_VALUE);
-        assert_eq!(read32(&mut t, reg::VERSION), 2);
-        assert_eq!(read32(&mut t, reg::DEVICE_ID), crate::device_type::RNG);
-        assert_eq!(read32(&mut t, reg::VENDOR_ID), MMIO_VENDOR_ID);
-        assert_eq!(read32(&mut t, reg::STATUS), 0);
-        assert_eq!(read32(&mut t, reg::CONFIG_GENERATION), 0);
-        write32(&mut t, reg::SHM_SEL, 0);
-        assert_eq!(read32(&mut t, reg::SHM_LEN_LOW), u32::MAX);
-        assert_eq!(read32(&mut t, reg::SHM_LEN_HIGH), u32::MAX);
+        assert_eq!(t.read_reg(reg::MAGIC_VALUE), MMIO_MAGIC_VALUE);
+        assert_eq!(t.read_reg(reg::VERSION), 2);
+        assert_eq!(t.read_reg(reg::DEVICE_ID), crate::device_type::RNG);
+        assert_eq!(t.read_reg(reg::VENDOR_ID), MMIO_VENDOR_ID);
+        assert_eq!(t.read_reg(reg::STATUS), 0);
+        assert_eq!(t.read_reg(reg::CONFIG_GENERATION), 0);
+        t.write_reg(reg::SHM_SEL, 0);
+        assert_eq!(t.read_reg(reg::SHM_LEN_LOW), u32::MAX);
+        assert_eq!(t.read_reg(reg::SHM_LEN_HIGH), u32::MAX);
     }
 
     #[test]
     fn feature_windows() {
         let (mut t, _) = setup();
-        write32(&mut t, reg::DEVICE_FEATURES_SEL, 0);
+        t.write_reg(reg::DEVICE_FEATURES_SEL, 0);
         assert_eq!(
-            read32(&mut t, reg::DEVICE_FEATURES),
+            t.read_reg(reg::DEVICE_FEATURES),
             (1 << VIRTIO_RING_F_EVENT_IDX) | 0b101
         );
-        write32(&mut t, reg::DEVICE_FEATURES_SEL, 1);
-        assert_eq!(read32(&mut t, reg::DEVICE_FEATURES), 1);
-        write32(&mut t, reg::DEVICE_FEATURES_SEL, 2);
-        assert_eq!(read32(&mut t, reg::DEVICE_FEATURES), 0);
+        t.write_reg(reg::DEVICE_FEATURES_SEL, 1);
+        assert_eq!(t.read_reg(reg::DEVICE_FEATURES), 1);
+        t.write_reg(reg::DEVICE_FEATURES_SEL, 2);
+        assert_eq!(t.read_reg(reg::DEVICE_FEATURES), 0);
     }
 
     #[test]
@@ -691,7 +701,7 @@ mod tests {
         let (mut t, device) = setup();
         bring_up(&mut t);
         assert_eq!(
-            read32(&mut t, reg::STATUS),
+            t.read_reg(reg::STATUS),
             ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK
         );
         let dev = device.lock().unwrap();
@@ -709,27 +719,27 @@ mod tests {
     #[test]
     fn queue_num_max_and_invalid_selection() {
         let (mut t, _) = setup();
-        write32(&mut t, reg::QUEUE_SEL, 1);
-        assert_eq!(read32(&mut t, reg::QUEUE_NUM_MAX), 8);
-        write32(&mut t, reg::QUEUE_SEL, 7);
-        assert_eq!(read32(&mut t, reg::QUEUE_NUM_MAX), 0);
-        assert_eq!(read32(&mut t, reg::QUEUE_READY), 0);
+        t.write_reg(reg::QUEUE_SEL, 1);
+        assert_eq!(t.read_reg(reg::QUEUE_NUM_MAX), 8);
+        t.write_reg(reg::QUEUE_SEL, 7);
+        assert_eq!(t.read_reg(reg::QUEUE_NUM_MAX), 0);
+        assert_eq!(t.read_reg(reg::QUEUE_READY), 0);
     }
 
     #[test]
     fn notify_and_interrupt_ack() {
         let (mut t, device) = setup();
         bring_up(&mut t);
-        write32(&mut t, reg::QUEUE_NOTIFY, 1);
+        t.write_reg(reg::QUEUE_NOTIFY, 1);
         assert_eq!(device.lock().unwrap().queue_evts[1].read().unwrap(), 1);
         // A notification for a queue that does not exist is ignored.
-        write32(&mut t, reg::QUEUE_NOTIFY, 9);
+        t.write_reg(reg::QUEUE_NOTIFY, 9);
 
         let interrupt = device.lock().unwrap().interrupt.clone().unwrap();
         interrupt.signal_used_queue().unwrap();
-        assert_eq!(read32(&mut t, reg::INTERRUPT_STATUS), 1);
-        write32(&mut t, reg::INTERRUPT_ACK, 1);
-        assert_eq!(read32(&mut t, reg::INTERRUPT_STATUS), 0);
+        assert_eq!(t.read_reg(reg::INTERRUPT_STATUS), 1);
+        t.write_reg(reg::INTERRUPT_ACK, 1);
+        assert_eq!(t.read_reg(reg::INTERRUPT_STATUS), 0);
     }
 
     #[test]
@@ -743,7 +753,7 @@ mod tests {
         assert_eq!(data, [1, 2, 3, 4, 5, 6, 7, 8]);
         t.write(reg::CONFIG_SPACE + 7, &[0xaa]);
         assert_eq!(device.lock().unwrap().config[7], 0xaa);
-        assert_eq!(read32(&mut t, reg::CONFIG_GENERATION), 1);
+        assert_eq!(t.read_reg(reg::CONFIG_GENERATION), 1);
         // Past the end reads as zero.
         let mut data = [0xffu8; 4];
         t.read(reg::CONFIG_SPACE + 6, &mut data);
@@ -754,11 +764,11 @@ mod tests {
     fn reset_returns_to_initial_state() {
         let (mut t, device) = setup();
         bring_up(&mut t);
-        write32(&mut t, reg::STATUS, 0);
-        assert_eq!(read32(&mut t, reg::STATUS), 0);
+        t.write_reg(reg::STATUS, 0);
+        assert_eq!(t.read_reg(reg::STATUS), 0);
         assert_eq!(device.lock().unwrap().resets, 1);
-        write32(&mut t, reg::QUEUE_SEL, 0);
-        assert_eq!(read32(&mut t, reg::QUEUE_READY), 0);
+        t.write_reg(reg::QUEUE_SEL, 0);
+        assert_eq!(t.read_reg(reg::QUEUE_READY), 0);
         // And it can be brought up again.
         bring_up(&mut t);
         assert_eq!(device.lock().unwrap().activations, 2);
@@ -767,67 +777,63 @@ mod tests {
     #[test]
     fn features_the_device_does_not_offer_are_refused() {
         let (mut t, device) = setup();
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE);
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE | DRIVER);
-        write32(&mut t, reg::DRIVER_FEATURES_SEL, 1);
-        write32(&mut t, reg::DRIVER_FEATURES, 1 | 0x100);
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
-        assert_eq!(read32(&mut t, reg::STATUS), ACKNOWLEDGE | DRIVER);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER);
+        t.write_reg(reg::DRIVER_FEATURES_SEL, 1);
+        t.write_reg(reg::DRIVER_FEATURES, 1 | 0x100);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        assert_eq!(t.read_reg(reg::STATUS), ACKNOWLEDGE | DRIVER);
         // The driver gives up.
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE | DRIVER | FAILED);
-        write32(
-            &mut t,
-            reg::STATUS,
-            ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK,
-        );
-        assert_eq!(read32(&mut t, reg::STATUS) & DRIVER_OK, 0);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FAILED);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        assert_eq!(t.read_reg(reg::STATUS) & DRIVER_OK, 0);
         assert_eq!(device.lock().unwrap().activations, 0);
     }
 
     #[test]
     fn legacy_driver_without_version_1_is_refused() {
         let (mut t, _) = setup();
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE);
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE | DRIVER);
-        write32(&mut t, reg::DRIVER_FEATURES, 0b1);
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
-        assert_eq!(read32(&mut t, reg::STATUS) & FEATURES_OK, 0);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER);
+        t.write_reg(reg::DRIVER_FEATURES, 0b1);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        assert_eq!(t.read_reg(reg::STATUS) & FEATURES_OK, 0);
     }
 
     #[test]
     fn bad_transitions_fail_the_device() {
         for bad in [DRIVER, DRIVER_OK, ACKNOWLEDGE | DRIVER_OK, FEATURES_OK] {
             let (mut t, device) = setup();
-            write32(&mut t, reg::STATUS, bad);
-            assert_ne!(read32(&mut t, reg::STATUS) & FAILED, 0, "status {bad:#x}");
+            t.write_reg(reg::STATUS, bad);
+            assert_ne!(t.read_reg(reg::STATUS) & FAILED, 0, "status {bad:#x}");
             // Nothing but a reset gets it out of FAILED.
             for status in [
                 ACKNOWLEDGE,
                 ACKNOWLEDGE | DRIVER,
                 ACKNOWLEDGE | DRIVER | FEATURES_OK,
             ] {
-                write32(&mut t, reg::STATUS, status);
-                assert_ne!(read32(&mut t, reg::STATUS) & FAILED, 0);
+                t.write_reg(reg::STATUS, status);
+                assert_ne!(t.read_reg(reg::STATUS) & FAILED, 0);
             }
             assert_eq!(device.lock().unwrap().activations, 0);
-            write32(&mut t, reg::STATUS, 0);
+            t.write_reg(reg::STATUS, 0);
             bring_up(&mut t);
             assert_eq!(device.lock().unwrap().activations, 1);
         }
         // Skipping FEATURES_OK.
         let (mut t, _) = setup();
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE);
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE | DRIVER);
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE | DRIVER | DRIVER_OK);
-        assert_ne!(read32(&mut t, reg::STATUS) & FAILED, 0);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | DRIVER_OK);
+        assert_ne!(t.read_reg(reg::STATUS) & FAILED, 0);
     }
 
     #[test]
     fn queue_setup_before_features_ok_fails() {
         let (mut t, _) = setup();
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE);
-        write32(&mut t, reg::QUEUE_NUM, 8);
-        assert_ne!(read32(&mut t, reg::STATUS) & FAILED, 0);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE);
+        t.write_reg(reg::QUEUE_NUM, 8);
+        assert_ne!(t.read_reg(reg::STATUS) & FAILED, 0);
     }
 
     #[test]
@@ -835,8 +841,8 @@ mod tests {
         let (mut t, device) = setup();
         bring_up(&mut t);
         let interrupt = device.lock().unwrap().interrupt.clone().unwrap();
-        write32(&mut t, reg::QUEUE_DESC_LOW, 0x5000);
-        assert_ne!(read32(&mut t, reg::STATUS) & DEVICE_NEEDS_RESET, 0);
+        t.write_reg(reg::QUEUE_DESC_LOW, 0x5000);
+        assert_ne!(t.read_reg(reg::STATUS) & DEVICE_NEEDS_RESET, 0);
         assert_ne!(
             interrupt.status() & crate::interrupt::VIRTIO_MMIO_INT_CONFIG,
             0
@@ -860,12 +866,8 @@ mod tests {
             negotiate(&mut t);
             setup_queue(&mut t, 0, size, base);
             setup_queue(&mut t, 1, 8, 0x2_0000);
-            write32(
-                &mut t,
-                reg::STATUS,
-                ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK,
-            );
-            let status = read32(&mut t, reg::STATUS);
+            t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+            let status = t.read_reg(reg::STATUS);
             assert_ne!(status & DEVICE_NEEDS_RESET, 0, "size {size} base {base:#x}");
             assert_eq!(device.lock().unwrap().activations, 0);
         }
@@ -877,12 +879,8 @@ mod tests {
         negotiate(&mut t);
         setup_queue(&mut t, 0, 0x1_0010, 0x1_0000);
         setup_queue(&mut t, 1, 8, 0x2_0000);
-        write32(
-            &mut t,
-            reg::STATUS,
-            ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK,
-        );
-        assert_ne!(read32(&mut t, reg::STATUS) & DEVICE_NEEDS_RESET, 0);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        assert_ne!(t.read_reg(reg::STATUS) & DEVICE_NEEDS_RESET, 0);
         assert_eq!(device.lock().unwrap().activations, 0);
     }
 
@@ -891,10 +889,10 @@ mod tests {
         let (mut t, device) = setup();
         device.lock().unwrap().fail_activation = true;
         bring_up(&mut t);
-        assert_ne!(read32(&mut t, reg::STATUS) & DEVICE_NEEDS_RESET, 0);
+        assert_ne!(t.read_reg(reg::STATUS) & DEVICE_NEEDS_RESET, 0);
         // Reset clears it.
-        write32(&mut t, reg::STATUS, 0);
-        assert_eq!(read32(&mut t, reg::STATUS), 0);
+        t.write_reg(reg::STATUS, 0);
+        assert_eq!(t.read_reg(reg::STATUS), 0);
         // The device was never activated, so it is not reset either.
         assert_eq!(device.lock().unwrap().resets, 0);
     }
@@ -904,11 +902,7 @@ mod tests {
         let (mut t, device) = setup();
         negotiate(&mut t);
         setup_queue(&mut t, 0, 16, 0x1_0000);
-        write32(
-            &mut t,
-            reg::STATUS,
-            ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK,
-        );
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
         let dev = device.lock().unwrap();
         assert_eq!(dev.activations, 1);
         assert!(dev.queues[0].ready());
@@ -924,11 +918,11 @@ mod tests {
         let mut eight = [0xffu8; 8];
         t.read(reg::MAGIC_VALUE, &mut eight);
         assert_eq!(eight, [0; 8]);
-        assert_eq!(read32(&mut t, 0x0f0), 0);
-        assert_eq!(read32(&mut t, 0x001), 0);
+        assert_eq!(t.read_reg(0x0f0), 0);
+        assert_eq!(t.read_reg(0x001), 0);
         t.write(reg::STATUS, &[1]);
         t.write(reg::STATUS, &[1, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(read32(&mut t, reg::STATUS), 0);
+        assert_eq!(t.read_reg(reg::STATUS), 0);
     }
 
     #[test]
@@ -948,7 +942,7 @@ mod tests {
             }
             // Then from a live device.
             if round == 0 {
-                write32(&mut t, reg::STATUS, 0);
+                t.write_reg(reg::STATUS, 0);
                 bring_up(&mut t);
             }
         }
@@ -957,20 +951,16 @@ mod tests {
     #[test]
     fn event_idx_is_passed_to_queues() {
         let (mut t, device) = setup();
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE);
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE | DRIVER);
-        write32(&mut t, reg::DRIVER_FEATURES_SEL, 1);
-        write32(&mut t, reg::DRIVER_FEATURES, 1);
-        write32(&mut t, reg::DRIVER_FEATURES_SEL, 0);
-        write32(&mut t, reg::DRIVER_FEATURES, 1 << VIRTIO_RING_F_EVENT_IDX);
-        write32(&mut t, reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER);
+        t.write_reg(reg::DRIVER_FEATURES_SEL, 1);
+        t.write_reg(reg::DRIVER_FEATURES, 1);
+        t.write_reg(reg::DRIVER_FEATURES_SEL, 0);
+        t.write_reg(reg::DRIVER_FEATURES, 1 << VIRTIO_RING_F_EVENT_IDX);
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
         setup_queue(&mut t, 0, 16, 0x1_0000);
         setup_queue(&mut t, 1, 8, 0x2_0000);
-        write32(
-            &mut t,
-            reg::STATUS,
-            ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK,
-        );
+        t.write_reg(reg::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
         assert!(device.lock().unwrap().queues[0].event_idx_enabled());
     }
 

@@ -12,4 +12,4 @@ pub mod vm;
 
 pub use arch::boot::BootImages;
 pub use pause::{PauseError, PauseGate};
-pub use vm::{FsShare, Vm, VmConfig, VmError, VmExit};
+pub use vm::{FsShare, NetDevice, Vm, VmConfig, VmError, VmExit};

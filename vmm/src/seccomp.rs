@@ -207,7 +207,7 @@ fn vcpu_rules() -> Vec<Rule> {
 }
 
 /// The filter of the device event loop ("vmm-events"): epoll, eventfds,
-/// the vsock device's Unix sockets and virtio-fs's file work
+/// the vsock device's Unix sockets, virtio-net's taps and virtio-fs's file work
 /// (fuse-backend-rs 0.14's `PassthroughFs` behind `SecureFs`).
 pub fn event_loop_filter() -> Result<BpfProgram, SeccompError> {
     compile("device event loop", event_loop_rules())
@@ -236,8 +236,16 @@ fn event_loop_rules() -> Vec<Rule> {
         allow(libc::SYS_sendto),
         // vsock: set_nonblocking on accepted streams (ioctl FIONBIO); its
         // listener, guest-initiated connections and half-closes are
-        // unix_stream_rules.
-        allow_if(libc::SYS_ioctl, vec![vec![arg_eq(1, libc::FIONBIO)]]),
+        // unix_stream_rules. virtio-net: on activation, the tap's offloads
+        // follow what the driver accepted (ioctl TUNSETOFFLOAD); frames
+        // are read and written with read and write.
+        allow_if(
+            libc::SYS_ioctl,
+            vec![
+                vec![arg_eq(1, libc::FIONBIO)],
+                vec![arg_eq(1, libc::TUNSETOFFLOAD)],
+            ],
+        ),
         // virtio-fs: fcntl (F_SETFL when reopening, F_DUPFD_CLOEXEC for
         // try_clone) and dup (FLUSH).
         allow(libc::SYS_fcntl),
@@ -452,12 +460,20 @@ fn control_rules() -> Vec<Rule> {
 
 /// Where [`report_denials_to`] writes, or -1 before it is called.
 static DENIAL_REPORT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// Whether the report is a JSON log line.
+static DENIAL_REPORT_JSON: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
-/// Makes a denied system call write `runvm: seccomp denied system call N`
-/// to `fd` before the process dies of `SIGSYS`, so the log says which call
-/// a filter lacks. `fd` must stay open for the life of the process.
-pub fn report_denials_to(fd: std::os::fd::RawFd) -> Result<(), SeccompError> {
+/// Makes a denied system call write an error line saying
+/// `seccomp denied system call N` to `fd` before the process dies of
+/// `SIGSYS`, so the log says which call a filter lacks: a JSON line
+/// (`{"level":"error","msg":...}`, as runc's logs, which callers parse)
+/// with `json`, else logrus's text (`level=error msg="..."`). Neither has
+/// a time: a signal handler cannot format one. `fd` must stay open for
+/// the life of the process.
+pub fn report_denials_to(fd: std::os::fd::RawFd, json: bool) -> Result<(), SeccompError> {
     DENIAL_REPORT_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
+    DENIAL_REPORT_JSON.store(json, std::sync::atomic::Ordering::Relaxed);
     // SAFETY: a zeroed sigaction is a valid value; every field used is set
     // below.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -479,7 +495,13 @@ pub fn report_denials_to(fd: std::os::fd::RawFd) -> Result<(), SeccompError> {
 const SI_SYSCALL_OFFSET: usize = 24;
 
 extern "C" fn report_denial(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    const PREFIX: &[u8] = b"runvm: seccomp denied system call ";
+    const MESSAGE: &[u8] = b"seccomp denied system call ";
+    let (start, end): (&[u8], &[u8]) =
+        if DENIAL_REPORT_JSON.load(std::sync::atomic::Ordering::Relaxed) {
+            (b"{\"level\":\"error\",\"msg\":\"", b"\"}\n")
+        } else {
+            (b"level=error msg=\"", b"\"\n")
+        };
     // SAFETY: the kernel passes a whole siginfo_t for a SIGSYS from
     // seccomp; the syscall number is an aligned i32 inside it.
     let syscall = unsafe {
@@ -489,8 +511,12 @@ extern "C" fn report_denial(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut 
             .read()
     };
     // Formatted by hand: nothing that allocates or locks in a handler.
-    let mut line = [0u8; 48];
-    line[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut line = [0u8; 96];
+    let mut len = 0;
+    for part in [start, MESSAGE] {
+        line[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+    }
     let mut digits = [0u8; 10];
     let mut count = 0;
     let mut rest = syscall.unsigned_abs();
@@ -502,13 +528,12 @@ extern "C" fn report_denial(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut 
             break;
         }
     }
-    let mut len = PREFIX.len();
     for digit in digits[..count].iter().rev() {
         line[len] = *digit;
         len += 1;
     }
-    line[len] = b'\n';
-    len += 1;
+    line[len..len + end.len()].copy_from_slice(end);
+    len += end.len();
     let fd = DENIAL_REPORT_FD.load(std::sync::atomic::Ordering::Relaxed);
     // SAFETY: write, getpid, gettid and tgkill are async-signal-safe and
     // allowed by every filter; `line` outlives the write.
@@ -696,6 +721,15 @@ mod tests {
     /// Like [`in_filtered_child`], with the denial reporter writing to a
     /// pipe: returns the wait status and what was reported.
     fn in_reporting_child(filter: &BpfProgram, then: impl FnOnce()) -> (libc::c_int, String) {
+        in_child_reporting_as(filter, false, then)
+    }
+
+    /// Like [`in_reporting_child`], with the report as a JSON line if `json`.
+    fn in_child_reporting_as(
+        filter: &BpfProgram,
+        json: bool,
+        then: impl FnOnce(),
+    ) -> (libc::c_int, String) {
         let mut fds = [0; 2];
         // SAFETY: pipe writes two fds into the array it is given.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
@@ -708,7 +742,7 @@ mod tests {
             )
         };
         let status = in_filtered_child(filter, || {
-            if report_denials_to(fds[1]).is_ok() {
+            if report_denials_to(fds[1], json).is_ok() {
                 then();
             }
         });
@@ -785,16 +819,21 @@ mod tests {
     #[test]
     fn a_denial_is_reported_before_the_sigsys() {
         let filter = control_filter().unwrap();
-        let (status, report) = in_reporting_child(&filter, || {
-            // SAFETY: getppid takes no arguments; it is not on the list.
-            unsafe { libc::syscall(libc::SYS_getppid) };
-        });
-        assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
-        assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
-        assert_eq!(
-            report,
-            format!("runvm: seccomp denied system call {}\n", libc::SYS_getppid)
-        );
+        for (json, line) in [
+            (false, "level=error msg=\"seccomp denied system call N\"\n"),
+            (
+                true,
+                "{\"level\":\"error\",\"msg\":\"seccomp denied system call N\"}\n",
+            ),
+        ] {
+            let (status, report) = in_child_reporting_as(&filter, json, || {
+                // SAFETY: getppid takes no arguments; it is not on the list.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+            });
+            assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
+            assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
+            assert_eq!(report, line.replace('N', &libc::SYS_getppid.to_string()));
+        }
     }
 
     #[test]
@@ -844,6 +883,37 @@ mod tests {
     }
 
     #[test]
+    fn the_event_loop_filter_allows_what_virtio_net_does_with_its_tap() {
+        use virtio::net::{Backend, Tap};
+        // The tap lives in a network namespace of its own thread's.
+        let tap = std::thread::spawn(|| {
+            // SAFETY: unshare takes no pointers; it moves only this thread.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            Tap::open("rvseccomp0").unwrap()
+        })
+        .join()
+        .unwrap();
+        let filter = event_loop_filter().unwrap();
+        let status = in_filtered_child(&filter, move || {
+            let mut tap = tap;
+            // Activation: the offloads the driver took.
+            tap.set_offload(libc::TUN_F_CSUM | libc::TUN_F_TSO4)
+                .unwrap();
+            // rx: nothing queued yet.
+            let mut frame = [0u8; 12 + 60];
+            let read = tap.read_frame(&mut frame).unwrap_err();
+            assert_eq!(read.kind(), std::io::ErrorKind::WouldBlock);
+            // tx: a frame (the interface is down: the kernel may refuse it,
+            // but the call is made).
+            let _ = tap.write_frame(&frame);
+        });
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "wait status {status:#x}"
+        );
+    }
+
+    #[test]
     fn the_event_loop_filter_checks_arguments() {
         let filter = event_loop_filter().unwrap();
         // A Unix socket is allowed, an inet one kills.
@@ -858,6 +928,21 @@ mod tests {
         let status = in_filtered_child(&filter, || {
             // SAFETY: as above.
             unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+        });
+        assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
+        assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
+        // TUNSETOFFLOAD is the one tap ioctl allowed: not TUNSETIFF (which
+        // would make another interface).
+        let status = in_filtered_child(&filter, || {
+            // SAFETY: TUNSETOFFLOAD on stdin (not a tap: it fails with
+            // ENOTTY or EBADFD) takes its argument by value.
+            unsafe { libc::ioctl(0, libc::TUNSETOFFLOAD, 0) };
+        });
+        assert!(libc::WIFEXITED(status), "wait status {status:#x}");
+        let status = in_filtered_child(&filter, || {
+            // SAFETY: TUNSETIFF on stdin with a null pointer; it never gets
+            // that far under the filter.
+            unsafe { libc::ioctl(0, libc::TUNSETIFF, std::ptr::null_mut::<libc::ifreq>()) };
         });
         assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
         assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);

@@ -12,6 +12,7 @@ use kvm_bindings::{
 };
 use kvm_ioctls::{IoEventAddress, Kvm, VmFd};
 use virtio::fs::{Fs, FsError, FsOptions};
+use virtio::net::{Net, NetError, Tap};
 use virtio::rng::{Rng, RngError};
 use virtio::vsock::{Vsock, VsockError};
 use virtio::{MmioTransport, VirtioDevice, VirtioError};
@@ -62,6 +63,21 @@ pub struct VmConfig<'a> {
     pub vsock_uds: Option<PathBuf>,
     /// With a share, the VM gets a virtio-fs device serving it.
     pub fs_share: Option<FsShare>,
+    /// One virtio-net device each, in this order (the guest's eth0, eth1,
+    /// ...); at most [`virtio_mmio::MAX_NET_DEVICES`].
+    pub net: Vec<NetDevice>,
+}
+
+/// A network card of the guest, whose other end is a tap on the host.
+#[derive(Debug)]
+pub struct NetDevice {
+    /// The host side. The VM works on its own fd of it (a dup), so the
+    /// interface lasts while either is open.
+    pub tap: Tap,
+    /// The guest's MAC address.
+    pub mac: [u8; 6],
+    /// The guest's MTU (at least [`virtio::net::MIN_MTU`]).
+    pub mtu: u16,
 }
 
 /// A host directory served to the guest over virtio-fs.
@@ -119,6 +135,12 @@ pub enum VmError {
     Fs(#[source] FsError),
     #[error("creating the virtio-rng device")]
     Rng(#[source] RngError),
+    #[error("a VM has at most {max} network devices, got {0}", max = virtio_mmio::MAX_NET_DEVICES)]
+    NetCount(usize),
+    #[error("duplicating the fd of tap {0}")]
+    TapFd(String, #[source] std::io::Error),
+    #[error("creating the virtio-net device on tap {0}")]
+    Net(String, #[source] NetError),
     #[error("attaching a virtio device")]
     Virtio(#[source] VirtioError),
     #[error("binding a virtio device's interrupt or queue notifications")]
@@ -230,6 +252,11 @@ impl Vm {
         if config.vcpus == 0 || config.vcpus > MAX_VCPUS {
             return Err(VmError::VcpuCount(config.vcpus));
         }
+        let net_fits = u32::try_from(config.net.len())
+            .is_ok_and(|count| count <= virtio_mmio::MAX_NET_DEVICES);
+        if !net_fits {
+            return Err(VmError::NetCount(config.net.len()));
+        }
         let kvm = Kvm::new().map_err(VmError::OpenKvm)?;
         let vm = kvm.create_vm().map_err(VmError::CreateVm)?;
         vm.set_tss_address(KVM_TSS_ADDRESS)
@@ -251,20 +278,35 @@ impl Vm {
             let vsock = Arc::new(Mutex::new(
                 Vsock::new(proto::agent::GUEST_CID, uds.clone()).map_err(VmError::Vsock)?,
             ));
-            attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, 0, vsock.clone())?;
+            let slot = virtio_mmio::VSOCK_SLOT;
+            attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, slot, vsock.clone())?;
             event_manager.add_subscriber(vsock);
         }
         if let Some(share) = &config.fs_share {
             let fs = Fs::new(&share.tag, share.dir.clone(), FsOptions::default())
                 .map_err(VmError::Fs)?;
             let fs = Arc::new(Mutex::new(fs));
-            attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, 1, fs.clone())?;
+            let slot = virtio_mmio::FS_SLOT;
+            attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, slot, fs.clone())?;
             event_manager.add_subscriber(fs);
         }
         // Every guest gets host entropy (/dev/hwrng, and its pool).
         let rng = Arc::new(Mutex::new(Rng::new().map_err(VmError::Rng)?));
-        attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, 2, rng.clone())?;
+        let slot = virtio_mmio::RNG_SLOT;
+        attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, slot, rng.clone())?;
         event_manager.add_subscriber(rng);
+        for (slot, device) in (virtio_mmio::FIRST_NET_SLOT..).zip(&config.net) {
+            let name = device.tap.name();
+            let tap = device
+                .tap
+                .try_clone()
+                .map_err(|e| VmError::TapFd(name.to_owned(), e))?;
+            let net = Net::new(tap, device.mac, device.mtu)
+                .map_err(|e| VmError::Net(name.to_owned(), e))?;
+            let net = Arc::new(Mutex::new(net));
+            attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, slot, net.clone())?;
+            event_manager.add_subscriber(net);
+        }
         let mmio = Arc::new(mmio);
 
         let images = BootImages {
@@ -393,5 +435,48 @@ impl Vm {
         // Every vCPU and device holds a sender, so this only fails if all
         // of them are gone, which they report first.
         Ok(self.exits.recv().unwrap_or(VmExit::Reset))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_net_devices_than_slots_are_refused_up_front() {
+        // Taps made in a network namespace of their own thread's.
+        let count = usize::try_from(virtio_mmio::MAX_NET_DEVICES).unwrap() + 1;
+        let taps = std::thread::spawn(move || {
+            // SAFETY: unshare takes no pointers; it moves only this thread.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            (0..count)
+                .map(|_| Tap::open("rvvm%d").unwrap())
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap();
+        let config = VmConfig {
+            vcpus: 1,
+            memory_mib: 64,
+            images: BootImages {
+                kernel: &[],
+                initrd: None,
+                cmdline: "",
+                pvh: false,
+            },
+            vsock_uds: None,
+            fs_share: None,
+            net: taps
+                .into_iter()
+                .map(|tap| NetDevice {
+                    tap,
+                    mac: [2, 0, 0, 0, 0, 1],
+                    mtu: 1500,
+                })
+                .collect(),
+        };
+        let err = Vm::new(&config, std::io::sink()).err().unwrap();
+        assert!(matches!(err, VmError::NetCount(9)), "{err}");
+        assert_eq!(err.to_string(), "a VM has at most 8 network devices, got 9");
     }
 }

@@ -39,6 +39,7 @@ fn fuzz_targets_run_without_crashes() {
         "fuse_request",
         "bundle_config",
         "agent_frame",
+        "virtio_net",
     ] {
         let line = stdout
             .lines()

@@ -12,6 +12,7 @@ fn main() {
         ("fuse_request", runvm_fuzz::seed::fuse_request()),
         ("bundle_config", runvm_fuzz::seed::bundle_config()),
         ("agent_frame", runvm_fuzz::seed::agent_frame()),
+        ("virtio_net", runvm_fuzz::seed::virtio_net()),
     ] {
         let dir = corpus.join(target);
         std::fs::create_dir_all(&dir).expect("corpus dir");

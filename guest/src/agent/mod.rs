@@ -42,6 +42,10 @@
 //!   host's end of stdin (EOF) closes the process's stdin.
 //! - A pty connection carries both directions; the host half-closing it
 //!   ends only the input. `ResizeTty` works from `CreateProcess` on.
+//! - `ConfigureNetwork` gives each interface's virtio-net device (found by
+//!   MAC) the host link's name, MTU and addresses, brings it up, then adds
+//!   the routes and neighbours; errors name the interface, route or
+//!   neighbour. Loopback is up from boot, with or without it.
 //! - `Shutdown` is answered, the filesystems are synced, and the VM is off:
 //!   the answer may not leave the VM before it stops.
 //!
@@ -52,6 +56,8 @@
 //! - `process`: OCI process spec → validated spec → spawned process;
 //! - `caps`, `pty`: capability sets and pseudo-terminals for that;
 //! - `cgroup`: the container's cgroup: resources, stats, updates;
+//! - `network`: the interfaces, routes and neighbours `ConfigureNetwork`
+//!   asks for;
 //! - `stream`: the stdio relays;
 //! - `reaper`: the one place that reaps children (we are PID 1);
 //! - `socket`: the vsock listener and connections.
@@ -60,6 +66,7 @@ mod caps;
 mod cgroup;
 mod container;
 mod mounts;
+mod network;
 mod pidns;
 mod process;
 mod pty;

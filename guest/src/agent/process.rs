@@ -231,10 +231,15 @@ impl Spec {
             uid: user.uid(),
             gid: user.gid(),
             groups: (!same_groups(&groups)).then_some(groups),
-            caps: process
-                .capabilities()
-                .as_ref()
-                .map(|spec| caps::from_spec(spec, caps::last_cap())),
+            // No `capabilities` object means none, as under runc (not the
+            // agent's own full set).
+            caps: match process.capabilities() {
+                Some(spec) => caps::from_spec(spec, caps::last_cap()),
+                None => CapSets {
+                    last_cap: caps::last_cap(),
+                    ..CapSets::default()
+                },
+            },
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
             seccomp: container.as_ref().and_then(|c| c.seccomp().cloned()),
             remount_proc: None,
@@ -395,7 +400,7 @@ struct Setup {
     /// None when the agent's supplementary groups are already the ones
     /// asked for (setgroups needs privilege even then).
     groups: Option<Vec<u32>>,
-    caps: Option<CapSets>,
+    caps: CapSets,
     no_new_privileges: bool,
     /// The container's seccomp filters, installed last before exec.
     seccomp: Option<seccomp::Filters>,
@@ -536,10 +541,8 @@ impl Setup {
         if !self.no_new_privileges {
             self.install_seccomp()?;
         }
-        if let Some(sets) = &self.caps {
-            caps::drop_bounding(sets).map_err(at(Step::Bounding))?;
-            caps::keep_caps(true).map_err(at(Step::KeepCaps))?;
-        }
+        caps::drop_bounding(&self.caps).map_err(at(Step::Bounding))?;
+        caps::keep_caps(true).map_err(at(Step::KeepCaps))?;
         if let Some(groups) = &self.groups {
             // SAFETY: see above.
             check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
@@ -549,10 +552,8 @@ impl Setup {
         check(unsafe { libc::setgid(self.gid) }).map_err(at(Step::Setgid))?;
         // SAFETY: see above.
         check(unsafe { libc::setuid(self.uid) }).map_err(at(Step::Setuid))?;
-        if let Some(sets) = &self.caps {
-            caps::keep_caps(false).map_err(at(Step::KeepCaps))?;
-            caps::set(sets).map_err(at(Step::Capset))?;
-        }
+        caps::keep_caps(false).map_err(at(Step::KeepCaps))?;
+        caps::set(&self.caps).map_err(at(Step::Capset))?;
         if self.no_new_privileges {
             // SAFETY: see above.
             check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })

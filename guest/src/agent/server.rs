@@ -16,6 +16,7 @@ use proto::frame::{read_message, write_message, FrameError};
 
 use super::cgroup::{self, Cgroup, CGROUP_MOUNT};
 use super::container::{self, Container};
+use super::network;
 use super::socket::{Listener, Stream};
 use super::stream;
 use super::table::{Error, Table};
@@ -132,6 +133,10 @@ impl Agent {
                 let created = container::create(&spec)?;
                 let cgroup = Cgroup::create(Path::new(CGROUP_MOUNT), resources)?;
                 *container = Some(Arc::new(created.with_cgroup(cgroup)));
+                Response::Ok
+            }
+            Request::ConfigureNetwork { network: config } => {
+                network::configure(&config)?;
                 Response::Ok
             }
             Request::CreateProcess { exec_id, process } => {

@@ -58,6 +58,8 @@ pub enum Error {
     Container(#[from] container::Error),
     #[error(transparent)]
     Cgroup(#[from] super::cgroup::Error),
+    #[error(transparent)]
+    Network(#[from] super::network::Error),
     #[error("no container: create_container first")]
     NoContainer,
 }

@@ -557,6 +557,25 @@ fn capabilities_are_set_as_listed() {
     assert_eq!(value("CapAmb:"), 0);
 }
 
+#[test]
+fn no_capabilities_object_means_no_capabilities() {
+    // runc's reading: a process spec without `capabilities` gets none,
+    // even as root (never the agent's own full set).
+    let (agent, _) = agent();
+    let (status, stdout) = sh(
+        &agent,
+        "grep -E '^Cap(Eff|Prm|Bnd|Inh|Amb)' /proc/self/status",
+        json!({}),
+    );
+    assert_eq!(status, ExitStatus::Code(0));
+    let sets: Vec<&str> = stdout.lines().collect();
+    assert_eq!(sets.len(), 5, "{stdout}");
+    for line in sets {
+        let value = line.split_whitespace().nth(1).unwrap();
+        assert_eq!(u64::from_str_radix(value, 16).unwrap(), 0, "{line}");
+    }
+}
+
 fn cap_name(bit: u32) -> &'static str {
     const NAMES: [&str; 41] = [
         "CAP_CHOWN",
@@ -1172,4 +1191,39 @@ fn container_setup_failures_name_the_mount_and_leave_no_mounts() {
         !mountinfo.contains(scratch.0.to_str().unwrap()),
         "{mountinfo}"
     );
+}
+
+/// The agent serving in a network namespace of its own, where a veth end
+/// plays the virtio-net device.
+#[test]
+fn configure_network_names_and_addresses_the_device_with_the_mac() {
+    rtnl::testing::in_new_network_namespace(|| {
+        let mut rtnl = rtnl::Rtnl::open().unwrap();
+        rtnl.add_veth("ve0", "ve1").unwrap();
+        let device = rtnl.link("ve0").unwrap().unwrap();
+        let (agent, _) = agent();
+        let mut conn = control(&agent);
+        let network: proto::net::NetworkConfig = serde_json::from_value(json!({
+            "interfaces": [{"name": "eth0", "mac": device.mac.unwrap(), "mtu": 1450,
+                            "addresses": [{"address": "10.88.0.5", "prefix_len": 16}]}],
+        }))
+        .unwrap();
+        let request = Request::ConfigureNetwork {
+            network: Box::new(network.clone()),
+        };
+        assert_eq!(call(&mut conn, &request), Response::Ok);
+        let eth0 = rtnl.link("eth0").unwrap().unwrap();
+        assert_eq!((eth0.index, eth0.mtu, eth0.up), (device.index, 1450, true));
+        assert_eq!(rtnl.addresses(eth0.index).unwrap().len(), 1);
+
+        let mut elsewhere = network;
+        elsewhere.interfaces[0].mac = [2, 0, 0, 0, 0, 9];
+        let request = Request::ConfigureNetwork {
+            network: Box::new(elsewhere),
+        };
+        assert_eq!(
+            error(call(&mut conn, &request)),
+            "interface eth0: no network device has MAC 02:00:00:00:00:09"
+        );
+    });
 }

@@ -5,9 +5,14 @@ json_string() {
 	printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
 }
 
+# Every capability (as `docker run --privileged` gives): a process spec
+# without capabilities gets none, as under runc.
+ALL_CAPS='"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"'
+
 # make_bundle DIR COMMAND [EXTRA_MOUNTS_JSON]: a bundle whose rootfs has
 # busybox and whose process is `sh -c COMMAND`, with the mounts docker
-# gives a container (plus EXTRA_MOUNTS_JSON, a comma-led list, if given).
+# gives a container (plus EXTRA_MOUNTS_JSON, a comma-led list, if given),
+# and every capability.
 make_bundle() {
 	dir=$1 command=$2 extra=${3:-}
 	mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp" || return 1
@@ -24,7 +29,8 @@ make_bundle() {
     "user": {"uid": 0, "gid": 0},
     "args": ["sh", "-c", $(json_string "$command")],
     "env": ["PATH=/bin", "TERM=xterm"],
-    "cwd": "/"
+    "cwd": "/",
+    "capabilities": {"bounding": [$ALL_CAPS], "effective": [$ALL_CAPS], "permitted": [$ALL_CAPS]}
   },
   "root": {"path": "rootfs", "readonly": false},
   "hostname": "runvm-test",
@@ -36,7 +42,7 @@ make_bundle() {
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}$extra
   ],
   "linux": {
-    "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+    "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
     "maskedPaths": ["/proc/kcore", "/proc/keys"],
     "readonlyPaths": ["/proc/sys"]
   }

@@ -48,6 +48,7 @@ impl TestGuest {
             interrupt: interrupt.clone(),
             queues: vec![queue.create_queue().unwrap()],
             queue_evts: vec![kick.try_clone().unwrap()],
+            acked_features: 1 << crate::features::VIRTIO_F_VERSION_1,
         })
         .unwrap();
         Self {

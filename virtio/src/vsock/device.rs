@@ -401,7 +401,7 @@ mod tests {
         let mut ctx = TestContext::active();
         ctx.post_rx(2);
         for line in ["CONNECT\n", "HELLO 5\n", "CONNECT 99999999999\n"] {
-            let mut host = std::os::unix::net::UnixStream::connect(&ctx.uds_path).unwrap();
+            let mut host = ctx.connect_uds();
             host.write_all(line.as_bytes()).unwrap();
             ctx.run();
             let mut rest = Vec::new();
@@ -409,7 +409,7 @@ mod tests {
             assert!(rest.is_empty());
         }
         // A line that never ends is cut off.
-        let mut host = std::os::unix::net::UnixStream::connect(&ctx.uds_path).unwrap();
+        let mut host = ctx.connect_uds();
         host.write_all(&[b'A'; 100]).unwrap();
         ctx.run();
         // Closed with unread bytes: EOF or a reset.
@@ -422,7 +422,7 @@ mod tests {
     #[test]
     fn host_connections_wait_for_activation() {
         let mut ctx = TestContext::new();
-        let mut host = std::os::unix::net::UnixStream::connect(&ctx.uds_path).unwrap();
+        let mut host = ctx.connect_uds();
         host.write_all(b"CONNECT 7\n").unwrap();
         ctx.run();
         assert_eq!(ctx.connections(), 0);
@@ -764,6 +764,7 @@ mod tests {
             interrupt: interrupt.clone(),
             queues,
             queue_evts: evts(),
+            acked_features: 1 << VIRTIO_F_VERSION_1,
         };
         let err = vsock.activate(active(Vec::new())).unwrap_err();
         assert!(matches!(err, VirtioError::QueueCount { .. }));

@@ -7,6 +7,8 @@
 //!   and relays bytes both ways. A refused connection closes the Unix socket.
 //! - Guest to host: a guest connection to host port `P` is forwarded to the
 //!   Unix socket at `<uds_path>_<P>`, or reset if nobody listens there.
+//! - Both are bound and connected through an fd on the directory of
+//!   `uds_path` ([`SocketPath`]), so its length does not matter.
 //!
 //! The guest is not trusted: every packet is checked, each connection buffers
 //! at most [`CONN_TX_BUF_SIZE`] bytes (the credit the guest gets), and there
@@ -16,12 +18,14 @@ mod connection;
 mod device;
 mod event_handler;
 mod muxer;
+mod socket_path;
 #[cfg(test)]
-mod test_utils;
+pub(crate) mod test_utils;
 
 use std::path::PathBuf;
 
 pub use device::Vsock;
+pub use socket_path::SocketPath;
 
 /// The host's CID, the source of every packet the device sends.
 pub const VSOCK_HOST_CID: u64 = 2;

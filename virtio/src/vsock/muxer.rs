@@ -3,7 +3,6 @@
 //! the event loop polls.
 
 use std::collections::{HashMap, VecDeque};
-use std::ffi::OsString;
 use std::io::{ErrorKind, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -14,6 +13,7 @@ use event_manager::{EventOps, EventSet, Events};
 use tracing::warn;
 
 use super::connection::{init_rx_header, Connection, Packet};
+use super::socket_path::SocketPath;
 use super::{
     op, VsockError, MAX_CONNECTIONS, MAX_HANDSHAKE_LINE, MAX_PENDING_HANDSHAKES, MAX_PENDING_RSTS,
     VSOCK_HOST_CID, VSOCK_TYPE_STREAM,
@@ -105,7 +105,9 @@ fn connect_nonblocking(path: &Path) -> std::io::Result<UnixStream> {
 #[derive(Debug)]
 pub(crate) struct VsockMuxer {
     guest_cid: u64,
-    uds_path: PathBuf,
+    /// Bound and connected through an fd on its directory: its path may
+    /// be too long for a socket address.
+    uds: SocketPath,
     listener: UnixListener,
     /// Whether the listener is polled (only while the device is active).
     listening: bool,
@@ -134,11 +136,12 @@ impl VsockMuxer {
             path: uds_path.clone(),
             source,
         };
-        let listener = UnixListener::bind(&uds_path).map_err(bind_error)?;
+        let uds = SocketPath::new(&uds_path).map_err(bind_error)?;
+        let listener = uds.bind().map_err(bind_error)?;
         listener.set_nonblocking(true).map_err(bind_error)?;
         Ok(Self {
             guest_cid,
-            uds_path,
+            uds,
             listener,
             listening: false,
             accept_paused: false,
@@ -163,7 +166,7 @@ impl VsockMuxer {
     }
 
     pub(crate) fn uds_path(&self) -> &Path {
-        &self.uds_path
+        self.uds.path()
     }
 
     /// Starts or stops accepting host connections.
@@ -265,9 +268,8 @@ impl VsockMuxer {
             self.queue_rst(host_port, guest_port);
             return;
         }
-        let mut path = OsString::from(self.uds_path.as_os_str());
-        path.push(format!("_{host_port}"));
-        match connect_nonblocking(Path::new(&path)) {
+        let path = self.uds.address_with_suffix(&format!("_{host_port}"));
+        match connect_nonblocking(&path) {
             Ok(stream) => self.add_conn((host_port, guest_port), Connection::new_peer(stream, pkt)),
             Err(_) => self.queue_rst(host_port, guest_port),
         }
@@ -323,7 +325,7 @@ impl VsockMuxer {
                         self.warned |= Warning::Accept as u32;
                         warn!(
                             "vsock: accept on {}: {e} (logged once)",
-                            self.uds_path.display()
+                            self.uds.path().display()
                         );
                     }
                     self.accept_paused = true;
@@ -451,7 +453,7 @@ impl VsockMuxer {
 impl Drop for VsockMuxer {
     fn drop(&mut self) {
         // Leave no socket file behind.
-        let _ = std::fs::remove_file(&self.uds_path);
+        let _ = std::fs::remove_file(self.uds.path());
     }
 }
 

@@ -15,7 +15,7 @@ use virtio_queue::mock::{AvailRing, DescriptorTable, UsedRing};
 use vm_memory::{Bytes, GuestAddress};
 use vmm_sys_util::tempdir::TempDir;
 
-use super::{op, Vsock, VSOCK_HOST_CID, VSOCK_TYPE_STREAM};
+use super::{op, SocketPath, Vsock, VSOCK_HOST_CID, VSOCK_TYPE_STREAM};
 use crate::mmio::reg;
 use crate::status::{ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK};
 use crate::{GuestMemory, MmioTransport, VirtioDevice};
@@ -239,7 +239,10 @@ impl TestContext {
         // The mock queues borrow the memory for the whole test.
         let guest_mem: &'static GuestMemory = Box::leak(Box::new(mem.clone()));
         let dir = TempDir::new().unwrap();
-        let uds_path = dir.as_path().join("vsock.sock");
+        // Deeper than a socket address can name: the device must not care.
+        let deep = dir.as_path().join("d".repeat(100)).join("e".repeat(100));
+        std::fs::create_dir_all(&deep).unwrap();
+        let uds_path = deep.join("vsock.sock");
 
         // What the VMM does: one Arc, two trait-object views.
         let vsock = Arc::new(Mutex::new(Vsock::new(GUEST_CID, uds_path.clone()).unwrap()));
@@ -464,7 +467,7 @@ impl TestContext {
 
     /// Connects to the device's socket and asks for guest port `port`.
     pub(crate) fn host_connect(&mut self, port: u32) -> UnixStream {
-        let mut stream = UnixStream::connect(&self.uds_path).unwrap();
+        let mut stream = self.connect_uds();
         stream
             .set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .unwrap();
@@ -473,11 +476,15 @@ impl TestContext {
         stream
     }
 
+    /// Connects to the device's socket and sends nothing.
+    pub(crate) fn connect_uds(&self) -> UnixStream {
+        SocketPath::new(&self.uds_path).unwrap().connect().unwrap()
+    }
+
     /// Listens where guest connections to host port `port` are forwarded.
     pub(crate) fn host_listen(&self, port: u32) -> UnixListener {
-        let mut path = self.uds_path.clone().into_os_string();
-        path.push(format!("_{port}"));
-        UnixListener::bind(path).unwrap()
+        let socket = SocketPath::new(&self.uds_path).unwrap();
+        UnixListener::bind(socket.address_with_suffix(&format!("_{port}"))).unwrap()
     }
 
     /// Opens a guest connection from `guest_port` to host port `host_port`

@@ -22,7 +22,7 @@ const INTERRUPT_INT: u8 = 0;
 const INTERRUPT_NMI: u8 = 1;
 const INTERRUPT_EXTINT: u8 = 3;
 /// ISA interrupts routed through the IOAPIC.
-const ISA_IRQS: u8 = 16;
+pub const ISA_IRQS: u8 = 16;
 const ALL_APICS: u8 = 0xff;
 
 /// Why the MP table could not be built.
