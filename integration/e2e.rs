@@ -1,14 +1,18 @@
 //! `cargo test -p integration --test e2e`: every `tests/*.sh` as one test,
 //! run directly where /dev/kvm is hardware KVM, else inside one nested test
 //! host boot shared by all of them. On a kvm_pvm host one more test checks,
-//! on the host itself, that runvm refuses plainly.
+//! on the host itself, that runvm refuses plainly. Every
+//! `client-tests/*.sh` is two tests, `<case>-runc` and `<case>-runvm`, run
+//! in one boot of the client test host (docker, containerd, podman), after
+//! `clienthost_setup`, which starts the daemons.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use integration::artifacts::Artifacts;
+use integration::clienthost;
 use integration::kvm::KvmKind;
 use integration::network_tools::network_tools;
 use integration::process::run_with_timeout;
@@ -19,6 +23,9 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 /// Per test script; a runvm boot takes seconds even nested under TCG.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The kind the client tests are listed with: they always run in the client
+/// test host, which brings the daemons, even where KVM is hardware.
+const CLIENTHOST: &str = "clienthost";
 /// Fresh test host boots after one that died or was unusable.
 const TESTHOST_RETRIES: usize = 2;
 /// Kill guard for the host-side refusal test, which must end within 1 s.
@@ -47,9 +54,13 @@ struct Shared {
     place: Place,
     /// The scripts the filters selected: what the test host boot carries.
     selected: Vec<Script>,
+    /// What the client test host boot carries: the setup, then each
+    /// selected client case with each runtime.
+    client_plan: Vec<Script>,
     release_build: OnceLock<Result<(), String>>,
     testhost_kernel_build: OnceLock<Result<(), String>>,
     testhost: OnceLock<Result<TestHostRun, String>>,
+    clienthost: OnceLock<Result<TestHostRun, String>>,
 }
 
 impl Shared {
@@ -64,19 +75,39 @@ impl Shared {
     }
 
     fn testhost_run(&self) -> Result<&TestHostRun, Failed> {
-        self.build_release()?;
-        self.build_testhost_kernel()?;
         let hostile = hostile_kernel()?;
         let tools = network_tools().map_err(|e| Failed::from(e.to_string()))?;
-        let run = self.testhost.get_or_init(|| {
-            let payload = Payload {
-                scripts: self.selected.clone(),
-                host_files: [vec![vmctl(), hostile.clone()], tools].concat(),
-                extra_env: extra_env(hostile),
-            };
-            let work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+        self.boot(&self.testhost, &work_dir(), move || Payload {
+            scripts: self.selected.clone(),
+            host_files: [vec![vmctl(), hostile.clone()], tools].concat(),
+            extra_env: extra_env(hostile),
+        })
+    }
+
+    fn clienthost_run(&self) -> Result<&TestHostRun, Failed> {
+        let host_files = clienthost::host_files().map_err(|e| Failed::from(e.to_string()))?;
+        // Its own console log and initramfs, next to the other flavour's.
+        self.boot(&self.clienthost, &work_dir().join(CLIENTHOST), || Payload {
+            scripts: self.client_plan.clone(),
+            host_files,
+            extra_env: clienthost::extra_env(),
+        })
+    }
+
+    /// The test host boot kept in `cell`, carrying `payload`, its files in
+    /// `work_dir`: booted by whichever trial asks first.
+    fn boot<'a>(
+        &self,
+        cell: &'a OnceLock<Result<TestHostRun, String>>,
+        work_dir: &Path,
+        payload: impl FnOnce() -> Payload,
+    ) -> Result<&'a TestHostRun, Failed> {
+        self.build_release()?;
+        self.build_testhost_kernel()?;
+        let run = cell.get_or_init(|| {
+            let payload = payload();
             let mut run =
-                testhost::run(&self.artifacts, &payload, &work_dir).map_err(|e| e.to_string())?;
+                testhost::run(&self.artifacts, &payload, work_dir).map_err(|e| e.to_string())?;
             // The test host itself has been seen to fail under TCG: its
             // kernel crashed (a stack overflow in interrupt context), or its
             // nested guests could not run at all, which its init detects
@@ -86,7 +117,7 @@ impl Shared {
             for _ in 0..TESTHOST_RETRIES {
                 let Some(why) = &run.cut_short else { break };
                 eprintln!("test host: the run was cut short ({why}); booting a fresh one");
-                run = testhost::run(&self.artifacts, &payload, &work_dir)
+                run = testhost::run(&self.artifacts, &payload, work_dir)
                     .map_err(|e| e.to_string())?;
             }
             print_timings(&run);
@@ -94,6 +125,13 @@ impl Shared {
         });
         run.as_ref()
             .map_err(|message| Failed::from(message.as_str()))
+    }
+
+    fn run_client_script(&self, name: &str) -> Result<(), Failed> {
+        self.clienthost_run()?
+            .script_run(name)
+            .verdict()
+            .map_err(Failed::from)
     }
 
     fn run_script(&self, script: &Script) -> Result<(), Failed> {
@@ -159,6 +197,17 @@ fn extra_env(hostile_kernel: PathBuf) -> Vec<(String, PathBuf)> {
     ]
 }
 
+/// Each client case once per runtime, runc first.
+fn client_runs() -> integration::Result<Vec<Script>> {
+    let mut runs = Vec::new();
+    for case in clienthost::discover_cases()? {
+        for runtime in clienthost::RUNTIMES {
+            runs.push(case.with_arg(runtime)?);
+        }
+    }
+    Ok(runs)
+}
+
 /// Where the runs keep their files: the console log, direct runs' working
 /// directories.
 fn work_dir() -> PathBuf {
@@ -206,22 +255,45 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let trial_for = |name: &str, kind: &str| Trial::test(name, || Ok(())).with_kind(kind);
+    let client_runs = match client_runs() {
+        Ok(client_runs) => client_runs,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let is_selected = |name: &str, kind: &str| {
+        let trial = Trial::test(name, || Ok(())).with_kind(kind);
+        !args.is_filtered_out(&trial) && !args.is_ignored(&trial)
+    };
     let selected = all_scripts
         .iter()
-        .filter(|script| {
-            let trial = trial_for(&script.name, place.kind());
-            !args.is_filtered_out(&trial) && !args.is_ignored(&trial)
-        })
+        .filter(|script| is_selected(&script.name, place.kind()))
         .cloned()
         .collect();
+    let selected_cases: Vec<Script> = client_runs
+        .iter()
+        .filter(|case| is_selected(&case.name, CLIENTHOST))
+        .cloned()
+        .collect();
+    let client_plan = match clienthost::setup_script() {
+        // The setup runs whenever a case does, selected or not.
+        Ok(setup) if !selected_cases.is_empty() => [vec![setup], selected_cases].concat(),
+        Ok(_) => Vec::new(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shared = Arc::new(Shared {
         artifacts: Artifacts::in_workspace(),
         place,
         selected,
+        client_plan,
         release_build: OnceLock::new(),
         testhost_kernel_build: OnceLock::new(),
         testhost: OnceLock::new(),
+        clienthost: OnceLock::new(),
     });
 
     let mut trials: Vec<Trial> = all_scripts
@@ -232,6 +304,15 @@ fn main() -> ExitCode {
                 .with_kind(place.kind())
         })
         .collect();
+    for name in std::iter::once(clienthost::SETUP_NAME.to_owned())
+        .chain(client_runs.into_iter().map(|run| run.name))
+    {
+        let shared = Arc::clone(&shared);
+        trials.push(
+            Trial::test(name.clone(), move || shared.run_client_script(&name))
+                .with_kind(CLIENTHOST),
+        );
+    }
     if kvm == KvmKind::Pvm {
         let shared = Arc::clone(&shared);
         trials.push(

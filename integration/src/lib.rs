@@ -8,6 +8,7 @@
 //! same way.
 
 pub mod artifacts;
+pub mod clienthost;
 pub mod console;
 pub mod kvm;
 pub mod ldd;

@@ -17,6 +17,8 @@ pub struct Script {
     pub path: PathBuf,
     /// Killed after this long.
     pub timeout: Duration,
+    /// Its arguments (plain words, like names).
+    pub args: Vec<String>,
 }
 
 impl Script {
@@ -35,6 +37,25 @@ impl Script {
             name: name.to_owned(),
             path: path.to_owned(),
             timeout,
+            args: Vec::new(),
+        })
+    }
+
+    /// The same script given one more argument, as a test of its own named
+    /// `<name>-<arg>`: a client case run once per runtime.
+    pub fn with_arg(&self, arg: &str) -> Result<Script> {
+        if !is_plain_name(arg) {
+            return Err(Error::Setup(format!(
+                "{}: an argument must be letters, digits, '_' and '-', not {arg:?}",
+                self.path.display()
+            )));
+        }
+        let mut args = self.args.clone();
+        args.push(arg.to_owned());
+        Ok(Script {
+            name: format!("{}-{arg}", self.name),
+            args,
+            ..self.clone()
         })
     }
 }
@@ -192,6 +213,7 @@ pub fn run_direct(script: &Script, env: &ScriptEnv, work_dir: &Path) -> Result<S
     command
         .arg("sh")
         .arg(&script.path)
+        .args(&script.args)
         .envs(env.vars())
         .current_dir(work_dir);
     let finished = run_with_timeout(command, script.timeout)
@@ -247,6 +269,17 @@ mod tests {
         std::fs::write(dir.join("bad.sh"), "# timeout: soon\n").unwrap();
         assert!(discover(&dir, Duration::from_secs(7)).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_variant_is_named_by_its_argument() {
+        let script = Script::new(Path::new("/c/docker_run.sh"), Duration::from_secs(9)).unwrap();
+        let variant = script.with_arg("runvm").unwrap();
+        assert_eq!(variant.name, "docker_run-runvm");
+        assert_eq!(variant.args, ["runvm"]);
+        assert_eq!(variant.path, script.path);
+        assert_eq!(variant.timeout, script.timeout);
+        assert!(script.with_arg("two words").is_err());
     }
 
     #[test]

@@ -37,8 +37,8 @@ const SHUTDOWN_ALLOWANCE: Duration = Duration::from_secs(30);
 #[derive(Debug, Default)]
 pub struct Payload {
     pub scripts: Vec<Script>,
-    /// Host files copied to the same path inside; executables bring their
-    /// shared libraries along.
+    /// Host files (or directories, with everything under them) copied to
+    /// the same path inside; executables bring their shared libraries along.
     pub host_files: Vec<PathBuf>,
     /// More variables for the scripts (paths valid inside, as host_files
     /// keep their paths).
@@ -178,10 +178,15 @@ fn build_initramfs(artifacts: &Artifacts, payload: &Payload) -> Result<Vec<u8>> 
             Path::new(&format!("/tests/{}.sh", script.name)),
         )?;
         plan.push_str(&format!(
-            "{} {}\n",
+            "{} {}",
             script.name,
             script.timeout.as_secs().max(1)
         ));
+        for arg in &script.args {
+            plan.push(' ');
+            plan.push_str(arg);
+        }
+        plan.push('\n');
     }
     image.add_file("/tests/plan", 0o644, plan.as_bytes())?;
     let lib_dir = scripts::test_lib_dir();
@@ -192,12 +197,7 @@ fn build_initramfs(artifacts: &Artifacts, payload: &Payload) -> Result<Vec<u8>> 
     }
 
     for host_file in &payload.host_files {
-        image.add_host_file(host_file, host_file)?;
-        if is_executable(host_file) {
-            for library in ldd::shared_libraries(host_file)? {
-                image.add_host_file(&library, &library)?;
-            }
-        }
+        image.add_host_tree(host_file)?;
     }
     Ok(image.archive.finish())
 }
@@ -221,6 +221,33 @@ impl Image {
             self.archive
                 .add_file(path, mode, contents)
                 .map_err(|e| Error::Setup(format!("packing the test host: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Copies `host_path` to the same path inside: a file (with its shared
+    /// libraries if it is executable), or a directory with everything under
+    /// it (such as iptables' extensions, which it loads by name).
+    fn add_host_tree(&mut self, host_path: &Path) -> Result<()> {
+        if host_path.is_dir() {
+            let list_error = || Error::io(format!("reading {}", host_path.display()));
+            let mut entries = std::fs::read_dir(host_path)
+                .map_err(list_error())?
+                .map(|entry| entry.map(|entry| entry.path()))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(list_error())?;
+            // The archive's order, and so the image, does not depend on the
+            // directory's.
+            entries.sort();
+            return entries
+                .iter()
+                .try_for_each(|entry| self.add_host_tree(entry));
+        }
+        self.add_host_file(host_path, host_path)?;
+        if is_executable(host_path) {
+            for library in ldd::shared_libraries(host_path)? {
+                self.add_host_file(&library, &library)?;
+            }
         }
         Ok(())
     }

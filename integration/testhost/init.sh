@@ -48,12 +48,13 @@ if ! grep -q "runvm-init: ready" /tmp/canary.out; then
 	reboot -f
 fi
 echo "@@RUNVM-HOST-UP"
-while read -r name timeout_secs; do
+while read -r name timeout_secs args; do
 	echo "@@RUNVM-TEST-BEGIN $name"
 	# Each test from a fresh working directory, stdin closed so it cannot
 	# eat the plan.
 	mkdir -p "/tmp/$name" && cd "/tmp/$name" || exit 1
-	timeout -s KILL "$timeout_secs" sh "/tests/$name.sh" </dev/null 2>&1
+	# args: plain words (a client case's runtime), split on purpose.
+	timeout -s KILL "$timeout_secs" sh "/tests/$name.sh" $args </dev/null 2>&1
 	status=$?
 	[ "$status" = 137 ] && echo "runvm-testhost: $name was killed (its timeout is ${timeout_secs}s)"
 	cd /
