@@ -291,7 +291,11 @@ fn boot(
         .arg(kernel)
         .arg("-initrd")
         .arg(initramfs)
-        .args(["-append", "console=ttyS0 reboot=t panic=-1 quiet"])
+        // oops=panic: an oops of the test host's own kernel (a stack
+        // overflow under TCG has been seen) would leave it running but
+        // broken, failing every later script; as a panic it ends QEMU and
+        // the runner boots a fresh test host.
+        .args(["-append", "console=ttyS0 reboot=t panic=-1 oops=panic quiet"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
