@@ -3,8 +3,9 @@
 # 1400, and the container joins it by path. The container sees the
 # CNI-assigned address, MAC, default route and MTU; the host pings it; a
 # server in the container answers a client on the host, and a server on the
-# host answers the container. After delete the namespace holds no tap and
-# no ingress qdisc, and its veth is the CNI's again.
+# host answers the container. After delete (also after the monitor's
+# SIGKILL, and delete --force) the namespace holds no tap and no ingress
+# qdisc, and its veth is the CNI's again.
 # timeout: 300
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
@@ -40,6 +41,18 @@ $BUSYBOX nsenter --net=/run/netns/cni1 $IP -o link show
 $BUSYBOX nsenter --net=/run/netns/cni1 $TC filter show dev eth0 ingress
 
 end_container c1 /run/netns/cni1
+# A monitor killed outright leaves the taps gone with it and the redirects
+# on the veth: delete parts them. delete --force does the same.
+start_container bundle c2
+kill -9 "$(monitor_pid "$root" c2)"
+wait_stopped "$root" c2 30
+rv delete c2 || fail "delete after the monitor's SIGKILL failed"
+nothing_under "$root"
+no_runvm_wiring /run/netns/cni1
+start_container bundle c3
+rv delete --force c3 || fail "delete --force failed"
+nothing_under "$root"
+no_runvm_wiring /run/netns/cni1
 $BUSYBOX nsenter --net=/run/netns/cni1 $IP -o addr show | grep -q "$ip/24" || fail "the CNI's veth lost its address"
 cni_netns_delete cni1 net.json
 bridge_delete
