@@ -295,7 +295,10 @@ fn boot(
         // overflow under TCG has been seen) would leave it running but
         // broken, failing every later script; as a panic it ends QEMU and
         // the runner boots a fresh test host.
-        .args(["-append", "console=ttyS0 reboot=t panic=-1 oops=panic quiet"])
+        .args([
+            "-append",
+            "console=ttyS0 reboot=t panic=-1 oops=panic quiet",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
