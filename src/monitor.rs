@@ -365,9 +365,7 @@ fn wire_network(network: &Network, dir: &Path) -> Result<Wiring, NetworkError> {
     let wiring = sandbox::network::wire(&mut rtnl)?;
     if let NetworkNamespace::Join(path) = &network.namespace {
         if let Err(e) = sandbox::network::record(dir, path, &wiring) {
-            for (veth, tap) in &wiring.pairs {
-                let _ = sandbox::network::unwire(&mut rtnl, *veth, *tap);
-            }
+            wiring.unwire(&mut rtnl);
             return Err(NetworkError::Record(e));
         }
     }

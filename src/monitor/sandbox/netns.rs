@@ -27,10 +27,10 @@ pub enum NetnsError {
     New(#[source] Errno),
     #[error("opening the monitor's own network namespace")]
     Own(#[source] std::io::Error),
-    #[error("going back to the runtime's network namespace")]
-    Back(#[source] Errno),
-    #[error("starting a thread in the runtime's network namespace")]
-    Thread(#[source] std::io::Error),
+    #[error("entering a network namespace from a thread")]
+    Thread(#[source] Errno),
+    #[error("starting a thread for another network namespace")]
+    Spawn(#[source] std::io::Error),
 }
 
 /// Moves the calling process into `namespace` and returns the one it
@@ -59,12 +59,12 @@ pub fn enter(namespace: &NetworkNamespace) -> Result<File, NetnsError> {
 pub fn run_in<T: Send>(netns: &File, work: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
     std::thread::scope(|scope| {
         let thread = std::thread::Builder::new()
-            .name("hooks".into())
+            .name("netns".into())
             .spawn_scoped(scope, || {
-                nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).map_err(NetnsError::Back)?;
+                nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).map_err(NetnsError::Thread)?;
                 Ok(work())
             })
-            .map_err(NetnsError::Thread)?;
+            .map_err(NetnsError::Spawn)?;
         // The work's panic is the caller's.
         thread
             .join()

@@ -210,23 +210,24 @@ pub fn redirect(rtnl: &mut Rtnl, veth: u32, tap: u32, mtu: u32) -> Result<(), Ne
 /// closed), is no error.
 pub fn unwire(rtnl: &mut Rtnl, veth: u32, tap: u32) -> Result<(), NetworkError> {
     for link in [veth, tap] {
-        match rtnl.delete_ingress_qdisc(link) {
-            Err(error)
-                if !matches!(
-                    error.errno(),
-                    Some(Errno::ENOENT | Errno::EINVAL | Errno::ENODEV)
-                ) =>
-            {
-                return Err(NetworkError::Unwire {
-                    veth,
-                    tap,
-                    source: error,
-                });
-            }
-            _ => {}
-        }
+        part(rtnl, link).map_err(|source| NetworkError::Unwire { veth, tap, source })?;
     }
     Ok(())
+}
+
+/// Removes `link`'s ingress qdisc, if the link and the qdisc are there.
+fn part(rtnl: &mut Rtnl, link: u32) -> Result<(), rtnl::Error> {
+    match rtnl.delete_ingress_qdisc(link) {
+        Err(error)
+            if !matches!(
+                error.errno(),
+                Some(Errno::ENOENT | Errno::EINVAL | Errno::ENODEV)
+            ) =>
+        {
+            Err(error)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The container's network joined to the VM.
@@ -238,6 +239,15 @@ pub struct Wiring {
     pub config: NetworkConfig,
     /// Each (veth, tap) pair of link indexes, to part at teardown.
     pub pairs: Vec<(u32, u32)>,
+}
+
+impl Wiring {
+    /// Parts every pair joined so far (best effort: on an error path).
+    pub fn unwire(&self, rtnl: &mut Rtnl) {
+        for (veth, tap) in &self.pairs {
+            let _ = unwire(rtnl, *veth, *tap);
+        }
+    }
 }
 
 /// Joins every interface of the namespace to a tap of its own, made here
@@ -257,9 +267,7 @@ pub fn wire(rtnl: &mut Rtnl) -> Result<Wiring, NetworkError> {
                 wiring.pairs.push((veth, tap));
             }
             Err(e) => {
-                for (veth, tap) in &wiring.pairs {
-                    let _ = unwire(rtnl, *veth, *tap);
-                }
+                wiring.unwire(rtnl);
                 return Err(e);
             }
         }
@@ -335,27 +343,22 @@ pub fn remove_recorded(dir: &Path) {
             return;
         }
     };
-    let parted = std::thread::scope(|scope| {
-        scope
-            .spawn(|| -> Result<(), String> {
-                let Ok(namespace) = std::fs::File::open(&record.namespace) else {
-                    return Ok(());
-                };
-                nix::sched::setns(&namespace, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .map_err(|e| format!("entering {}: {e}", record.namespace.display()))?;
-                let mut rtnl = Rtnl::open().map_err(|e| e.to_string())?;
-                for veth in &record.veths {
-                    // The tap is gone: only the veth's side is left.
-                    unwire(&mut rtnl, *veth, *veth).map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            })
-            .join()
+    // A namespace already gone is nothing to part.
+    let Ok(namespace) = std::fs::File::open(&record.namespace) else {
+        return;
+    };
+    let parted = super::netns::run_in(&namespace, || -> Result<(), rtnl::Error> {
+        let mut rtnl = Rtnl::open()?;
+        // The taps went with the monitor: only the veths' side is left.
+        record
+            .veths
+            .iter()
+            .try_for_each(|veth| part(&mut rtnl, *veth))
     });
     match parted {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!("parting the container's network: {e}"),
-        Err(_) => tracing::warn!("parting the container's network: the thread panicked"),
+        Err(e) => tracing::warn!("parting the container's network: {e}"),
     }
 }
 
