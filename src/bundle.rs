@@ -7,6 +7,7 @@ use oci_spec::runtime::Spec;
 
 use crate::sizing::SizingError;
 
+pub mod namespaces;
 pub mod network;
 pub mod validate;
 
@@ -31,6 +32,13 @@ pub enum BundleError {
         /// The JSON path: `process.user.uid`, `mounts[2].source`.
         field: String,
         problem: validate::Problem,
+    },
+    /// A namespace path runvm cannot join (see [`namespaces`]).
+    #[error("config.json: {field}")]
+    NamespacePath {
+        field: String,
+        #[source]
+        problem: namespaces::PathProblem,
     },
     #[error("config.json: process is missing")]
     NoProcess,

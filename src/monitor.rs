@@ -124,9 +124,9 @@ pub enum Launch {
         /// createContainer and startContainer; `start` runs poststart and
         /// `delete` poststop, so that no filtered thread ever execs.
         hooks: Box<Hooks>,
-        /// The network namespace the monitor left for the container's:
-        /// where the host hooks run, as runc runs them.
-        runtime_netns: File,
+        /// The namespaces the monitor left for the container's (network
+        /// first): where the host hooks run, as runc runs them.
+        runtime_namespaces: Vec<File>,
     },
 }
 
@@ -187,14 +187,14 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     if let Launch::OnStart {
         state,
         hooks,
-        runtime_netns,
+        runtime_namespaces,
         ..
     } = &config.launch
     {
         // Before the VM is built: what these hooks put in the monitor's
         // network namespace (docker's veth) becomes the VM's network.
         let creating = state.hook_input(Status::Creating);
-        sandbox::netns::run_in(runtime_netns, || {
+        sandbox::netns::run_in(runtime_namespaces, || {
             run_on_host("prestart", &hook_list(hooks.prestart()), &creating)?;
             run_on_host(
                 "createRuntime",
@@ -290,10 +290,10 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             state_dir,
             state,
             hooks,
-            runtime_netns,
+            runtime_namespaces,
         } => {
             // No hook of the monitor's runs on the host from here on.
-            drop(runtime_netns);
+            drop(runtime_namespaces);
             // The VM and the container are up; `create` has not returned.
             let creating = state.hook_input(Status::Creating);
             let guest_hooks = hook_list(hooks.create_container());

@@ -14,6 +14,7 @@ use clap::Args;
 
 use crate::container::{container_dir, own_start_time, State, Status, CONTROL_SOCKET};
 use crate::host_cgroup::{self, HostCgroup};
+use crate::monitor::sandbox::host_namespaces::{self, MirrorError};
 use crate::monitor::sandbox::netns::{self, NetnsError};
 use crate::monitor::{self, ContainerSetup, Launch, MonitorConfig};
 use crate::{bundle, guest_images, session, share, sizing};
@@ -66,6 +67,8 @@ pub enum MonitorSetupError {
     Jail(#[from] crate::jail::JailError),
     #[error(transparent)]
     Netns(#[from] NetnsError),
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
 }
 
 impl Monitor {
@@ -131,8 +134,10 @@ impl Monitor {
         let bundle = bundle::load(&self.bundle, true)?;
         // Still one thread: the namespace is then every thread's.
         let network = bundle::network::network(&bundle.spec)?;
-        let runtime_netns = netns::enter(&network.namespace)?;
+        let mut runtime_namespaces = vec![netns::enter(&network.namespace)?];
         self.join_host_cgroup(root, &bundle.spec, systemd_cgroup)?;
+        // After the cgroup: a new cgroup namespace is rooted at it.
+        runtime_namespaces.extend(host_namespaces::enter(&bundle.spec)?);
         let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let size = sizing::vm_size(&bundle.spec, u8::try_from(host_cpus).unwrap_or(u8::MAX))?;
         let kernel_override = bundle
@@ -208,7 +213,7 @@ impl Monitor {
                 state_dir: dir,
                 state: Box::new(state),
                 hooks: Box::new(hooks.unwrap_or_default()),
-                runtime_netns,
+                runtime_namespaces,
             },
         };
         Ok(monitor::run(config)?)

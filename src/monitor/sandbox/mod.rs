@@ -1,10 +1,13 @@
 //! What the monitor sets up around the VM on the host, before the guest
 //! boots.
 //!
+//! - [`host_namespaces`]: the container's UTS, IPC and cgroup namespaces
+//!   mirrored on the host, as the monitor enters them.
 //! - [`netns`]: the container's network namespace, which the monitor
 //!   enters before any hook runs.
 //! - [`network`]: that namespace read for the guest, and its links joined
 //!   to the VM's taps.
 
+pub mod host_namespaces;
 pub mod netns;
 pub mod network;

@@ -4,7 +4,8 @@
 //! `libnetwork-setkey`) configures the container's network, never the
 //! host's. The hooks themselves run in the namespace the monitor left (the
 //! spec's "runtime namespace"), as runc runs them from outside the
-//! container: [`run_in`].
+//! container: [`run_in`], which also takes the UTS, IPC and cgroup
+//! namespaces the monitor left (`super::host_namespaces`).
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ pub enum NetnsError {
     New(#[source] Errno),
     #[error("opening the monitor's own network namespace")]
     Own(#[source] std::io::Error),
-    #[error("entering a network namespace from a thread")]
+    #[error("entering the runtime's namespaces from a thread")]
     Thread(#[source] Errno),
     #[error("starting a thread for another network namespace")]
     Spawn(#[source] std::io::Error),
@@ -54,14 +55,22 @@ pub fn enter(namespace: &NetworkNamespace) -> Result<File, NetnsError> {
     Ok(left)
 }
 
-/// Runs `work` on a thread of its own in the network namespace `netns`, so
-/// that the processes it starts are there too.
-pub fn run_in<T: Send>(netns: &File, work: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
+/// Runs `work` on a thread of its own in `namespaces` (a network
+/// namespace, and any of UTS, IPC and cgroup), so that the processes it
+/// starts are there too.
+pub fn run_in<T: Send>(
+    namespaces: &[File],
+    work: impl FnOnce() -> T + Send,
+) -> Result<T, NetnsError> {
     std::thread::scope(|scope| {
         let thread = std::thread::Builder::new()
             .name("netns".into())
             .spawn_scoped(scope, || {
-                nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).map_err(NetnsError::Thread)?;
+                for namespace in namespaces {
+                    // Any type: each file is a namespace the monitor left.
+                    nix::sched::setns(namespace, CloneFlags::empty())
+                        .map_err(NetnsError::Thread)?;
+                }
                 Ok(work())
             })
             .map_err(NetnsError::Spawn)?;
@@ -121,7 +130,7 @@ mod tests {
         let (container, worked_in, child_in) = on_a_thread(move || {
             let left = enter(&NetworkNamespace::New).unwrap();
             let container = own_netns();
-            let (worked_in, child_in) = run_in(&left, || {
+            let (worked_in, child_in) = run_in(&[left], || {
                 let child = std::process::Command::new("readlink")
                     .arg("/proc/self/ns/net")
                     .output()

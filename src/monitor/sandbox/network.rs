@@ -347,14 +347,17 @@ pub fn remove_recorded(dir: &Path) {
     let Ok(namespace) = std::fs::File::open(&record.namespace) else {
         return;
     };
-    let parted = super::netns::run_in(&namespace, || -> Result<(), rtnl::Error> {
-        let mut rtnl = Rtnl::open()?;
-        // The taps went with the monitor: only the veths' side is left.
-        record
-            .veths
-            .iter()
-            .try_for_each(|veth| part(&mut rtnl, *veth))
-    });
+    let parted = super::netns::run_in(
+        std::slice::from_ref(&namespace),
+        || -> Result<(), rtnl::Error> {
+            let mut rtnl = Rtnl::open()?;
+            // The taps went with the monitor: only the veths' side is left.
+            record
+                .veths
+                .iter()
+                .try_for_each(|veth| part(&mut rtnl, *veth))
+        },
+    );
     match parted {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!("parting the container's network: {e}"),
