@@ -88,7 +88,16 @@ impl Monitor {
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
         let relative = host_cgroup::relative_path(cgroups_path.as_deref(), systemd, &self.id)?;
-        let joined = match HostCgroup::join(&relative, std::process::id()) {
+        let cpu = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.cpu().as_ref());
+        let pinning = host_cgroup::Pinning {
+            cpus: cpu.and_then(|c| c.cpus().clone()),
+            mems: cpu.and_then(|c| c.mems().clone()),
+        };
+        let joined = match HostCgroup::join(&relative, std::process::id(), &pinning) {
             Ok(joined) => joined,
             Err(e) if cgroups_path.is_none() => {
                 tracing::warn!("not joining a host cgroup: {}", super::error_chain(&e));
