@@ -26,6 +26,9 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The kind the client tests are listed with: they always run in the client
 /// test host, which brings the daemons, even where KVM is hardware.
 const CLIENTHOST: &str = "clienthost";
+/// Debian's runc: scripts that check what a spec means run it as well, to
+/// show the test itself is right.
+const RUNC: &str = "/usr/sbin/runc";
 /// Fresh test host boots after one that died or was unusable.
 const TESTHOST_RETRIES: usize = 2;
 /// Kill guard for the host-side refusal test, which must end within 1 s.
@@ -79,7 +82,7 @@ impl Shared {
         let tools = network_tools().map_err(|e| Failed::from(e.to_string()))?;
         self.boot(&self.testhost, &work_dir(), move || Payload {
             scripts: self.selected.clone(),
-            host_files: [vec![vmctl(), hostile.clone()], tools].concat(),
+            host_files: [vec![vmctl(), hostile.clone(), RUNC.into()], tools].concat(),
             extra_env: extra_env(hostile),
         })
     }
@@ -194,6 +197,7 @@ fn extra_env(hostile_kernel: PathBuf) -> Vec<(String, PathBuf)> {
     vec![
         ("VMCTL".to_owned(), vmctl()),
         ("HOSTILE_KERNEL".to_owned(), hostile_kernel),
+        ("RUNC".to_owned(), RUNC.into()),
     ]
 }
 

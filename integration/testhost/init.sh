@@ -47,18 +47,63 @@ if ! grep -q "runvm-init: ready" /tmp/canary.out; then
 	tail -5 /tmp/canary.out
 	reboot -f
 fi
+# cgroup v1, for the scripts marked `# cgroup: v1` among their leading
+# comments: the hybrid layout of Debian 10 or Ubuntu 20.04 (a tmpfs with one
+# v1 hierarchy per controller the kernel has, systemd's named one, and
+# cgroup2 without controllers at unified/). They run first, while no
+# controller is bound to the cgroup2 hierarchy, which then comes back.
+V1_CONTROLLERS="cpuset cpu memory pids freezer devices"
+mount_cgroup_v1() {
+	umount /sys/fs/cgroup
+	mount -t tmpfs -o mode=0755 cgroup /sys/fs/cgroup
+	for controller in $V1_CONTROLLERS; do
+		mkdir /sys/fs/cgroup/$controller
+		mount -t cgroup -o $controller cgroup /sys/fs/cgroup/$controller \
+			|| echo "runvm-testhost: cannot mount the cgroup v1 $controller hierarchy"
+	done
+	mkdir /sys/fs/cgroup/systemd /sys/fs/cgroup/unified
+	mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+	mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
+}
+unmount_cgroup_v1() {
+	for hierarchy in /sys/fs/cgroup/*; do
+		# What a failed script left: a hierarchy with cgroups outlives
+		# its mount and keeps its controllers from cgroup2.
+		find "$hierarchy" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
+		umount "$hierarchy"
+	done
+	umount /sys/fs/cgroup
+	mount -t cgroup2 cgroup2 /sys/fs/cgroup
+}
+cgroup_of() {
+	sed -n '/^[^#]/q; s/^# cgroup: *//p' "/tests/$1.sh"
+}
+
+# run_plan CGROUP: runs the scripts of /tests/plan that want CGROUP
+# (v1, or nothing for cgroup2).
+run_plan() {
+	while read -r name timeout_secs args; do
+		[ "$(cgroup_of "$name")" = "$1" ] || continue
+		echo "@@RUNVM-TEST-BEGIN $name"
+		# Each test from a fresh working directory, stdin closed so it
+		# cannot eat the plan.
+		mkdir -p "/tmp/$name" && cd "/tmp/$name" || exit 1
+		# args: plain words (a client case's runtime), split on purpose.
+		timeout -s KILL "$timeout_secs" sh "/tests/$name.sh" $args </dev/null 2>&1
+		status=$?
+		[ "$status" = 137 ] && echo "runvm-testhost: $name was killed (its timeout is ${timeout_secs}s)"
+		cd /
+		echo "@@RUNVM-TEST-END $name $status"
+	done </tests/plan
+}
+
 echo "@@RUNVM-HOST-UP"
-while read -r name timeout_secs args; do
-	echo "@@RUNVM-TEST-BEGIN $name"
-	# Each test from a fresh working directory, stdin closed so it cannot
-	# eat the plan.
-	mkdir -p "/tmp/$name" && cd "/tmp/$name" || exit 1
-	# args: plain words (a client case's runtime), split on purpose.
-	timeout -s KILL "$timeout_secs" sh "/tests/$name.sh" $args </dev/null 2>&1
-	status=$?
-	[ "$status" = 137 ] && echo "runvm-testhost: $name was killed (its timeout is ${timeout_secs}s)"
-	cd /
-	echo "@@RUNVM-TEST-END $name $status"
-done </tests/plan
+v1_scripts=$(while read -r name _; do [ "$(cgroup_of "$name")" = v1 ] && echo "$name"; done </tests/plan)
+if [ -n "$v1_scripts" ]; then
+	mount_cgroup_v1
+	run_plan v1
+	unmount_cgroup_v1
+fi
+run_plan ""
 echo "@@RUNVM-DONE"
 reboot -f

@@ -39,7 +39,7 @@ make_bundle wrong 'true' || fail "could not make the bundle"
 join_netns wrong /proc/self/ns/uts
 rv run --bundle wrong w1 </dev/null >out 2>err && fail "a UTS namespace path was taken as a network namespace"
 echo "--- wrong type: $(cat err)"
-grep -q "is not a network namespace" err || fail "the error should say the path is not a network namespace"
+grep -q "is a namespace of type uts, not network" err || fail "the error should say the path is a UTS namespace, not a network one"
 nothing_under "$root"
 host_network >after
 diff before after || fail "the test host's network changed"
