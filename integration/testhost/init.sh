@@ -66,6 +66,13 @@ mount_cgroup_v1() {
 	mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
 }
 unmount_cgroup_v1() {
+	# A removed memory cgroup lives on while pages or dentries are charged
+	# to it (the files its processes wrote, what they read), and so does its
+	# hierarchy after the unmount, keeping the controllers from cgroup2:
+	# the v1 scripts' files go first, then the caches.
+	for name in $v1_scripts; do rm -rf "/tmp/$name"; done
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
 	for hierarchy in /sys/fs/cgroup/*; do
 		# What a failed script left: a hierarchy with cgroups outlives
 		# its mount and keeps its controllers from cgroup2.
@@ -74,6 +81,17 @@ unmount_cgroup_v1() {
 	done
 	umount /sys/fs/cgroup
 	mount -t cgroup2 cgroup2 /sys/fs/cgroup
+	# The hierarchies go asynchronously; /proc/cgroups shows each
+	# controller's back on cgroup2 (hierarchy 0).
+	tries=100
+	while [ -n "$(bound_to_v1)" ] && [ $tries -gt 0 ]; do
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	[ -z "$(bound_to_v1)" ] || echo "runvm-testhost: still on cgroup v1: $(bound_to_v1)"
+}
+bound_to_v1() {
+	awk '!/^#/ && $2 != 0 { printf "%s ", $1 }' /proc/cgroups
 }
 cgroup_of() {
 	sed -n '/^[^#]/q; s/^# cgroup: *//p' "/tests/$1.sh"
