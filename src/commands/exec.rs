@@ -10,9 +10,9 @@ use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
 use proto::agent::ExitStatus;
 
 use super::CommandError;
-use crate::bundle;
 use crate::container::exec::{check_process, load_process, ExecOptions, ProcessFileError};
 use crate::container::Container;
+use crate::oci::bundle;
 
 /// Run a process in a created or running container.
 #[derive(Args, Debug)]

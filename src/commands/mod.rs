@@ -18,11 +18,11 @@ pub mod start;
 pub mod state;
 pub mod update;
 
-use crate::bundle::BundleError;
 use crate::container::create::CreateError;
 use crate::container::ContainerError;
-use crate::signal::UnknownSignal;
-use crate::spec_template::SpecError;
+use crate::oci::bundle::BundleError;
+use crate::oci::signal::UnknownSignal;
+use crate::oci::spec_template::SpecError;
 
 /// What a verb can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -13,10 +13,12 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 
 use crate::container::{container_dir, own_start_time, State, Status, CONTROL_SOCKET};
-use crate::host_cgroup::{self, HostCgroup};
+use crate::monitor::sandbox::host_cgroup::{self, HostCgroup};
 use crate::monitor::sandbox::netns::{self, NetnsError};
+use crate::monitor::sandbox::share;
 use crate::monitor::{self, ContainerSetup, Launch, MonitorConfig};
-use crate::{bundle, guest_images, session, share, sizing};
+use crate::monitor::{guest_images, session};
+use crate::oci::{bundle, sizing};
 
 /// How long a container's guest may take to boot to its agent.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -63,7 +65,7 @@ pub enum MonitorSetupError {
     #[error(transparent)]
     Seccomp(#[from] vmm::seccomp::SeccompError),
     #[error("preparing the monitor's jail")]
-    Jail(#[from] crate::jail::JailError),
+    Jail(#[from] crate::monitor::sandbox::jail::JailError),
     #[error(transparent)]
     Netns(#[from] NetnsError),
 }
@@ -145,7 +147,7 @@ impl Monitor {
         let initramfs = guest_images::initramfs(None)?;
 
         let dir = container_dir(root, &self.id);
-        crate::jail::make_movable(&dir)?;
+        crate::monitor::sandbox::jail::make_movable(&dir)?;
         let share_dir = dir.join("share");
         let mut guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
         if let Some(linux) = guest_spec.linux_mut() {

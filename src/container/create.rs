@@ -68,7 +68,7 @@ pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, C
         Ok(child) => Ok(child),
         Err(e) => {
             // The monitor is gone (spawn_and_wait reaped it).
-            crate::host_cgroup::HostCgroup::remove_recorded(&dir);
+            crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&dir);
             crate::monitor::sandbox::network::remove_recorded(&dir);
             let _ = std::fs::remove_dir_all(&dir);
             Err(e)
@@ -83,7 +83,8 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
         .into_iter()
         .filter(|c| c.status() != super::Status::Stopped)
         .map(|c| c.state.pid);
-    let exe = crate::sealed_exe::sealed_exe(running_monitors).map_err(CreateError::SealedCopy)?;
+    let exe = crate::monitor::sandbox::sealed_exe::sealed_exe(running_monitors)
+        .map_err(CreateError::SealedCopy)?;
     let mut command = Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
     // argv[0] names the binary on disk, as a plain exec would.
     if let Ok(path) = std::env::current_exe() {

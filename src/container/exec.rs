@@ -19,8 +19,8 @@ use proto::agent::ExitStatus;
 use super::create::write_pid_file;
 use super::{record_host_process, Container, ContainerError, Status, EXEC_RECORDS};
 use crate::agent_client::AgentClient;
+use crate::monitor::session::{attach_console, block_forwarded_signals, Session, SessionError};
 use crate::monitor::{mirror_exit, vsock_socket, READY_LINE};
-use crate::session::{attach_console, block_forwarded_signals, Session, SessionError};
 
 /// How long to wait for the agent of a running VM to answer.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(10);

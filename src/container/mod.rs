@@ -257,7 +257,8 @@ impl Container {
         }))?;
         // Here, as runc does in `runc start`: the monitor never execs.
         let input = self.state.hook_input(Status::Running);
-        if let Err(e) = crate::hooks::run_on_host("poststart", &self.state.poststart_hooks, &input)
+        if let Err(e) =
+            crate::monitor::hooks::run_on_host("poststart", &self.state.poststart_hooks, &input)
         {
             // The spec: a failed poststart hook is a warning.
             tracing::warn!("{}", crate::commands::error_chain(&e));
@@ -399,10 +400,12 @@ impl Container {
         // A monitor that recorded `stopped` may still be exiting; its
         // cgroup can only go once it is gone.
         wait_gone(&self.state.id, self.state.pid, self.state.pid_start_time)?;
-        crate::host_cgroup::HostCgroup::remove_recorded(&self.dir);
+        crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&self.dir);
         crate::monitor::sandbox::network::remove_recorded(&self.dir);
         let input = self.state.hook_input(Status::Stopped);
-        if let Err(e) = crate::hooks::run_on_host("poststop", &self.state.poststop_hooks, &input) {
+        if let Err(e) =
+            crate::monitor::hooks::run_on_host("poststop", &self.state.poststop_hooks, &input)
+        {
             // The spec: a failed poststop hook is a warning; delete goes on.
             tracing::warn!("{}", crate::commands::error_chain(&e));
         }
@@ -461,7 +464,7 @@ pub fn delete_unfinished(root: &Path, id: &str) -> Result<(), ContainerError> {
         }
         wait_gone(id, pid, start_time)?;
     }
-    crate::host_cgroup::HostCgroup::remove_recorded(&dir);
+    crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&dir);
     match std::fs::remove_dir_all(&dir) {
         // The failed create removed it meanwhile.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -23,7 +23,7 @@ use oci_spec::runtime::{
 
 use super::network::{NETWORK_ANNOTATION, NETWORK_NONE};
 use super::{BundleError, SUPPORTED_OCI_MAJOR};
-use crate::sizing::{self, KERNEL_ANNOTATION, MEMORY_ANNOTATION, VCPUS_ANNOTATION};
+use crate::oci::sizing::{self, KERNEL_ANNOTATION, MEMORY_ANNOTATION, VCPUS_ANNOTATION};
 
 /// What is wrong with one field of config.json.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -492,7 +492,7 @@ fn mount(field: &str, mount: &Mount, bundle: &Path) -> Result<(), BundleError> {
     if has_nul(typ) {
         return Err(invalid(at("type"), Problem::Nul));
     }
-    if crate::share::is_bind(mount) {
+    if crate::monitor::sandbox::share::is_bind(mount) {
         let source = mount
             .source()
             .as_ref()

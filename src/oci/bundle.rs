@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use crate::sizing::SizingError;
+use crate::oci::sizing::SizingError;
 
 pub mod network;
 pub mod validate;

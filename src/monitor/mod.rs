@@ -4,7 +4,10 @@
 //! ends with the process's status: exit N for exit N, death by signal S
 //! for death by S — what a parent's waitpid would see from runc.
 
+pub mod guest_images;
+pub mod hooks;
 pub mod sandbox;
+pub mod session;
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -23,11 +26,11 @@ use vmm::seccomp::{self, BpfProgram, SeccompError};
 use vmm::{BootImages, FsShare, PauseGate, Vm, VmConfig, VmError, VmExit};
 
 use crate::agent_client::{AgentClient, AgentError};
-use crate::bundle::network::{Network, NetworkNamespace};
 use crate::container::{State, Status};
-use crate::hooks::{run_in_guest, run_on_host, HookError};
-use crate::session::{block_forwarded_signals, spawn_confined, Session, SessionError};
-use crate::sizing::{check_update_fits, guest_resources, VmSize};
+use crate::monitor::hooks::{run_in_guest, run_on_host, HookError};
+use crate::monitor::session::{block_forwarded_signals, spawn_confined, Session, SessionError};
+use crate::oci::bundle::network::{Network, NetworkNamespace};
+use crate::oci::sizing::{check_update_fits, guest_resources, VmSize};
 use rtnl::Rtnl;
 use sandbox::network::{NetworkError, Wiring};
 
@@ -68,7 +71,7 @@ pub enum MonitorError {
     #[error("building the monitor's seccomp filters")]
     Seccomp(#[source] SeccompError),
     #[error("entering the monitor's jail")]
-    Jail(#[from] crate::jail::JailError),
+    Jail(#[from] crate::monitor::sandbox::jail::JailError),
     #[error("wiring the container's network")]
     Network(#[from] NetworkError),
     #[error(transparent)]
@@ -215,7 +218,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         // unshare(CLONE_FS)) copies the root, which the jail's pivot_root
         // moves; any other would stay on the host.
         std::env::set_current_dir("/").map_err(MonitorError::Chdir)?;
-        crate::jail::mount_pid_only_proc()?;
+        crate::monitor::sandbox::jail::mount_pid_only_proc()?;
     }
     let uds = vsock_socket(&config.runtime_dir);
     let _ = std::fs::remove_file(&uds);
@@ -244,7 +247,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         File::create(&log_path).map_err(|e| MonitorError::ConsoleLog(log_path.clone(), e))?;
     let vm = Vm::new(&vm_config, console)?;
     if config.container.is_some() {
-        crate::jail::unmount_pid_only_proc()?;
+        crate::monitor::sandbox::jail::unmount_pid_only_proc()?;
     }
     let pause = vm.pause_gate();
     // Until `create` has its answer, a guest that stops is reported to it.
@@ -300,7 +303,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             run_in_guest("createContainer", &guest_hooks, &creating, session.agent())?;
             // No host hook runs in the monitor from here on: into the jail.
             if config.container.is_some() {
-                crate::jail::enter(&config.runtime_dir)?;
+                crate::monitor::sandbox::jail::enter(&config.runtime_dir)?;
             }
             let mut lifecycle = Lifecycle {
                 state: Some((state_dir, *state)),
