@@ -4,6 +4,10 @@
 pub mod agent_client;
 pub mod commands;
 pub mod container;
+pub mod container_files;
+pub mod control;
+pub mod error_chain;
+pub mod exit;
 pub mod logging;
 pub mod monitor;
 pub mod oci;

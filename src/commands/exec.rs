@@ -309,7 +309,7 @@ mod tests {
         let err = exec(&["-p", path.to_str().unwrap(), "c1"])
             .build_process(base)
             .unwrap_err();
-        assert!(super::super::error_chain(&err).contains("invalid process JSON"));
+        assert!(crate::error_chain::error_chain(&err).contains("invalid process JSON"));
         std::fs::remove_file(&path).unwrap();
     }
 }

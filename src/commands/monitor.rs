@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
-use crate::container::{container_dir, own_start_time, State, Status, CONTROL_SOCKET};
+use crate::container::{container_dir, own_start_time, State, Status};
+use crate::container_files::CONTROL_SOCKET;
 use crate::monitor::sandbox::host_cgroup::{self, HostCgroup};
 use crate::monitor::sandbox::netns::{self, NetnsError};
 use crate::monitor::sandbox::share;
@@ -90,7 +91,10 @@ impl Monitor {
         let joined = match HostCgroup::join(&relative, std::process::id()) {
             Ok(joined) => joined,
             Err(e) if cgroups_path.is_none() => {
-                tracing::warn!("not joining a host cgroup: {}", super::error_chain(&e));
+                tracing::warn!(
+                    "not joining a host cgroup: {}",
+                    crate::error_chain::error_chain(&e)
+                );
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
@@ -111,10 +115,10 @@ impl Monitor {
         // leaves its working directory.
         let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
         match self.setup_and_run(&root, ready, flags.systemd_cgroup) {
-            Ok(status) => monitor::mirror_exit(status),
+            Ok(status) => crate::exit::mirror_exit(status),
             Err(e) => {
                 if let Ok(mut report) = report {
-                    let _ = writeln!(report, "error: {}", super::error_chain(&e));
+                    let _ = writeln!(report, "error: {}", crate::error_chain::error_chain(&e));
                 }
                 std::process::exit(1)
             }

@@ -12,10 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use super::{create_dir, ContainerError};
-use crate::monitor::READY_LINE;
+use crate::container_files::{MONITOR_LOG, MONITOR_RECORD};
+use crate::control::READY_LINE;
 
-/// The monitor's log in the container's directory, unless `--log` names one.
-pub const MONITOR_LOG: &str = "monitor.log";
 /// The fd number the monitor finds its ready pipe on.
 pub const READY_FD: i32 = 3;
 
@@ -130,7 +129,7 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
     drop(exe);
     drop(ready_write);
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-    if let Err(e) = super::record_host_process(&root.join(id).join(super::MONITOR_RECORD), pid) {
+    if let Err(e) = super::record_host_process(&root.join(id).join(MONITOR_RECORD), pid) {
         let _ = child.kill();
         let _ = child.wait();
         return Err(CreateError::Record(e));
