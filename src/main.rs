@@ -134,6 +134,9 @@ fn main() -> ExitCode {
         },
         Command::Features(features) => done(features.run()),
         Command::Spec(spec) => done(spec.run()),
-        Command::Monitor(monitor) => monitor.run(root, &flags),
+        Command::Monitor(monitor) => match monitor.run(root, &flags) {
+            Some(status) => exit::mirror_exit(status),
+            None => ExitCode::FAILURE,
+        },
     }
 }

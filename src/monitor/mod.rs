@@ -10,6 +10,7 @@ pub mod hooks;
 mod lifecycle;
 pub mod sandbox;
 pub mod session;
+pub mod setup;
 mod stop_report;
 
 use std::fs::File;
