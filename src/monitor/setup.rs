@@ -13,6 +13,7 @@ use crate::monitor::sandbox::host_cgroup::{self, HostCgroup};
 use crate::monitor::sandbox::netns::{self, NetnsError};
 use crate::monitor::sandbox::share;
 use crate::monitor::{self, guest_images, session, ContainerSetup, Launch, MonitorConfig};
+use crate::oci::annotations::KERNEL_ANNOTATION;
 use crate::oci::{bundle, sizing};
 
 /// How long a container's guest may take to boot to its agent.
@@ -116,7 +117,7 @@ impl ContainerMonitor<'_> {
             .spec
             .annotations()
             .as_ref()
-            .and_then(|a| a.get(sizing::KERNEL_ANNOTATION))
+            .and_then(|a| a.get(KERNEL_ANNOTATION))
             .map(PathBuf::from);
         let kernel = guest_images::kernel(kernel_override.as_deref())?;
         let initramfs = guest_images::initramfs(None)?;

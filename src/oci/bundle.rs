@@ -30,7 +30,7 @@ pub enum BundleError {
     Invalid {
         /// The JSON path: `process.user.uid`, `mounts[2].source`.
         field: String,
-        problem: validate::Problem,
+        problem: validate::problem::Problem,
     },
     #[error("config.json: process is missing")]
     NoProcess,

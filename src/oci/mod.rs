@@ -3,6 +3,7 @@
 //! size taken from it, the features JSON, the example spec and signal
 //! names.
 
+pub mod annotations;
 pub mod bundle;
 pub mod features;
 pub mod signal;
