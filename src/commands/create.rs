@@ -47,8 +47,8 @@ impl Create {
         // The id, then the whole bundle, then the host: a bad bundle gets
         // the same answer on a host without usable KVM.
         crate::container::validate_id(&self.id).map_err(crate::container::ContainerError::from)?;
-        let bundle = crate::bundle::load(&self.bundle, true)?;
-        crate::bundle::namespaces::check_paths(&bundle.spec, root)?;
+        let bundle = crate::oci::bundle::load(&self.bundle, true)?;
+        crate::oci::bundle::namespaces::check_paths(&bundle.spec, root)?;
         check_kvm(&LocalHost)?;
         let options = CreateOptions {
             bundle: &self.bundle,

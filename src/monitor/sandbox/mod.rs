@@ -8,6 +8,10 @@
 //! - [`network`]: that namespace read for the guest, and its links joined
 //!   to the VM's taps.
 
+pub mod host_cgroup;
 pub mod host_namespaces;
+pub mod jail;
 pub mod netns;
 pub mod network;
+pub mod sealed_exe;
+pub mod share;

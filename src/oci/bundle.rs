@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use crate::sizing::SizingError;
+use crate::oci::sizing::SizingError;
 
 pub mod namespaces;
 pub mod network;
@@ -31,7 +31,7 @@ pub enum BundleError {
     Invalid {
         /// The JSON path: `process.user.uid`, `mounts[2].source`.
         field: String,
-        problem: validate::Problem,
+        problem: validate::problem::Problem,
     },
     /// A namespace path runvm cannot join (see [`namespaces`]).
     #[error("config.json: {field}")]

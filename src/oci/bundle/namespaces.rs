@@ -293,7 +293,7 @@ mod tests {
         .unwrap();
         let err = check_paths(&spec, &root()).unwrap_err();
         assert_eq!(
-            crate::commands::error_chain(&err),
+            crate::error_chain::error_chain(&err),
             "config.json: linux.namespaces[2].path: /proc/self/ns/ipc is a namespace of type \
              ipc, not uts"
         );
