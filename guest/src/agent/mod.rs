@@ -76,6 +76,7 @@ mod seccomp;
 pub mod server;
 mod socket;
 mod stream;
+mod sys;
 mod table;
 
 #[cfg(test)]

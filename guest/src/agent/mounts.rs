@@ -58,17 +58,11 @@ pub struct Attr {
     pub clear: u64,
 }
 
-// linux/mount.h
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-const MOUNT_ATTR__ATIME: u64 = 0x70;
-const MOUNT_ATTR_RELATIME: u64 = 0x0;
-const MOUNT_ATTR_NOATIME: u64 = 0x10;
-const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
-const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
-const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+use libc::{
+    MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
+    MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY, MOUNT_ATTR_RELATIME,
+    MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME,
+};
 
 /// runc's table: the option, whether it clears the flag, the flag.
 const FLAGS: &[(&str, bool, MsFlags)] = &[
@@ -398,18 +392,9 @@ pub fn mount_at(
     )
 }
 
-/// `struct mount_attr` of linux/mount.h.
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
 /// mount_setattr(2) on the mount tree at `target`.
 fn set_attr(target: BorrowedFd, attr: Attr) -> Result<(), Errno> {
-    let attr = MountAttr {
+    let attr = libc::mount_attr {
         attr_set: attr.set,
         attr_clr: attr.clear,
         propagation: 0,
@@ -423,8 +408,8 @@ fn set_attr(target: BorrowedFd, attr: Attr) -> Result<(), Errno> {
             target.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
         )
     };
     Errno::result(rc).map(drop)

@@ -18,7 +18,7 @@
 //! (`linux.maskedPaths`, `linux.readonlyPaths`): [`ProcRemount`], system
 //! calls on strings prepared before the fork.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -28,8 +28,8 @@ use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 
 use super::mounts::{self, Mount, What};
-use super::process::check;
 use super::resolve;
+use super::sys::{is_dir, mount};
 
 /// The container's proc mounts as its init makes them again.
 #[derive(Debug)]
@@ -47,46 +47,6 @@ pub struct ProcRemount {
     /// /dev/null of its own).
     _null: OwnedFd,
     null_path: CString,
-}
-
-/// Whether `path` exists and is a directory, without following a symlink
-/// at its end; None if it does not exist.
-fn is_dir(path: &CStr) -> Result<Option<bool>, i32> {
-    // SAFETY: a plain struct of integers, for lstat to fill.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: lstat reads the NUL-terminated path and writes `stat`, both
-    // alive for the call.
-    if unsafe { libc::lstat(path.as_ptr(), &mut stat) } < 0 {
-        let errno = Errno::last_raw();
-        return if errno == libc::ENOENT {
-            Ok(None)
-        } else {
-            Err(errno)
-        };
-    }
-    Ok(Some(stat.st_mode & libc::S_IFMT == libc::S_IFDIR))
-}
-
-/// mount(2) with optional strings.
-fn mount(
-    source: Option<&CStr>,
-    target: &CStr,
-    fstype: Option<&CStr>,
-    flags: libc::c_ulong,
-    data: Option<&CStr>,
-) -> Result<(), i32> {
-    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
-    // SAFETY: mount reads the NUL-terminated strings (or takes null), all
-    // alive for the call.
-    check(unsafe {
-        libc::mount(
-            ptr(source),
-            target.as_ptr(),
-            ptr(fstype),
-            flags,
-            ptr(data).cast(),
-        )
-    })
 }
 
 impl ProcRemount {

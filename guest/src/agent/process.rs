@@ -26,6 +26,7 @@ use super::pidns::{self, Entry, ProcRemount};
 use super::reaper::{self, OnExit};
 use super::resolve;
 use super::seccomp;
+use super::sys::check;
 
 /// Where a program is looked up when the process's env has no PATH; also
 /// the agent's own PATH when the kernel gave init none.
@@ -631,15 +632,6 @@ fn write_oom_score_adj(score: &[u8]) -> Result<(), i32> {
     // SAFETY: closes the descriptor opened above, used by nothing else.
     unsafe { libc::close(fd) };
     result
-}
-
-/// The errno of a failed system call's return value `rc`: async-signal-safe.
-pub(super) fn check(rc: i32) -> Result<(), i32> {
-    if rc < 0 {
-        Err(Errno::last_raw())
-    } else {
-        Ok(())
-    }
 }
 
 /// True if the agent's supplementary groups are exactly `groups`.
