@@ -35,13 +35,13 @@ use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::sys::stat::{Mode, SFlag};
-use oci_spec::runtime::{LinuxDeviceType, Spec};
+use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Spec};
 
 use super::cgroup::Cgroup;
 
 use super::describe;
 use super::mounts::{self, Mount, MountError};
-use super::pidns::{PidNamespace, ProcRemount};
+use super::pidns::{InitNamespaces, ProcRemount};
 use super::resolve::{self, Kind};
 use super::seccomp;
 
@@ -86,6 +86,13 @@ pub enum Error {
     Sysctl { key: String, errno: Errno },
     #[error("{step}: {}", describe(*.errno))]
     Setup { step: &'static str, errno: Errno },
+    #[error("linux.namespaces: the {typ} namespace at {} cannot be joined in the guest: the path names a namespace of the host", .path.display())]
+    NamespacePath {
+        typ: LinuxNamespaceType,
+        path: PathBuf,
+    },
+    #[error("linux.namespaces: {0} namespaces are not supported")]
+    UnsupportedNamespace(LinuxNamespaceType),
     #[error(transparent)]
     Seccomp(#[from] seccomp::Error),
 }
@@ -95,20 +102,41 @@ pub enum Error {
 #[derive(Debug)]
 pub struct Container {
     namespace: OwnedFd,
+    /// The container's UTS and IPC namespaces, when the spec asks for new
+    /// ones (None: the guest's, inherited).
+    uts: Option<OwnedFd>,
+    ipc: Option<OwnedFd>,
+    /// The namespaces the container's init makes when it starts.
+    init_namespaces: Namespaces,
     root: OwnedFd,
     cgroup: Option<Cgroup>,
     /// `linux.seccomp`, compiled; None: no filter.
     seccomp: Option<seccomp::Filters>,
     /// What the init does to the container's /proc in its PID namespace.
     proc_remount: Option<ProcRemount>,
-    /// The PID namespace of the container's processes.
-    pid_namespace: PidNamespace,
+    /// The namespaces of the container's init, which later processes join.
+    made_by_init: InitNamespaces,
 }
 
 impl Container {
     /// The mount namespace processes enter (setns).
     pub fn namespace(&self) -> BorrowedFd<'_> {
         self.namespace.as_fd()
+    }
+
+    /// The container's UTS namespace, if it has one of its own.
+    pub fn uts(&self) -> Option<BorrowedFd<'_>> {
+        self.uts.as_ref().map(AsFd::as_fd)
+    }
+
+    /// The container's IPC namespace, if it has one of its own.
+    pub fn ipc(&self) -> Option<BorrowedFd<'_>> {
+        self.ipc.as_ref().map(AsFd::as_fd)
+    }
+
+    /// Which namespaces the container's init makes: PID and cgroup.
+    pub fn init_namespaces(&self) -> Namespaces {
+        self.init_namespaces
     }
 
     /// The container root (O_PATH), for resolving container paths.
@@ -132,9 +160,9 @@ impl Container {
         self.proc_remount.as_ref()
     }
 
-    /// The PID namespace the container's processes share.
-    pub fn pid_namespace(&self) -> &PidNamespace {
-        &self.pid_namespace
+    /// The namespaces of the container's init, for the processes after it.
+    pub fn made_by_init(&self) -> &InitNamespaces {
+        &self.made_by_init
     }
 
     /// The seccomp filters the container's processes run under, if any.
@@ -191,7 +219,6 @@ pub fn create_with(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
-    plan.set_system()?;
     Ok(container)
 }
 
@@ -241,6 +268,64 @@ struct Plan {
     domainname: Option<String>,
     sysctl: Vec<(String, String)>,
     seccomp: Option<seccomp::Filters>,
+    namespaces: Namespaces,
+}
+
+/// The namespaces of `linux.namespaces` the guest makes for the container,
+/// besides its mount namespace (always a new one: the guest's own root is
+/// its initramfs). A type the spec leaves out is the guest's, inherited,
+/// as under runc. The network namespace is always the guest's initial
+/// one: the VM's network is the container's, and the spec's network
+/// namespace is realised on the host (the monitor lives in it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Namespaces {
+    pub uts: bool,
+    pub ipc: bool,
+    pub pid: bool,
+    pub cgroup: bool,
+}
+
+impl Namespaces {
+    fn of(linux: Option<&oci_spec::runtime::Linux>) -> Result<Self, Error> {
+        let mut wanted = Namespaces::default();
+        for namespace in linux
+            .and_then(|linux| linux.namespaces().as_ref())
+            .into_iter()
+            .flatten()
+        {
+            let typ = namespace.typ();
+            if typ == LinuxNamespaceType::Network {
+                continue;
+            }
+            // Never ignored: the host refuses these paths first, this says
+            // so again should one get here.
+            if let Some(path) = namespace.path() {
+                return Err(Error::NamespacePath {
+                    typ,
+                    path: path.clone(),
+                });
+            }
+            match typ {
+                LinuxNamespaceType::Mount | LinuxNamespaceType::Network => {}
+                LinuxNamespaceType::Uts => wanted.uts = true,
+                LinuxNamespaceType::Ipc => wanted.ipc = true,
+                LinuxNamespaceType::Pid => wanted.pid = true,
+                LinuxNamespaceType::Cgroup => wanted.cgroup = true,
+                LinuxNamespaceType::User | LinuxNamespaceType::Time => {
+                    return Err(Error::UnsupportedNamespace(typ))
+                }
+            }
+        }
+        Ok(wanted)
+    }
+
+    /// The flags for unshare(2) of the namespaces made at create.
+    fn at_create(self) -> CloneFlags {
+        let mut flags = CloneFlags::CLONE_NEWNS;
+        flags.set(CloneFlags::CLONE_NEWUTS, self.uts);
+        flags.set(CloneFlags::CLONE_NEWIPC, self.ipc);
+        flags
+    }
 }
 
 impl Plan {
@@ -333,6 +418,7 @@ impl Plan {
                 return Err(Error::SysctlKey(key.clone()));
             }
         }
+        let namespaces = Namespaces::of(linux)?;
         let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(profile) => seccomp::compile(profile)?,
             None => None,
@@ -350,6 +436,7 @@ impl Plan {
             hostname,
             domainname,
             sysctl,
+            namespaces,
         })
     }
 
@@ -357,7 +444,7 @@ impl Plan {
     /// becomes the container's.
     fn build(&self, layout: &Layout, mount_share: MountShare) -> Result<Container, Error> {
         let at = |step| move |errno| Error::Setup { step, errno };
-        nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(at("unshare"))?;
+        nix::sched::unshare(self.namespaces.at_create()).map_err(at("unshare"))?;
         let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
         nix::mount::mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
             .map_err(at("making mounts private"))?;
@@ -372,6 +459,21 @@ impl Plan {
         .map_err(at("opening the mount namespace"))?;
         // SAFETY: open just returned this descriptor; nothing else owns it.
         let namespace = unsafe { std::os::fd::FromRawFd::from_raw_fd(namespace) };
+        let own = |wanted: bool, name: &str| {
+            wanted
+                .then(|| fs::File::open(format!("/proc/thread-self/ns/{name}")))
+                .transpose()
+                .map(|file| file.map(OwnedFd::from))
+                .map_err(|error| Error::Setup {
+                    step: "opening the container's namespaces",
+                    errno: super::errno_of(&error),
+                })
+        };
+        let uts = own(self.namespaces.uts, "uts")?;
+        let ipc = own(self.namespaces.ipc, "ipc")?;
+        // In the container's UTS and IPC namespaces (this thread's), through
+        // the guest's /proc before the root moves.
+        self.set_system()?;
 
         for dir in [&layout.share, &layout.root] {
             fs::create_dir_all(dir).map_err(|error| Error::Setup {
@@ -450,22 +552,32 @@ impl Plan {
         }
         // On this thread, in the container's namespace: the /dev/null it
         // opens is one the init may bind from.
-        let proc_remount = ProcRemount::new(&self.mounts, &self.masked, &self.readonly_paths)
-            .map_err(at("preparing /proc for the container's PID namespace"))?;
+        let proc_remount = if self.namespaces.pid {
+            ProcRemount::new(&self.mounts, &self.masked, &self.readonly_paths)
+                .map_err(at("preparing /proc for the container's PID namespace"))?
+        } else {
+            None
+        };
         nix::unistd::fchdir(root.as_raw_fd()).map_err(at("entering the root"))?;
         nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .map_err(at("moving the root onto /"))?;
         Ok(Container {
             namespace,
+            uts,
+            ipc,
+            init_namespaces: self.namespaces,
             root,
             cgroup: None,
             seccomp: self.seccomp.clone(),
             proc_remount,
-            pid_namespace: PidNamespace::default(),
+            made_by_init: InitNamespaces::default(),
         })
     }
 
-    /// The hostname, domain name and sysctls: the VM's, for all processes.
+    /// The hostname, domain name and sysctls, in the namespaces of the
+    /// calling thread: the container's UTS and IPC namespaces, or the
+    /// guest's when the spec asks for none (an empty hostname leaves the
+    /// inherited one, as under runc).
     fn set_system(&self) -> Result<(), Error> {
         if let Some(hostname) = &self.hostname {
             nix::unistd::sethostname(hostname).map_err(|errno| Error::Setup {
@@ -674,6 +786,8 @@ mod tests {
                 "maskedPaths": ["/proc/kcore"],
                 "readonlyPaths": ["/proc/sys"],
                 "rootfsPropagation": "rslave",
+                "namespaces": [{"type": "pid"}, {"type": "uts"}, {"type": "cgroup"},
+                    {"type": "mount"}, {"type": "network", "path": "/var/run/netns/x"}],
                 "sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1"},
                 "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
             },
@@ -685,6 +799,15 @@ mod tests {
         assert!(!is_dev_tmpfs(&plan.mounts[0]));
         assert_eq!(plan.hostname.as_deref(), Some("box"));
         assert_eq!(plan.propagation, Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));
+        assert_eq!(
+            plan.namespaces,
+            Namespaces {
+                uts: true,
+                ipc: false,
+                pid: true,
+                cgroup: true,
+            }
+        );
         assert_eq!(plan.sysctl[0].0, "kernel.shmmax");
         assert_eq!(
             plan.devices,
@@ -740,6 +863,14 @@ mod tests {
             (
                 json!({"linux": {"maskedPaths": [""]}}),
                 "linux.maskedPaths : is empty or contains a NUL byte".into(),
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "ipc", "path": "/proc/1/ns/ipc"}]}}),
+                "linux.namespaces: the ipc namespace at /proc/1/ns/ipc cannot be joined in the guest: the path names a namespace of the host".into(),
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "time"}]}}),
+                "linux.namespaces: time namespaces are not supported".into(),
             ),
         ];
         for (extra, message) in cases {

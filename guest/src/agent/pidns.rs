@@ -154,26 +154,36 @@ impl ProcRemount {
     }
 }
 
-/// Where the container's processes get their PID namespace: not yet
+/// The namespaces the container's init made when it started: its PID
+/// namespace (None when the spec asks for none: the guest's), and its
+/// cgroup namespace (None likewise).
+#[derive(Debug)]
+pub struct Made {
+    pid: Option<OwnedFd>,
+    cgroup: Option<OwnedFd>,
+}
+
+/// Where the container's processes get their init's namespaces: not yet
 /// (None), the init's (Some(Some)), or none any more (Some(None): the init
 /// could not be started).
 #[derive(Debug, Default)]
-pub struct PidNamespace(Mutex<Option<Option<OwnedFd>>>);
+pub struct InitNamespaces(Mutex<Option<Option<Made>>>);
 
-/// What a spawn into the container does with its PID namespace.
+/// What a spawn into the container does with the init's namespaces.
 pub enum Entry<'a> {
-    /// The container's own process: a new namespace, of which it is PID 1.
-    Create,
-    /// Any process once that one runs: the container's namespace.
-    Join(&'a OwnedFd),
+    /// The container's own process: PID 1 of a new PID namespace when the
+    /// spec asks for one (`pid`).
+    Create { pid: bool },
+    /// Any process once that one runs: the init's namespaces.
+    Join(&'a Made),
     /// A process before it (a createContainer or startContainer hook): the
-    /// agent's namespace, as there is no other yet.
+    /// agent's namespaces, as there are no others yet.
     Outside,
 }
 
 /// Held while a process is spawned into the container, so that the init
-/// is recorded before anything joins its namespace.
-pub struct Spawning<'a>(MutexGuard<'a, Option<Option<OwnedFd>>>);
+/// is recorded before anything joins its namespaces.
+pub struct Spawning<'a>(MutexGuard<'a, Option<Option<Made>>>);
 
 /// Why a process could not enter the container's PID namespace.
 #[derive(Debug, thiserror::Error)]
@@ -184,7 +194,7 @@ pub enum Error {
     Enter(Errno),
 }
 
-impl PidNamespace {
+impl InitNamespaces {
     /// Starts a spawn into the container.
     pub fn spawning(&self) -> Spawning<'_> {
         Spawning(self.0.lock().unwrap_or_else(PoisonError::into_inner))
@@ -192,45 +202,71 @@ impl PidNamespace {
 }
 
 impl Spawning<'_> {
-    /// What this spawn does: create the namespace (the container's own
-    /// process, `is_init`), join it, or stay outside.
-    pub fn entry(&self, is_init: bool) -> Result<Entry<'_>, Error> {
+    /// What this spawn does: create the namespaces (the container's own
+    /// process, `is_init`; a PID namespace if `new_pid`), join them, or
+    /// stay outside.
+    pub fn entry(&self, is_init: bool, new_pid: bool) -> Result<Entry<'_>, Error> {
         match &*self.0 {
-            None if is_init => Ok(Entry::Create),
+            None if is_init => Ok(Entry::Create { pid: new_pid }),
             None => Ok(Entry::Outside),
-            Some(Some(namespace)) => Ok(Entry::Join(namespace)),
+            Some(Some(made)) => Ok(Entry::Join(made)),
             Some(None) => Err(Error::Gone),
         }
     }
 
-    /// Records how the init's spawn went: the namespace it runs in, or
+    /// Records how the init's spawn went: the namespaces it runs in, or
     /// None if it could not be started (or has already exited), after
-    /// which nothing may run in the container outside the namespace it
+    /// which nothing may run in the container outside the namespaces it
     /// should have had.
-    pub fn record(mut self, namespace: Option<OwnedFd>) {
-        *self.0 = Some(namespace);
+    pub fn record(mut self, made: Option<Made>) {
+        *self.0 = Some(made);
     }
 }
 
 /// On the thread that is about to fork the process: makes its children
-/// enter the namespace `entry` says.
+/// enter the namespaces `entry` says.
 pub fn enter(entry: &Entry) -> Result<(), Error> {
     match entry {
-        Entry::Create => nix::sched::unshare(CloneFlags::CLONE_NEWPID),
-        Entry::Join(namespace) => nix::sched::setns(namespace, CloneFlags::CLONE_NEWPID),
-        Entry::Outside => Ok(()),
+        Entry::Create { pid: true } => nix::sched::unshare(CloneFlags::CLONE_NEWPID),
+        Entry::Join(made) => made
+            .pid
+            .as_ref()
+            .map_or(Ok(()), |pid| {
+                nix::sched::setns(pid, CloneFlags::CLONE_NEWPID)
+            })
+            .and_then(|()| {
+                made.cgroup.as_ref().map_or(Ok(()), |cgroup| {
+                    nix::sched::setns(cgroup, CloneFlags::CLONE_NEWCGROUP)
+                })
+            }),
+        Entry::Create { pid: false } | Entry::Outside => Ok(()),
     }
     .map_err(Error::Enter)
 }
 
-/// On the thread that forked the init: the namespace its children enter,
-/// the init's (by thread, not by pid, which may be reused once the init is
-/// reaped). The kernel shows it only once the init exists, and no more
-/// once it has exited: None then.
-pub fn created() -> Option<OwnedFd> {
+/// On the thread that forked the init (`pid`), once it runs its program:
+/// the namespaces it made. The PID namespace is the one this thread's
+/// children enter (by thread, not by pid, which may be reused once the
+/// init is reaped); the kernel shows it only once the init exists, and no
+/// more once it has exited: None then. The cgroup namespace is the init's
+/// own (`cgroup`), which it made after joining the container's cgroup.
+pub fn created(pid: i32, new_pid: bool, new_cgroup: bool) -> Option<Made> {
     // std opens close-on-exec; setns needs more than O_PATH.
-    let namespace = std::fs::File::open("/proc/thread-self/ns/pid_for_children").ok()?;
-    Some(namespace.into())
+    let open = |path: &str| std::fs::File::open(path).ok().map(OwnedFd::from);
+    let pid_namespace = if new_pid {
+        Some(open("/proc/thread-self/ns/pid_for_children")?)
+    } else {
+        None
+    };
+    let cgroup = if new_cgroup {
+        Some(open(&format!("/proc/{pid}/ns/cgroup"))?)
+    } else {
+        None
+    };
+    Some(Made {
+        pid: pid_namespace,
+        cgroup,
+    })
 }
 
 /// A fork into a namespace whose init has exited fails with ENOMEM: say

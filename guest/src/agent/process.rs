@@ -143,6 +143,9 @@ impl Spec {
                 }
                 Some(Enter {
                     namespace: container.namespace().as_raw_fd(),
+                    uts: container.uts().map(|fd| fd.as_raw_fd()),
+                    ipc: container.ipc().map(|fd| fd.as_raw_fd()),
+                    new_cgroup_namespace: false,
                     root: container.root().as_raw_fd(),
                     cwd: resolve::cstring(&cwd).map_err(|_| SpecError::Nul("cwd"))?,
                     cgroup_procs: container.cgroup().map(|cgroup| cgroup.procs_fd()),
@@ -296,15 +299,20 @@ impl Spec {
         let mut setup = self.setup.clone();
         let report_fd = report.as_raw_fd();
         // In a container: held until the init's namespace is recorded.
-        let spawning = self
-            .container
+        let spawning = self.container.as_ref().map(|c| c.made_by_init().spawning());
+        let wanted = self.container.as_ref().map(|c| c.init_namespaces());
+        let entry = spawning
             .as_ref()
-            .map(|c| c.pid_namespace().spawning());
-        let entry = spawning.as_ref().map(|s| s.entry(is_init)).transpose()?;
-        let creating = matches!(entry, Some(Entry::Create));
+            .map(|s| s.entry(is_init, wanted.is_some_and(|w| w.pid)))
+            .transpose()?;
+        let creating = matches!(entry, Some(Entry::Create { .. }));
         if creating {
-            // The init: PID 1 of the new namespace mounts its /proc.
+            // The init: PID 1 of a new namespace mounts its /proc, and it
+            // makes the cgroup namespace once in the container's cgroup.
             setup.remount_proc = self.container.clone();
+            if let Some(enter) = &mut setup.enter {
+                enter.new_cgroup_namespace = wanted.is_some_and(|w| w.cgroup);
+            }
         }
         // SAFETY: the closure runs in the forked child before exec; it only
         // reads data prepared before the fork and makes async-signal-safe
@@ -325,7 +333,12 @@ impl Spec {
                         .spawn_scoped(scope, || {
                             pidns::enter(entry)?;
                             match reaper::spawn(&mut command, on_exit) {
-                                Ok(pid) => Ok((pid, creating.then(pidns::created).flatten())),
+                                Ok(pid) => {
+                                    let made = wanted
+                                        .filter(|_| creating)
+                                        .and_then(|w| pidns::created(pid, w.pid, w.cgroup));
+                                    Ok((pid, made))
+                                }
                                 Err(error) => {
                                     Err(SpawnAttempt::Io(pidns::spawn_error(entry, error)?))
                                 }
@@ -415,6 +428,12 @@ struct Setup {
 #[derive(Clone, Debug)]
 struct Enter {
     namespace: RawFd,
+    /// The container's UTS and IPC namespaces, if it has its own.
+    uts: Option<RawFd>,
+    ipc: Option<RawFd>,
+    /// For the init: make the container's cgroup namespace, rooted at its
+    /// cgroup, once in it.
+    new_cgroup_namespace: bool,
     root: RawFd,
     cwd: CString,
     /// The container cgroup's cgroup.procs, open for writing.
@@ -446,10 +465,11 @@ enum Step {
     Cgroup,
     Seccomp,
     Proc,
+    Namespaces,
 }
 
 impl Step {
-    const ALL: [Step; 17] = [
+    const ALL: [Step; 18] = [
         Step::Setsid,
         Step::Tty,
         Step::Rlimit,
@@ -467,6 +487,7 @@ impl Step {
         Step::Cgroup,
         Step::Seccomp,
         Step::Proc,
+        Step::Namespaces,
     ];
 
     fn name(number: u8) -> &'static str {
@@ -488,6 +509,7 @@ impl Step {
             Some(Step::Cgroup) => "joining the container cgroup",
             Some(Step::Seccomp) => "linux.seccomp",
             Some(Step::Proc) => "mounting /proc in the container's PID namespace",
+            Some(Step::Namespaces) => "entering the container's namespaces",
             None => "unknown step",
         }
     }
@@ -586,6 +608,21 @@ impl Enter {
             let written = unsafe { libc::write(procs, c"0".as_ptr().cast(), 1) };
             if written != 1 {
                 return Err((Step::Cgroup, Errno::last_raw()));
+            }
+        }
+        let namespaces = |errno| (Step::Namespaces, errno);
+        if self.new_cgroup_namespace {
+            // SAFETY: a plain system call on a constant.
+            check(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }).map_err(namespaces)?;
+        }
+        for (fd, kind) in [
+            (self.uts, libc::CLONE_NEWUTS),
+            (self.ipc, libc::CLONE_NEWIPC),
+        ] {
+            if let Some(fd) = fd {
+                // SAFETY: a plain system call on a descriptor the spec keeps
+                // open.
+                check(unsafe { libc::setns(fd, kind) }).map_err(namespaces)?;
             }
         }
         // SAFETY: plain system calls on descriptors the spec keeps open.

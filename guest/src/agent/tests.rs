@@ -974,6 +974,7 @@ fn container_agent(scratch: &TempDir) -> Option<Arc<Agent>> {
         "process": {"cwd": "/evil/work/dir", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
         "mounts": mounts,
         "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}],
             "maskedPaths": ["/proc/kcore", "/proc/version", "/proc/nothing", "/sys/firmware"],
             "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger", "/nothing"],
             "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
