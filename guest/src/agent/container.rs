@@ -25,6 +25,7 @@
 //! the VM's own. A failed setup leaves no mount behind: its namespace dies
 //! with the thread.
 
+use std::ffi::CString;
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
@@ -499,20 +500,32 @@ impl Plan {
             .map_err(at("mounting the root"))?;
         let root = mounts::open_path(&layout.root).map_err(at("opening the root"))?;
 
+        // With a PID namespace of its own, the init makes the mounts from
+        // the first proc on again (see `pidns`).
+        let mut again = self.namespaces.pid.then(ProcRemount::default);
+        let in_container = |fd: BorrowedFd| {
+            container_path(fd, &layout.root).map_err(at("finding a mount's container path"))
+        };
         for mount in &self.mounts {
-            let mounted =
-                mount
-                    .apply(root.as_fd(), share.as_fd())
-                    .map_err(|error| Error::Mount {
-                        destination: mount.destination.clone(),
-                        error,
-                    })?;
+            let made_again = again.as_ref().is_some_and(|a| a.makes_again(mount));
+            let mounted = mount
+                .apply(root.as_fd(), share.as_fd(), !made_again)
+                .map_err(|error| Error::Mount {
+                    destination: mount.destination.clone(),
+                    error,
+                })?;
             if is_dev_tmpfs(mount) {
                 default_dev(mounted.as_fd()).map_err(|errno| Error::Apply {
                     field: "default devices in",
                     path: mount.destination.clone(),
                     errno,
                 })?;
+            }
+            if let Some(again) = again.as_mut().filter(|_| made_again) {
+                let target = in_container(mounted.as_fd())?;
+                again
+                    .record_mount(mount, mounted, target)
+                    .map_err(at("preparing /proc for the container's PID namespace"))?;
             }
         }
         for device in &self.devices {
@@ -530,18 +543,24 @@ impl Plan {
             })?;
         }
         for path in &self.masked {
-            mask(root.as_fd(), path).map_err(|errno| Error::Apply {
+            let masked = mask(root.as_fd(), path).map_err(|errno| Error::Apply {
                 field: "linux.maskedPaths",
                 path: path.clone(),
                 errno,
             })?;
+            if let (Some(again), Some(target)) = (again.as_mut(), masked) {
+                again.record_mask(in_container(target.as_fd())?);
+            }
         }
         for path in &self.readonly_paths {
-            read_only(root.as_fd(), path).map_err(|errno| Error::Apply {
+            let made = read_only(root.as_fd(), path).map_err(|errno| Error::Apply {
                 field: "linux.readonlyPaths",
                 path: path.clone(),
                 errno,
             })?;
+            if let (Some(again), Some((target, flags))) = (again.as_mut(), made) {
+                again.record_read_only(in_container(target.as_fd())?, flags);
+            }
         }
         if self.readonly {
             mounts::remount_read_only(root.as_fd()).map_err(at("making the root read-only"))?;
@@ -552,12 +571,7 @@ impl Plan {
         }
         // On this thread, in the container's namespace: the /dev/null it
         // opens is one the init may bind from.
-        let proc_remount = if self.namespaces.pid {
-            ProcRemount::new(&self.mounts, &self.masked, &self.readonly_paths)
-                .map_err(at("preparing /proc for the container's PID namespace"))?
-        } else {
-            None
-        };
+        let proc_remount = again.filter(|again| !again.is_empty());
         nix::unistd::fchdir(root.as_raw_fd()).map_err(at("entering the root"))?;
         nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .map_err(at("moving the root onto /"))?;
@@ -714,10 +728,11 @@ fn existing(root: BorrowedFd, path: &Path) -> Result<Option<OwnedFd>, Errno> {
 }
 
 /// Hides `path`: a read-only empty tmpfs over a directory, /dev/null over
-/// anything else. A missing path is skipped.
-fn mask(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
+/// anything else. A missing path is skipped (None); else returns the
+/// masked path, opened before the mask.
+fn mask(root: BorrowedFd, path: &Path) -> Result<Option<OwnedFd>, Errno> {
     let Some(target) = existing(root, path)? else {
-        return Ok(());
+        return Ok(None);
     };
     let stat = nix::sys::stat::fstat(target.as_raw_fd())?;
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
@@ -729,7 +744,7 @@ fn mask(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
             Some("tmpfs"),
             flags,
             None::<&str>,
-        )
+        )?;
     } else {
         let null = mounts::open_path(Path::new("/dev/null"))?;
         mounts::mount_at(
@@ -738,19 +753,31 @@ fn mask(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
             None,
             MsFlags::MS_BIND,
             None,
-        )
+        )?;
     }
+    Ok(Some(target))
 }
 
-/// Makes `path` a read-only bind of itself. A missing path is skipped.
-fn read_only(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
+/// Makes `path` a read-only bind of itself. A missing path is skipped
+/// (None); else returns the path, opened before the bind, and the flags
+/// of the read-only remount.
+fn read_only(root: BorrowedFd, path: &Path) -> Result<Option<(OwnedFd, MsFlags)>, Errno> {
     let Some(target) = existing(root, path)? else {
-        return Ok(());
+        return Ok(None);
     };
     let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
     mounts::mount_at(Some(target.as_fd()), target.as_fd(), None, rbind, None)?;
     let mounted = resolve::open_in(root, path, OFlag::O_PATH)?;
-    mounts::remount_read_only(mounted.as_fd())
+    let flags = mounts::remount_read_only(mounted.as_fd())?;
+    Ok(Some((target, flags)))
+}
+
+/// The path of `fd` in the container, once the root prepared at
+/// `prepared` is its `/`.
+fn container_path(fd: BorrowedFd, prepared: &Path) -> Result<CString, Errno> {
+    let path = fs::read_link(resolve::fd_path(fd)).map_err(|error| super::errno_of(&error))?;
+    let inside = path.strip_prefix(prepared).map_err(|_| Errno::EXDEV)?;
+    resolve::cstring(&Path::new("/").join(inside))
 }
 
 #[cfg(test)]

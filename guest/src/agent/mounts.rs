@@ -285,9 +285,15 @@ impl Mount {
     }
 
     /// Mounts it inside `root`, creating the mount point; bind sources
-    /// relative to the share are found in `share`. Returns the mounted
-    /// filesystem's root, opened with O_PATH.
-    pub fn apply(&self, root: BorrowedFd, share: BorrowedFd) -> Result<OwnedFd, MountError> {
+    /// relative to the share are found in `share`. Sets its propagation if
+    /// `propagate`. Returns the mounted filesystem's root, opened with
+    /// O_PATH.
+    pub fn apply(
+        &self,
+        root: BorrowedFd,
+        share: BorrowedFd,
+        propagate: bool,
+    ) -> Result<OwnedFd, MountError> {
         let at = |step| move |errno| MountError::Failed { step, errno };
         let flags = self.options.flags;
         match &self.what {
@@ -313,7 +319,7 @@ impl Mount {
                     let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest;
                     mount_at(None, mounted.as_fd(), None, remount, None).map_err(at("remount"))?;
                 }
-                self.finish(mounted)
+                self.finish(mounted, propagate)
             }
             What::Fs { fstype, source } => {
                 let target = resolve::create_in(root, &self.destination, Kind::Dir)
@@ -328,7 +334,7 @@ impl Mount {
                 )
                 .map_err(at("mount"))?;
                 let mounted = self.reopen(root)?;
-                self.finish(mounted)
+                self.finish(mounted, propagate)
             }
         }
     }
@@ -342,9 +348,15 @@ impl Mount {
         })
     }
 
-    /// Propagation and recursive attributes, on the new mount.
-    fn finish(&self, mounted: OwnedFd) -> Result<OwnedFd, MountError> {
-        for flag in &self.options.propagation {
+    /// Propagation (if `propagate`) and recursive attributes, on the new
+    /// mount.
+    fn finish(&self, mounted: OwnedFd, propagate: bool) -> Result<OwnedFd, MountError> {
+        let propagation = if propagate {
+            self.options.propagation.as_slice()
+        } else {
+            &[]
+        };
+        for flag in propagation {
             mount_at(None, mounted.as_fd(), None, *flag, None).map_err(|errno| {
                 MountError::Failed {
                     step: "propagation",
@@ -435,10 +447,12 @@ pub fn kept_flags(fd: BorrowedFd) -> Result<MsFlags, Errno> {
         .fold(MsFlags::empty(), |kept, (_, ms)| kept | *ms))
 }
 
-/// Makes the mount at `fd` read-only, keeping its other flags.
-pub fn remount_read_only(fd: BorrowedFd) -> Result<(), Errno> {
+/// Makes the mount at `fd` read-only, keeping its other flags; returns
+/// the remount's flags.
+pub fn remount_read_only(fd: BorrowedFd) -> Result<MsFlags, Errno> {
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(fd)?;
-    mount_at(None, fd, None, flags, None)
+    mount_at(None, fd, None, flags, None)?;
+    Ok(flags)
 }
 
 #[cfg(test)]

@@ -1024,6 +1024,7 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
         test -d /run/runvm || echo "no agent root"
         pids=$(ls /proc | grep -c '^[0-9]')
         echo "pid=$$ init=$(cat /proc/1/comm) few pids: $([ "$pids" -lt 8 ] && echo yes)"
+        echo "order=$(while read -r id parent dev root point rest; do echo "$point"; done </proc/self/mountinfo | tr '\n' ' ')"
     "#;
     let (status, stdout) = sh_as(
         &agent,
@@ -1054,7 +1055,7 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
     assert_eq!(lines[4], "null=pts/ptmx /proc/self/fd ok");
     assert_eq!(lines[5], "version=0 firmware=0");
     assert_eq!(
-        &lines[6..],
+        &lines[6..13],
         [
             "root read-only",
             "hosts read-only",
@@ -1064,8 +1065,22 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
             "no agent root",
             // Its own PID namespace, and a /proc that shows it: the shell
             // and its short-lived children, none of the host's processes.
-            "pid=1 init=sh few pids: yes"
+            "pid=1 init=sh few pids: yes",
         ]
+    );
+    // The init made the mounts from /proc on again, in the spec's order
+    // (/sys/fs/cgroup where the host has cgroup v2), with the masks and
+    // read-only paths after them (those that exist here).
+    let order = lines[13].strip_prefix("order=").unwrap_or_default();
+    assert!(
+        order.starts_with(
+            "/ /proc /dev /dev/pts /dev/shm /dev/mqueue /sys /usr /etc/hosts /data /tmp "
+        ),
+        "{order}"
+    );
+    assert!(
+        order.contains(" /proc/version /sys/firmware /proc/sys "),
+        "{order}"
     );
     let share = scratch.path().join("share-source");
     assert!(share.join("mounts/1/made").exists());
