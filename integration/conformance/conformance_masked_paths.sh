@@ -10,7 +10,12 @@
 conformance_case "$1"
 trap 'rt delete --force masked >/dev/null 2>&1' EXIT
 
-spec_bundle bundle '
+spec_bundle bundle 'sh /check.sh' \
+	'"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}],
+	"maskedPaths": ["/secret-file", "/secret-dir", "/secret-zero", "/no-such-path"],
+	"readonlyPaths": ["/frozen", "/no-such-path-either"]' \
+	|| fail "could not make the bundle"
+cat >bundle/rootfs/check.sh <<'CHECK'
 echo "file [$(cat /secret-file)]"
 echo "dir [$(ls -A /secret-dir)]"
 (touch /secret-dir/new) 2>/dev/null && echo "dir writable"
@@ -19,11 +24,8 @@ echo "readonly [$(cat /frozen/kept)]"
 (touch /frozen/new) 2>/dev/null && echo "readonly writable"
 (echo changed >/frozen/kept) 2>/dev/null && echo "readonly file writable"
 echo "control bytes $(head -c 4 /open-zero | wc -c)"
-echo done' \
-	'"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}],
-	"maskedPaths": ["/secret-file", "/secret-dir", "/secret-zero", "/no-such-path"],
-	"readonlyPaths": ["/frozen", "/no-such-path-either"]' \
-	|| fail "could not make the bundle"
+echo done
+CHECK
 echo "secret contents" >bundle/rootfs/secret-file
 mkdir -p bundle/rootfs/secret-dir bundle/rootfs/frozen
 echo "hidden" >bundle/rootfs/secret-dir/inside
