@@ -45,6 +45,7 @@ use super::mounts::{self, Mount, MountError};
 use super::pidns::{InitNamespaces, ProcRemount};
 use super::resolve::{self, Kind};
 use super::seccomp;
+use super::userns;
 
 /// Where the share is mounted, in the container's mount namespace.
 pub const SHARE_DIR: &str = "/run/runvm/share";
@@ -94,6 +95,8 @@ pub enum Error {
     },
     #[error("linux.namespaces: {0} namespaces are not supported")]
     UnsupportedNamespace(LinuxNamespaceType),
+    #[error("linux.namespaces: a user namespace needs linux.uidMappings and linux.gidMappings")]
+    NoMappings,
     #[error(transparent)]
     Seccomp(#[from] seccomp::Error),
 }
@@ -107,6 +110,8 @@ pub struct Container {
     /// ones (None: the guest's, inherited).
     uts: Option<OwnedFd>,
     ipc: Option<OwnedFd>,
+    /// The container's user namespace, with its maps, if it has one.
+    user: Option<OwnedFd>,
     /// The namespaces the container's init makes when it starts.
     init_namespaces: Namespaces,
     root: OwnedFd,
@@ -133,6 +138,11 @@ impl Container {
     /// The container's IPC namespace, if it has one of its own.
     pub fn ipc(&self) -> Option<BorrowedFd<'_>> {
         self.ipc.as_ref().map(AsFd::as_fd)
+    }
+
+    /// The container's user namespace, if it has one of its own.
+    pub fn user(&self) -> Option<BorrowedFd<'_>> {
+        self.user.as_ref().map(AsFd::as_fd)
     }
 
     /// Which namespaces the container's init makes: PID and cgroup.
@@ -208,6 +218,15 @@ pub fn create_with(
     mount_share: MountShare,
 ) -> Result<Container, Error> {
     let plan = Plan::new(spec)?;
+    let user = plan
+        .user_maps
+        .as_ref()
+        .map(|(uids, gids)| userns::create(uids, gids))
+        .transpose()
+        .map_err(|errno| Error::Setup {
+            step: "making the user namespace",
+            errno,
+        })?;
     let container = thread::scope(|scope| {
         let setup = thread::Builder::new()
             .name("container-setup".into())
@@ -220,7 +239,7 @@ pub fn create_with(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
-    Ok(container)
+    Ok(Container { user, ..container })
 }
 
 /// A device node to create.
@@ -270,6 +289,9 @@ struct Plan {
     sysctl: Vec<(String, String)>,
     seccomp: Option<seccomp::Filters>,
     namespaces: Namespaces,
+    /// The uid and gid maps of the container's user namespace, if it asks
+    /// for one.
+    user_maps: Option<(String, String)>,
 }
 
 /// The namespaces of `linux.namespaces` the guest makes for the container,
@@ -284,6 +306,7 @@ pub struct Namespaces {
     pub ipc: bool,
     pub pid: bool,
     pub cgroup: bool,
+    pub user: bool,
 }
 
 impl Namespaces {
@@ -312,9 +335,8 @@ impl Namespaces {
                 LinuxNamespaceType::Ipc => wanted.ipc = true,
                 LinuxNamespaceType::Pid => wanted.pid = true,
                 LinuxNamespaceType::Cgroup => wanted.cgroup = true,
-                LinuxNamespaceType::User | LinuxNamespaceType::Time => {
-                    return Err(Error::UnsupportedNamespace(typ))
-                }
+                LinuxNamespaceType::User => wanted.user = true,
+                LinuxNamespaceType::Time => return Err(Error::UnsupportedNamespace(typ)),
             }
         }
         Ok(wanted)
@@ -420,6 +442,20 @@ impl Plan {
             }
         }
         let namespaces = Namespaces::of(linux)?;
+        let user_maps = if namespaces.user {
+            let maps = linux
+                .and_then(|linux| {
+                    linux
+                        .uid_mappings()
+                        .as_ref()
+                        .zip(linux.gid_mappings().as_ref())
+                })
+                .filter(|(uids, gids)| !uids.is_empty() && !gids.is_empty())
+                .ok_or(Error::NoMappings)?;
+            Some((userns::map_text(maps.0), userns::map_text(maps.1)))
+        } else {
+            None
+        };
         let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(profile) => seccomp::compile(profile)?,
             None => None,
@@ -438,6 +474,7 @@ impl Plan {
             domainname,
             sysctl,
             namespaces,
+            user_maps,
         })
     }
 
@@ -579,6 +616,7 @@ impl Plan {
             namespace,
             uts,
             ipc,
+            user: None,
             init_namespaces: self.namespaces,
             root,
             cgroup: None,
@@ -833,6 +871,7 @@ mod tests {
                 ipc: false,
                 pid: true,
                 cgroup: true,
+                user: false,
             }
         );
         assert_eq!(plan.sysctl[0].0, "kernel.shmmax");
@@ -898,6 +937,10 @@ mod tests {
             (
                 json!({"linux": {"namespaces": [{"type": "time"}]}}),
                 "linux.namespaces: time namespaces are not supported".into(),
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "user"}]}}),
+                "linux.namespaces: a user namespace needs linux.uidMappings and linux.gidMappings".into(),
             ),
         ];
         for (extra, message) in cases {

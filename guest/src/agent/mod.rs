@@ -78,6 +78,7 @@ mod socket;
 mod stream;
 mod sys;
 mod table;
+mod userns;
 
 #[cfg(test)]
 mod tests;

@@ -145,6 +145,7 @@ impl Spec {
                     namespace: container.namespace().as_raw_fd(),
                     uts: container.uts().map(|fd| fd.as_raw_fd()),
                     ipc: container.ipc().map(|fd| fd.as_raw_fd()),
+                    user: container.user().map(|fd| fd.as_raw_fd()),
                     new_cgroup_namespace: false,
                     root: container.root().as_raw_fd(),
                     cwd: resolve::cstring(&cwd).map_err(|_| SpecError::Nul("cwd"))?,
@@ -431,6 +432,9 @@ struct Enter {
     /// The container's UTS and IPC namespaces, if it has its own.
     uts: Option<RawFd>,
     ipc: Option<RawFd>,
+    /// The container's user namespace, joined last: entering the others
+    /// and mounting /proc need the agent's privileges.
+    user: Option<RawFd>,
     /// For the init: make the container's cgroup namespace, rooted at its
     /// cgroup, once in it.
     new_cgroup_namespace: bool,
@@ -630,6 +634,11 @@ impl Enter {
             .map_err(|errno| (Step::Enter, errno))?;
         if let Some(remount) = remount {
             remount.apply().map_err(|errno| (Step::Proc, errno))?;
+        }
+        if let Some(user) = self.user {
+            // SAFETY: a plain system call on a descriptor the spec keeps open.
+            check(unsafe { libc::setns(user, libc::CLONE_NEWUSER) })
+                .map_err(|errno| (Step::Namespaces, errno))?;
         }
         let flags = libc::O_PATH | libc::O_DIRECTORY;
         let mut fd = resolve::openat2_in_root(self.root, &self.cwd, flags);
