@@ -80,6 +80,8 @@ mod tests {
         let (reader, writer) = nix::unistd::pipe().unwrap();
         // SAFETY: the child makes only system calls on stack buffers.
         match unsafe { fork() }.unwrap() {
+            // SAFETY: system calls on static paths, stack buffers and
+            // descriptors this test holds.
             ForkResult::Child => unsafe {
                 if libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWUSER) != 0 {
                     libc::_exit(1);
