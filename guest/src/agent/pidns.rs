@@ -1,4 +1,5 @@
-//! The container's PID namespace. As under runc, the container's first
+//! The namespaces the container's init makes (PID, cgroup) and its /proc.
+//! As under runc, with `pid` in the spec the container's first
 //! process (started by `start`) is PID 1 of a PID namespace of its own,
 //! and every later process (`exec`) joins it; when that init exits, the
 //! kernel ends the rest. The agent stays outside, as PID 1 of the VM, and
@@ -17,8 +18,9 @@
 //! the first proc mount on, in the spec's order, before it execs: it
 //! makes a fresh proc for each proc mount and a clone of every other
 //! mount (same filesystem, contents and options), detaches the old ones,
-//! attaches the new ones (their propagation set then), and masks and makes read-only the
-//! paths of `linux.maskedPaths` and `linux.readonlyPaths` again. The
+//! attaches the new ones (their propagation set then), and masks and
+//! makes read-only the paths of `linux.maskedPaths` and
+//! `linux.readonlyPaths` again. The
 //! container's /proc/self/mountinfo then lists the spec's mounts in the
 //! spec's order, as under runc, and a bind over a /proc file (lxcfs)
 //! stays. [`ProcRemount`]: system calls on what the setup prepared.
