@@ -159,15 +159,26 @@ impl ProcRemount {
                 self.null = Some((null, CString::new(path).map_err(|_| Errno::EINVAL)?));
             }
             let cstring = |text: &str| CString::new(text).map_err(|_| Errno::EINVAL);
-            let options = mount
-                .options
-                .data
-                .split(',')
-                .filter(|option| !option.is_empty())
-                .map(|option| match option.split_once('=') {
-                    Some((key, value)) => Ok((cstring(key)?, Some(cstring(value)?))),
-                    None => Ok((cstring(option)?, None)),
-                })
+            // The spec's source names the mount in mountinfo, as mount(2)'s
+            // would.
+            let source = match &mount.what {
+                What::Fs { source, .. } => Some((c"source".to_owned(), Some(cstring(source)?))),
+                What::Bind(_) => None,
+            };
+            let options = source
+                .into_iter()
+                .map(Ok)
+                .chain(
+                    mount
+                        .options
+                        .data
+                        .split(',')
+                        .filter(|option| !option.is_empty())
+                        .map(|option| match option.split_once('=') {
+                            Some((key, value)) => Ok((cstring(key)?, Some(cstring(value)?))),
+                            None => Ok((cstring(option)?, None)),
+                        }),
+                )
                 .collect::<Result<_, Errno>>()?;
             self.steps.push(Again::Proc {
                 target,

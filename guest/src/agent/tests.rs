@@ -1025,6 +1025,7 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
         pids=$(ls /proc | grep -c '^[0-9]')
         echo "pid=$$ init=$(cat /proc/1/comm) few pids: $([ "$pids" -lt 8 ] && echo yes)"
         echo "order=$(while read -r id parent dev root point rest; do echo "$point"; done </proc/self/mountinfo | tr '\n' ' ')"
+        echo "proc source=$(grep ' /proc proc ' /proc/self/mounts | cut -d' ' -f1)"
     "#;
     let (status, stdout) = sh_as(
         &agent,
