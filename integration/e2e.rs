@@ -4,7 +4,9 @@
 //! on the host itself, that runvm refuses plainly. Every
 //! `client-tests/*.sh` is two tests, `<case>-runc` and `<case>-runvm`, run
 //! in one boot of the client test host (docker, containerd, podman), after
-//! `clienthost_setup`, which starts the daemons.
+//! `clienthost_setup`, which starts the daemons. Every `conformance/*.sh`
+//! is two tests too, `<case>-runc` and `<case>-runvm`, run with the other
+//! scripts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -31,6 +33,9 @@ const CLIENTHOST: &str = "clienthost";
 const RUNC: &str = "/usr/sbin/runc";
 /// Fresh test host boots after one that died or was unusable.
 const TESTHOST_RETRIES: usize = 2;
+/// The reference runtime (Debian's runc) the conformance cases also run
+/// with.
+const RUNC: &str = "/usr/sbin/runc";
 /// Kill guard for the host-side refusal test, which must end within 1 s.
 const REFUSAL_HANG_GUARD: Duration = Duration::from_secs(10);
 
@@ -201,6 +206,19 @@ fn extra_env(hostile_kernel: PathBuf) -> Vec<(String, PathBuf)> {
     ]
 }
 
+/// Each conformance case (`conformance/*.sh`, written from the OCI runtime
+/// spec's text) once per runtime, runc first: a case runc fails is a wrong
+/// test.
+fn conformance_runs() -> integration::Result<Vec<Script>> {
+    let mut runs = Vec::new();
+    for case in scripts::discover(&crate_dir().join("conformance"), SCRIPT_TIMEOUT)? {
+        for runtime in clienthost::RUNTIMES {
+            runs.push(case.with_arg(runtime)?);
+        }
+    }
+    Ok(runs)
+}
+
 /// Each client case once per runtime, runc first.
 fn client_runs() -> integration::Result<Vec<Script>> {
     let mut runs = Vec::new();
@@ -252,7 +270,9 @@ fn main() -> ExitCode {
     } else {
         Place::TestHost
     };
-    let all_scripts = match scripts::discover(&crate_dir().join("tests"), SCRIPT_TIMEOUT) {
+    let discovered = scripts::discover(&crate_dir().join("tests"), SCRIPT_TIMEOUT)
+        .and_then(|tests| Ok([tests, conformance_runs()?].concat()));
+    let all_scripts = match discovered {
         Ok(all_scripts) => all_scripts,
         Err(error) => {
             eprintln!("error: {error}");

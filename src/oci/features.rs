@@ -131,7 +131,8 @@ pub const CAPABILITIES: &[Capability] = &[
 
 /// The namespace types a config may ask for. The VM isolates the
 /// container from the host and from other containers whichever it asks
-/// for; inside the guest, `linux.namespaces` is not applied.
+/// for; inside the guest each one listed is a new namespace (the network
+/// one is the VM's).
 /// The hooks runvm runs (see `crate::monitor::hooks`).
 const HOOKS: [&str; 6] = [
     "prestart",
@@ -148,7 +149,6 @@ const NAMESPACES: &[LinuxNamespaceType] = &[
     LinuxNamespaceType::Mount,
     LinuxNamespaceType::Network,
     LinuxNamespaceType::Pid,
-    LinuxNamespaceType::Time,
     LinuxNamespaceType::User,
     LinuxNamespaceType::Uts,
 ];
@@ -237,7 +237,7 @@ pub fn features() -> Features {
         ("io.runvm.vm.devices", "virtio-mmio: vsock, fs, rng, net"),
         (
             "io.runvm.namespaces",
-            "the VM isolates the container; inside it the container has its own PID namespace, the other linux.namespaces are not applied",
+            "the VM isolates the container; inside it each namespace listed is a new one, but the network namespace is the VM's",
         ),
         (
             "io.runvm.hooks",
@@ -331,7 +331,7 @@ mod tests {
         let linux = &json["linux"];
         assert_eq!(
             linux["namespaces"],
-            serde_json::json!(["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"])
+            serde_json::json!(["cgroup", "ipc", "mount", "network", "pid", "user", "uts"])
         );
         assert_eq!(
             linux["cgroup"],

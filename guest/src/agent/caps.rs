@@ -3,6 +3,8 @@
 
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 
+use super::sys::check;
+
 /// The five capability sets of a process, one bit per capability number.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CapSets {
@@ -119,15 +121,6 @@ pub fn set(sets: &CapSets) -> Result<(), i32> {
         }
     }
     Ok(())
-}
-
-/// `Err(errno)` for a failed call; reading errno does not allocate.
-fn check(rc: i32) -> Result<(), i32> {
-    if rc < 0 {
-        Err(nix::errno::Errno::last_raw())
-    } else {
-        Ok(())
-    }
 }
 
 /// The kernel's number for `cap` (linux/capability.h).

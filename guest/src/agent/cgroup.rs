@@ -325,9 +325,9 @@ mod tests {
 
     /// A directory laid out like a cgroup v2 hierarchy, with the files the
     /// kernel would provide for the container's cgroup.
-    fn fake_hierarchy(name: &str) -> PathBuf {
-        let root = std::env::temp_dir().join(format!("runvm-cgroup-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
+    fn fake_hierarchy() -> tempfile::TempDir {
+        let hierarchy = tempfile::tempdir().unwrap();
+        let root = hierarchy.path();
         let dir = root.join(CONTAINER_CGROUP);
         fs::create_dir_all(&dir).unwrap();
         fs::write(
@@ -349,13 +349,14 @@ mod tests {
         ] {
             fs::write(dir.join(file), text).unwrap();
         }
-        root
+        hierarchy
     }
 
     #[test]
     fn stats_read_the_cgroup_files() {
-        let root = fake_hierarchy("stats");
-        let cgroup = Cgroup::create(&root, None).unwrap();
+        let hierarchy = fake_hierarchy();
+        let root = hierarchy.path();
+        let cgroup = Cgroup::create(root, None).unwrap();
         // Each write replaces the file: the last controller enabled is left.
         assert_eq!(
             fs::read_to_string(root.join("cgroup.subtree_control")).unwrap(),
@@ -394,7 +395,6 @@ mod tests {
             cgroup.stats().unwrap_err().to_string(),
             "the cgroup's pids.current is malformed"
         );
-        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -25,6 +25,7 @@
 //! the VM's own. A failed setup leaves no mount behind: its namespace dies
 //! with the thread.
 
+use std::ffi::CString;
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
@@ -35,15 +36,16 @@ use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::sys::stat::{Mode, SFlag};
-use oci_spec::runtime::{LinuxDeviceType, Spec};
+use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Spec};
 
 use super::cgroup::Cgroup;
 
 use super::describe;
 use super::mounts::{self, Mount, MountError};
-use super::pidns::{PidNamespace, ProcRemount};
+use super::pidns::{InitNamespaces, ProcRemount};
 use super::resolve::{self, Kind};
 use super::seccomp;
+use super::userns;
 
 /// Where the share is mounted, in the container's mount namespace.
 pub const SHARE_DIR: &str = "/run/runvm/share";
@@ -86,6 +88,15 @@ pub enum Error {
     Sysctl { key: String, errno: Errno },
     #[error("{step}: {}", describe(*.errno))]
     Setup { step: &'static str, errno: Errno },
+    #[error("linux.namespaces: the {typ} namespace at {} cannot be joined in the guest: the path names a namespace of the host", .path.display())]
+    NamespacePath {
+        typ: LinuxNamespaceType,
+        path: PathBuf,
+    },
+    #[error("linux.namespaces: {0} namespaces are not supported")]
+    UnsupportedNamespace(LinuxNamespaceType),
+    #[error("linux.namespaces: a user namespace needs linux.uidMappings and linux.gidMappings")]
+    NoMappings,
     #[error(transparent)]
     Seccomp(#[from] seccomp::Error),
 }
@@ -95,20 +106,48 @@ pub enum Error {
 #[derive(Debug)]
 pub struct Container {
     namespace: OwnedFd,
+    /// The container's UTS and IPC namespaces, when the spec asks for new
+    /// ones (None: the guest's, inherited).
+    uts: Option<OwnedFd>,
+    ipc: Option<OwnedFd>,
+    /// The container's user namespace, with its maps, if it has one.
+    user: Option<OwnedFd>,
+    /// The namespaces the container's init makes when it starts.
+    init_namespaces: Namespaces,
     root: OwnedFd,
     cgroup: Option<Cgroup>,
     /// `linux.seccomp`, compiled; None: no filter.
     seccomp: Option<seccomp::Filters>,
     /// What the init does to the container's /proc in its PID namespace.
     proc_remount: Option<ProcRemount>,
-    /// The PID namespace of the container's processes.
-    pid_namespace: PidNamespace,
+    /// The namespaces of the container's init, which later processes join.
+    made_by_init: InitNamespaces,
 }
 
 impl Container {
     /// The mount namespace processes enter (setns).
     pub fn namespace(&self) -> BorrowedFd<'_> {
         self.namespace.as_fd()
+    }
+
+    /// The container's UTS namespace, if it has one of its own.
+    pub fn uts(&self) -> Option<BorrowedFd<'_>> {
+        self.uts.as_ref().map(AsFd::as_fd)
+    }
+
+    /// The container's IPC namespace, if it has one of its own.
+    pub fn ipc(&self) -> Option<BorrowedFd<'_>> {
+        self.ipc.as_ref().map(AsFd::as_fd)
+    }
+
+    /// The container's user namespace, if it has one of its own.
+    pub fn user(&self) -> Option<BorrowedFd<'_>> {
+        self.user.as_ref().map(AsFd::as_fd)
+    }
+
+    /// Which namespaces the container's init makes: PID and cgroup.
+    pub fn init_namespaces(&self) -> Namespaces {
+        self.init_namespaces
     }
 
     /// The container root (O_PATH), for resolving container paths.
@@ -132,9 +171,9 @@ impl Container {
         self.proc_remount.as_ref()
     }
 
-    /// The PID namespace the container's processes share.
-    pub fn pid_namespace(&self) -> &PidNamespace {
-        &self.pid_namespace
+    /// The namespaces of the container's init, for the processes after it.
+    pub fn made_by_init(&self) -> &InitNamespaces {
+        &self.made_by_init
     }
 
     /// The seccomp filters the container's processes run under, if any.
@@ -179,6 +218,15 @@ pub fn create_with(
     mount_share: MountShare,
 ) -> Result<Container, Error> {
     let plan = Plan::new(spec)?;
+    let user = plan
+        .user_maps
+        .as_ref()
+        .map(|(uids, gids)| userns::create(uids, gids))
+        .transpose()
+        .map_err(|errno| Error::Setup {
+            step: "making the user namespace",
+            errno,
+        })?;
     let container = thread::scope(|scope| {
         let setup = thread::Builder::new()
             .name("container-setup".into())
@@ -191,8 +239,7 @@ pub fn create_with(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
-    plan.set_system()?;
-    Ok(container)
+    Ok(Container { user, ..container })
 }
 
 /// A device node to create.
@@ -241,6 +288,67 @@ struct Plan {
     domainname: Option<String>,
     sysctl: Vec<(String, String)>,
     seccomp: Option<seccomp::Filters>,
+    namespaces: Namespaces,
+    /// The uid and gid maps of the container's user namespace, if it asks
+    /// for one.
+    user_maps: Option<(String, String)>,
+}
+
+/// The namespaces of `linux.namespaces` the guest makes for the container,
+/// besides its mount namespace (always a new one: the guest's own root is
+/// its initramfs). A type the spec leaves out is the guest's, inherited,
+/// as under runc. The network namespace is always the guest's initial
+/// one: the VM's network is the container's, and the spec's network
+/// namespace is realised on the host (the monitor lives in it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Namespaces {
+    pub uts: bool,
+    pub ipc: bool,
+    pub pid: bool,
+    pub cgroup: bool,
+    pub user: bool,
+}
+
+impl Namespaces {
+    fn of(linux: Option<&oci_spec::runtime::Linux>) -> Result<Self, Error> {
+        let mut wanted = Namespaces::default();
+        for namespace in linux
+            .and_then(|linux| linux.namespaces().as_ref())
+            .into_iter()
+            .flatten()
+        {
+            let typ = namespace.typ();
+            if typ == LinuxNamespaceType::Network {
+                continue;
+            }
+            // Never ignored: the host refuses these paths first, this says
+            // so again should one get here.
+            if let Some(path) = namespace.path() {
+                return Err(Error::NamespacePath {
+                    typ,
+                    path: path.clone(),
+                });
+            }
+            match typ {
+                LinuxNamespaceType::Mount | LinuxNamespaceType::Network => {}
+                LinuxNamespaceType::Uts => wanted.uts = true,
+                LinuxNamespaceType::Ipc => wanted.ipc = true,
+                LinuxNamespaceType::Pid => wanted.pid = true,
+                LinuxNamespaceType::Cgroup => wanted.cgroup = true,
+                LinuxNamespaceType::User => wanted.user = true,
+                LinuxNamespaceType::Time => return Err(Error::UnsupportedNamespace(typ)),
+            }
+        }
+        Ok(wanted)
+    }
+
+    /// The flags for unshare(2) of the namespaces made at create.
+    fn at_create(self) -> CloneFlags {
+        let mut flags = CloneFlags::CLONE_NEWNS;
+        flags.set(CloneFlags::CLONE_NEWUTS, self.uts);
+        flags.set(CloneFlags::CLONE_NEWIPC, self.ipc);
+        flags
+    }
 }
 
 impl Plan {
@@ -333,6 +441,21 @@ impl Plan {
                 return Err(Error::SysctlKey(key.clone()));
             }
         }
+        let namespaces = Namespaces::of(linux)?;
+        let user_maps = if namespaces.user {
+            let maps = linux
+                .and_then(|linux| {
+                    linux
+                        .uid_mappings()
+                        .as_ref()
+                        .zip(linux.gid_mappings().as_ref())
+                })
+                .filter(|(uids, gids)| !uids.is_empty() && !gids.is_empty())
+                .ok_or(Error::NoMappings)?;
+            Some((userns::map_text(maps.0), userns::map_text(maps.1)))
+        } else {
+            None
+        };
         let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(profile) => seccomp::compile(profile)?,
             None => None,
@@ -350,6 +473,8 @@ impl Plan {
             hostname,
             domainname,
             sysctl,
+            namespaces,
+            user_maps,
         })
     }
 
@@ -357,7 +482,7 @@ impl Plan {
     /// becomes the container's.
     fn build(&self, layout: &Layout, mount_share: MountShare) -> Result<Container, Error> {
         let at = |step| move |errno| Error::Setup { step, errno };
-        nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(at("unshare"))?;
+        nix::sched::unshare(self.namespaces.at_create()).map_err(at("unshare"))?;
         let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
         nix::mount::mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
             .map_err(at("making mounts private"))?;
@@ -372,6 +497,21 @@ impl Plan {
         .map_err(at("opening the mount namespace"))?;
         // SAFETY: open just returned this descriptor; nothing else owns it.
         let namespace = unsafe { std::os::fd::FromRawFd::from_raw_fd(namespace) };
+        let own = |wanted: bool, name: &str| {
+            wanted
+                .then(|| fs::File::open(format!("/proc/thread-self/ns/{name}")))
+                .transpose()
+                .map(|file| file.map(OwnedFd::from))
+                .map_err(|error| Error::Setup {
+                    step: "opening the container's namespaces",
+                    errno: super::errno_of(&error),
+                })
+        };
+        let uts = own(self.namespaces.uts, "uts")?;
+        let ipc = own(self.namespaces.ipc, "ipc")?;
+        // In the container's UTS and IPC namespaces (this thread's), through
+        // the guest's /proc before the root moves.
+        self.set_system()?;
 
         for dir in [&layout.share, &layout.root] {
             fs::create_dir_all(dir).map_err(|error| Error::Setup {
@@ -397,20 +537,32 @@ impl Plan {
             .map_err(at("mounting the root"))?;
         let root = mounts::open_path(&layout.root).map_err(at("opening the root"))?;
 
+        // With a PID namespace of its own, the init makes the mounts from
+        // the first proc on again (see `pidns`).
+        let mut again = self.namespaces.pid.then(ProcRemount::default);
+        let in_container = |fd: BorrowedFd| {
+            container_path(fd, &layout.root).map_err(at("finding a mount's container path"))
+        };
         for mount in &self.mounts {
-            let mounted =
-                mount
-                    .apply(root.as_fd(), share.as_fd())
-                    .map_err(|error| Error::Mount {
-                        destination: mount.destination.clone(),
-                        error,
-                    })?;
+            let made_again = again.as_ref().is_some_and(|a| a.makes_again(mount));
+            let mounted = mount
+                .apply(root.as_fd(), share.as_fd(), !made_again)
+                .map_err(|error| Error::Mount {
+                    destination: mount.destination.clone(),
+                    error,
+                })?;
             if is_dev_tmpfs(mount) {
                 default_dev(mounted.as_fd()).map_err(|errno| Error::Apply {
                     field: "default devices in",
                     path: mount.destination.clone(),
                     errno,
                 })?;
+            }
+            if let Some(again) = again.as_mut().filter(|_| made_again) {
+                let target = in_container(mounted.as_fd())?;
+                again
+                    .record_mount(mount, mounted, target)
+                    .map_err(at("preparing /proc for the container's PID namespace"))?;
             }
         }
         for device in &self.devices {
@@ -428,18 +580,24 @@ impl Plan {
             })?;
         }
         for path in &self.masked {
-            mask(root.as_fd(), path).map_err(|errno| Error::Apply {
+            let masked = mask(root.as_fd(), path).map_err(|errno| Error::Apply {
                 field: "linux.maskedPaths",
                 path: path.clone(),
                 errno,
             })?;
+            if let (Some(again), Some(target)) = (again.as_mut(), masked) {
+                again.record_mask(in_container(target.as_fd())?);
+            }
         }
         for path in &self.readonly_paths {
-            read_only(root.as_fd(), path).map_err(|errno| Error::Apply {
+            let made = read_only(root.as_fd(), path).map_err(|errno| Error::Apply {
                 field: "linux.readonlyPaths",
                 path: path.clone(),
                 errno,
             })?;
+            if let (Some(again), Some((target, flags))) = (again.as_mut(), made) {
+                again.record_read_only(in_container(target.as_fd())?, flags);
+            }
         }
         if self.readonly {
             mounts::remount_read_only(root.as_fd()).map_err(at("making the root read-only"))?;
@@ -450,22 +608,28 @@ impl Plan {
         }
         // On this thread, in the container's namespace: the /dev/null it
         // opens is one the init may bind from.
-        let proc_remount = ProcRemount::new(&self.mounts, &self.masked, &self.readonly_paths)
-            .map_err(at("preparing /proc for the container's PID namespace"))?;
+        let proc_remount = again.filter(|again| !again.is_empty());
         nix::unistd::fchdir(root.as_raw_fd()).map_err(at("entering the root"))?;
         nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .map_err(at("moving the root onto /"))?;
         Ok(Container {
             namespace,
+            uts,
+            ipc,
+            user: None,
+            init_namespaces: self.namespaces,
             root,
             cgroup: None,
             seccomp: self.seccomp.clone(),
             proc_remount,
-            pid_namespace: PidNamespace::default(),
+            made_by_init: InitNamespaces::default(),
         })
     }
 
-    /// The hostname, domain name and sysctls: the VM's, for all processes.
+    /// The hostname, domain name and sysctls, in the namespaces of the
+    /// calling thread: the container's UTS and IPC namespaces, or the
+    /// guest's when the spec asks for none (an empty hostname leaves the
+    /// inherited one, as under runc).
     fn set_system(&self) -> Result<(), Error> {
         if let Some(hostname) = &self.hostname {
             nix::unistd::sethostname(hostname).map_err(|errno| Error::Setup {
@@ -602,10 +766,11 @@ fn existing(root: BorrowedFd, path: &Path) -> Result<Option<OwnedFd>, Errno> {
 }
 
 /// Hides `path`: a read-only empty tmpfs over a directory, /dev/null over
-/// anything else. A missing path is skipped.
-fn mask(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
+/// anything else. A missing path is skipped (None); else returns the
+/// masked path, opened before the mask.
+fn mask(root: BorrowedFd, path: &Path) -> Result<Option<OwnedFd>, Errno> {
     let Some(target) = existing(root, path)? else {
-        return Ok(());
+        return Ok(None);
     };
     let stat = nix::sys::stat::fstat(target.as_raw_fd())?;
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
@@ -617,7 +782,7 @@ fn mask(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
             Some("tmpfs"),
             flags,
             None::<&str>,
-        )
+        )?;
     } else {
         let null = mounts::open_path(Path::new("/dev/null"))?;
         mounts::mount_at(
@@ -626,19 +791,31 @@ fn mask(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
             None,
             MsFlags::MS_BIND,
             None,
-        )
+        )?;
     }
+    Ok(Some(target))
 }
 
-/// Makes `path` a read-only bind of itself. A missing path is skipped.
-fn read_only(root: BorrowedFd, path: &Path) -> Result<(), Errno> {
+/// Makes `path` a read-only bind of itself. A missing path is skipped
+/// (None); else returns the path, opened before the bind, and the flags
+/// of the read-only remount.
+fn read_only(root: BorrowedFd, path: &Path) -> Result<Option<(OwnedFd, MsFlags)>, Errno> {
     let Some(target) = existing(root, path)? else {
-        return Ok(());
+        return Ok(None);
     };
     let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
     mounts::mount_at(Some(target.as_fd()), target.as_fd(), None, rbind, None)?;
     let mounted = resolve::open_in(root, path, OFlag::O_PATH)?;
-    mounts::remount_read_only(mounted.as_fd())
+    let flags = mounts::remount_read_only(mounted.as_fd())?;
+    Ok(Some((target, flags)))
+}
+
+/// The path of `fd` in the container, once the root prepared at
+/// `prepared` is its `/`.
+fn container_path(fd: BorrowedFd, prepared: &Path) -> Result<CString, Errno> {
+    let path = fs::read_link(resolve::fd_path(fd)).map_err(|error| super::errno_of(&error))?;
+    let inside = path.strip_prefix(prepared).map_err(|_| Errno::EXDEV)?;
+    resolve::cstring(&Path::new("/").join(inside))
 }
 
 #[cfg(test)]
@@ -674,6 +851,8 @@ mod tests {
                 "maskedPaths": ["/proc/kcore"],
                 "readonlyPaths": ["/proc/sys"],
                 "rootfsPropagation": "rslave",
+                "namespaces": [{"type": "pid"}, {"type": "uts"}, {"type": "cgroup"},
+                    {"type": "mount"}, {"type": "network", "path": "/var/run/netns/x"}],
                 "sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1"},
                 "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
             },
@@ -685,6 +864,16 @@ mod tests {
         assert!(!is_dev_tmpfs(&plan.mounts[0]));
         assert_eq!(plan.hostname.as_deref(), Some("box"));
         assert_eq!(plan.propagation, Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));
+        assert_eq!(
+            plan.namespaces,
+            Namespaces {
+                uts: true,
+                ipc: false,
+                pid: true,
+                cgroup: true,
+                user: false,
+            }
+        );
         assert_eq!(plan.sysctl[0].0, "kernel.shmmax");
         assert_eq!(
             plan.devices,
@@ -740,6 +929,18 @@ mod tests {
             (
                 json!({"linux": {"maskedPaths": [""]}}),
                 "linux.maskedPaths : is empty or contains a NUL byte".into(),
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "ipc", "path": "/proc/1/ns/ipc"}]}}),
+                "linux.namespaces: the ipc namespace at /proc/1/ns/ipc cannot be joined in the guest: the path names a namespace of the host".into(),
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "time"}]}}),
+                "linux.namespaces: time namespaces are not supported".into(),
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "user"}]}}),
+                "linux.namespaces: a user namespace needs linux.uidMappings and linux.gidMappings".into(),
             ),
         ];
         for (extra, message) in cases {

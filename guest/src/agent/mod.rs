@@ -21,11 +21,12 @@
 //! - `CreateContainer` also makes the container's cgroup (v2) with
 //!   `linux.resources`; every container process joins it before exec.
 //!   `Stats` reads it, `Update` rewrites it.
-//! - Known gaps: there is no PID namespace yet, so container processes see
-//!   the agent as PID 1 and their own guest pids; the UTS, IPC, network
-//!   and cgroup namespaces are the VM's, shared by all processes (which is
-//!   what `exec` gets under runc too), and `linux.namespaces` is not
-//!   otherwise applied (no user namespaces).
+//! - `linux.namespaces`: a new namespace for each type listed without a
+//!   path (UTS, IPC and user at create, PID and cgroup by the container's
+//!   init, mount always), the guest's for a type left out; the network
+//!   namespace is always the guest's (the VM's network is the
+//!   container's); a path, or a time namespace, is refused. Every
+//!   container process joins them.
 //! - A container process's pty comes from the container's /dev/ptmx when
 //!   it has one (its tty is then one of its /dev/pts), else the agent's.
 //! - `Start` needs every stream attached first: stdin, stdout and stderr,
@@ -76,7 +77,9 @@ mod seccomp;
 pub mod server;
 mod socket;
 mod stream;
+mod sys;
 mod table;
+mod userns;
 
 #[cfg(test)]
 mod tests;

@@ -58,17 +58,11 @@ pub struct Attr {
     pub clear: u64,
 }
 
-// linux/mount.h
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-const MOUNT_ATTR__ATIME: u64 = 0x70;
-const MOUNT_ATTR_RELATIME: u64 = 0x0;
-const MOUNT_ATTR_NOATIME: u64 = 0x10;
-const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
-const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
-const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+use libc::{
+    MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
+    MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY, MOUNT_ATTR_RELATIME,
+    MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME,
+};
 
 /// runc's table: the option, whether it clears the flag, the flag.
 const FLAGS: &[(&str, bool, MsFlags)] = &[
@@ -291,9 +285,15 @@ impl Mount {
     }
 
     /// Mounts it inside `root`, creating the mount point; bind sources
-    /// relative to the share are found in `share`. Returns the mounted
-    /// filesystem's root, opened with O_PATH.
-    pub fn apply(&self, root: BorrowedFd, share: BorrowedFd) -> Result<OwnedFd, MountError> {
+    /// relative to the share are found in `share`. Sets its propagation if
+    /// `propagate`. Returns the mounted filesystem's root, opened with
+    /// O_PATH.
+    pub fn apply(
+        &self,
+        root: BorrowedFd,
+        share: BorrowedFd,
+        propagate: bool,
+    ) -> Result<OwnedFd, MountError> {
         let at = |step| move |errno| MountError::Failed { step, errno };
         let flags = self.options.flags;
         match &self.what {
@@ -319,7 +319,7 @@ impl Mount {
                     let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest;
                     mount_at(None, mounted.as_fd(), None, remount, None).map_err(at("remount"))?;
                 }
-                self.finish(mounted)
+                self.finish(mounted, propagate)
             }
             What::Fs { fstype, source } => {
                 let target = resolve::create_in(root, &self.destination, Kind::Dir)
@@ -334,7 +334,7 @@ impl Mount {
                 )
                 .map_err(at("mount"))?;
                 let mounted = self.reopen(root)?;
-                self.finish(mounted)
+                self.finish(mounted, propagate)
             }
         }
     }
@@ -348,9 +348,15 @@ impl Mount {
         })
     }
 
-    /// Propagation and recursive attributes, on the new mount.
-    fn finish(&self, mounted: OwnedFd) -> Result<OwnedFd, MountError> {
-        for flag in &self.options.propagation {
+    /// Propagation (if `propagate`) and recursive attributes, on the new
+    /// mount.
+    fn finish(&self, mounted: OwnedFd, propagate: bool) -> Result<OwnedFd, MountError> {
+        let propagation = if propagate {
+            self.options.propagation.as_slice()
+        } else {
+            &[]
+        };
+        for flag in propagation {
             mount_at(None, mounted.as_fd(), None, *flag, None).map_err(|errno| {
                 MountError::Failed {
                     step: "propagation",
@@ -398,18 +404,9 @@ pub fn mount_at(
     )
 }
 
-/// `struct mount_attr` of linux/mount.h.
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
 /// mount_setattr(2) on the mount tree at `target`.
 fn set_attr(target: BorrowedFd, attr: Attr) -> Result<(), Errno> {
-    let attr = MountAttr {
+    let attr = libc::mount_attr {
         attr_set: attr.set,
         attr_clr: attr.clear,
         propagation: 0,
@@ -423,8 +420,8 @@ fn set_attr(target: BorrowedFd, attr: Attr) -> Result<(), Errno> {
             target.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
         )
     };
     Errno::result(rc).map(drop)
@@ -450,10 +447,12 @@ pub fn kept_flags(fd: BorrowedFd) -> Result<MsFlags, Errno> {
         .fold(MsFlags::empty(), |kept, (_, ms)| kept | *ms))
 }
 
-/// Makes the mount at `fd` read-only, keeping its other flags.
-pub fn remount_read_only(fd: BorrowedFd) -> Result<(), Errno> {
+/// Makes the mount at `fd` read-only, keeping its other flags; returns
+/// the remount's flags.
+pub fn remount_read_only(fd: BorrowedFd) -> Result<MsFlags, Errno> {
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | kept_flags(fd)?;
-    mount_at(None, fd, None, flags, None)
+    mount_at(None, fd, None, flags, None)?;
+    Ok(flags)
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use super::pidns::{self, Entry, ProcRemount};
 use super::reaper::{self, OnExit};
 use super::resolve;
 use super::seccomp;
+use super::sys::check;
 
 /// Where a program is looked up when the process's env has no PATH; also
 /// the agent's own PATH when the kernel gave init none.
@@ -142,6 +143,10 @@ impl Spec {
                 }
                 Some(Enter {
                     namespace: container.namespace().as_raw_fd(),
+                    uts: container.uts().map(|fd| fd.as_raw_fd()),
+                    ipc: container.ipc().map(|fd| fd.as_raw_fd()),
+                    user: container.user().map(|fd| fd.as_raw_fd()),
+                    new_cgroup_namespace: false,
                     root: container.root().as_raw_fd(),
                     cwd: resolve::cstring(&cwd).map_err(|_| SpecError::Nul("cwd"))?,
                     cgroup_procs: container.cgroup().map(|cgroup| cgroup.procs_fd()),
@@ -295,15 +300,20 @@ impl Spec {
         let mut setup = self.setup.clone();
         let report_fd = report.as_raw_fd();
         // In a container: held until the init's namespace is recorded.
-        let spawning = self
-            .container
+        let spawning = self.container.as_ref().map(|c| c.made_by_init().spawning());
+        let wanted = self.container.as_ref().map(|c| c.init_namespaces());
+        let entry = spawning
             .as_ref()
-            .map(|c| c.pid_namespace().spawning());
-        let entry = spawning.as_ref().map(|s| s.entry(is_init)).transpose()?;
-        let creating = matches!(entry, Some(Entry::Create));
+            .map(|s| s.entry(is_init, wanted.is_some_and(|w| w.pid)))
+            .transpose()?;
+        let creating = matches!(entry, Some(Entry::Create { .. }));
         if creating {
-            // The init: PID 1 of the new namespace mounts its /proc.
+            // The init: PID 1 of a new namespace mounts its /proc, and it
+            // makes the cgroup namespace once in the container's cgroup.
             setup.remount_proc = self.container.clone();
+            if let Some(enter) = &mut setup.enter {
+                enter.new_cgroup_namespace = wanted.is_some_and(|w| w.cgroup);
+            }
         }
         // SAFETY: the closure runs in the forked child before exec; it only
         // reads data prepared before the fork and makes async-signal-safe
@@ -324,7 +334,12 @@ impl Spec {
                         .spawn_scoped(scope, || {
                             pidns::enter(entry)?;
                             match reaper::spawn(&mut command, on_exit) {
-                                Ok(pid) => Ok((pid, creating.then(pidns::created).flatten())),
+                                Ok(pid) => {
+                                    let made = wanted
+                                        .filter(|_| creating)
+                                        .and_then(|w| pidns::created(pid, w.pid, w.cgroup));
+                                    Ok((pid, made))
+                                }
                                 Err(error) => {
                                     Err(SpawnAttempt::Io(pidns::spawn_error(entry, error)?))
                                 }
@@ -414,6 +429,15 @@ struct Setup {
 #[derive(Clone, Debug)]
 struct Enter {
     namespace: RawFd,
+    /// The container's UTS and IPC namespaces, if it has its own.
+    uts: Option<RawFd>,
+    ipc: Option<RawFd>,
+    /// The container's user namespace, joined last: entering the others
+    /// and mounting /proc need the agent's privileges.
+    user: Option<RawFd>,
+    /// For the init: make the container's cgroup namespace, rooted at its
+    /// cgroup, once in it.
+    new_cgroup_namespace: bool,
     root: RawFd,
     cwd: CString,
     /// The container cgroup's cgroup.procs, open for writing.
@@ -445,10 +469,11 @@ enum Step {
     Cgroup,
     Seccomp,
     Proc,
+    Namespaces,
 }
 
 impl Step {
-    const ALL: [Step; 17] = [
+    const ALL: [Step; 18] = [
         Step::Setsid,
         Step::Tty,
         Step::Rlimit,
@@ -466,6 +491,7 @@ impl Step {
         Step::Cgroup,
         Step::Seccomp,
         Step::Proc,
+        Step::Namespaces,
     ];
 
     fn name(number: u8) -> &'static str {
@@ -487,6 +513,7 @@ impl Step {
             Some(Step::Cgroup) => "joining the container cgroup",
             Some(Step::Seccomp) => "linux.seccomp",
             Some(Step::Proc) => "mounting /proc in the container's PID namespace",
+            Some(Step::Namespaces) => "entering the container's namespaces",
             None => "unknown step",
         }
     }
@@ -587,11 +614,31 @@ impl Enter {
                 return Err((Step::Cgroup, Errno::last_raw()));
             }
         }
+        let namespaces = |errno| (Step::Namespaces, errno);
+        if self.new_cgroup_namespace {
+            // SAFETY: a plain system call on a constant.
+            check(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }).map_err(namespaces)?;
+        }
+        for (fd, kind) in [
+            (self.uts, libc::CLONE_NEWUTS),
+            (self.ipc, libc::CLONE_NEWIPC),
+        ] {
+            if let Some(fd) = fd {
+                // SAFETY: a plain system call on a descriptor the spec keeps
+                // open.
+                check(unsafe { libc::setns(fd, kind) }).map_err(namespaces)?;
+            }
+        }
         // SAFETY: plain system calls on descriptors the spec keeps open.
         check(unsafe { libc::setns(self.namespace, libc::CLONE_NEWNS) })
             .map_err(|errno| (Step::Enter, errno))?;
         if let Some(remount) = remount {
             remount.apply().map_err(|errno| (Step::Proc, errno))?;
+        }
+        if let Some(user) = self.user {
+            // SAFETY: a plain system call on a descriptor the spec keeps open.
+            check(unsafe { libc::setns(user, libc::CLONE_NEWUSER) })
+                .map_err(|errno| (Step::Namespaces, errno))?;
         }
         let flags = libc::O_PATH | libc::O_DIRECTORY;
         let mut fd = resolve::openat2_in_root(self.root, &self.cwd, flags);
@@ -631,15 +678,6 @@ fn write_oom_score_adj(score: &[u8]) -> Result<(), i32> {
     // SAFETY: closes the descriptor opened above, used by nothing else.
     unsafe { libc::close(fd) };
     result
-}
-
-/// The errno of a failed system call's return value `rc`: async-signal-safe.
-pub(super) fn check(rc: i32) -> Result<(), i32> {
-    if rc < 0 {
-        Err(Errno::last_raw())
-    } else {
-        Ok(())
-    }
 }
 
 /// True if the agent's supplementary groups are exactly `groups`.

@@ -139,56 +139,38 @@ mod tests {
     use std::os::fd::AsFd;
     use std::os::unix::fs::symlink;
 
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> Self {
-            let path =
-                std::env::temp_dir().join(format!("runvm-resolve-{name}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&path);
-            fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn where_is(fd: &OwnedFd) -> PathBuf {
         fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap()
     }
 
-    fn open_root(dir: &TempDir) -> OwnedFd {
+    fn open_root(dir: &tempfile::TempDir) -> OwnedFd {
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let fd = nix::fcntl::open(&dir.0, flags, Mode::empty()).unwrap();
+        let fd = nix::fcntl::open(dir.path(), flags, Mode::empty()).unwrap();
         // SAFETY: open just returned this descriptor.
         unsafe { OwnedFd::from_raw_fd(fd) }
     }
 
     #[test]
     fn symlinks_and_dotdot_stay_inside_the_root() {
-        let dir = TempDir::new("stay");
+        let dir = tempfile::tempdir().unwrap();
         let root = open_root(&dir);
-        fs::create_dir(dir.0.join("real")).unwrap();
-        symlink("/", dir.0.join("etc")).unwrap();
-        symlink("../../../real", dir.0.join("up")).unwrap();
+        fs::create_dir(dir.path().join("real")).unwrap();
+        symlink("/", dir.path().join("etc")).unwrap();
+        symlink("../../../real", dir.path().join("up")).unwrap();
         let fd = open_in(root.as_fd(), Path::new("/etc/real"), OFlag::O_PATH).unwrap();
-        assert_eq!(where_is(&fd), dir.0.join("real"));
+        assert_eq!(where_is(&fd), dir.path().join("real"));
         let fd = open_in(root.as_fd(), Path::new("../../up"), OFlag::O_PATH).unwrap();
-        assert_eq!(where_is(&fd), dir.0.join("real"));
+        assert_eq!(where_is(&fd), dir.path().join("real"));
         let fd = open_in(root.as_fd(), Path::new(""), OFlag::O_PATH).unwrap();
-        assert_eq!(where_is(&fd), dir.0);
+        assert_eq!(where_is(&fd), dir.path());
     }
 
     #[test]
     fn magic_links_are_refused() {
-        let dir = TempDir::new("magic");
+        let dir = tempfile::tempdir().unwrap();
         let root = open_root(&dir);
-        symlink("/proc/self/root", dir.0.join("escape")).unwrap();
-        fs::create_dir_all(dir.0.join("proc/self")).unwrap();
+        symlink("/proc/self/root", dir.path().join("escape")).unwrap();
+        fs::create_dir_all(dir.path().join("proc/self")).unwrap();
         // Resolves inside the root: no such entry.
         let missing = open_in(root.as_fd(), Path::new("/escape/etc"), OFlag::O_PATH);
         assert_eq!(missing.unwrap_err(), Errno::ENOENT);
@@ -202,29 +184,29 @@ mod tests {
 
     #[test]
     fn create_in_makes_missing_parts_inside_the_root() {
-        let dir = TempDir::new("create");
+        let dir = tempfile::tempdir().unwrap();
         let root = open_root(&dir);
-        symlink("/", dir.0.join("etc")).unwrap();
+        symlink("/", dir.path().join("etc")).unwrap();
         let fd = create_in(root.as_fd(), Path::new("/etc/a/b"), Kind::Dir).unwrap();
-        assert_eq!(where_is(&fd), dir.0.join("a/b"));
-        assert!(dir.0.join("a/b").is_dir());
+        assert_eq!(where_is(&fd), dir.path().join("a/b"));
+        assert!(dir.path().join("a/b").is_dir());
         let fd = create_in(root.as_fd(), Path::new("/../x/../etc/hosts"), Kind::File).unwrap();
-        assert_eq!(where_is(&fd), dir.0.join("hosts"));
-        assert!(dir.0.join("hosts").is_file());
+        assert_eq!(where_is(&fd), dir.path().join("hosts"));
+        assert!(dir.path().join("hosts").is_file());
         // Existing entries are opened as they are.
         let fd = create_in(root.as_fd(), Path::new("a"), Kind::File).unwrap();
-        assert_eq!(where_is(&fd), dir.0.join("a"));
+        assert_eq!(where_is(&fd), dir.path().join("a"));
     }
 
     #[test]
     fn create_in_refuses_dangling_symlinks_and_files_as_parents() {
-        let dir = TempDir::new("dangling");
+        let dir = tempfile::tempdir().unwrap();
         let root = open_root(&dir);
-        symlink("/nowhere/deep", dir.0.join("dangling")).unwrap();
-        fs::write(dir.0.join("file"), "").unwrap();
+        symlink("/nowhere/deep", dir.path().join("dangling")).unwrap();
+        fs::write(dir.path().join("file"), "").unwrap();
         let dangling = create_in(root.as_fd(), Path::new("/dangling"), Kind::Dir);
         assert_eq!(dangling.unwrap_err(), Errno::ENOENT);
-        assert!(!dir.0.join("nowhere").exists());
+        assert!(!dir.path().join("nowhere").exists());
         let under_file = create_in(root.as_fd(), Path::new("/file/x"), Kind::Dir);
         assert_eq!(under_file.unwrap_err(), Errno::ENOTDIR);
     }

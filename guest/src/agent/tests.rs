@@ -13,6 +13,7 @@ use oci_spec::runtime::Process;
 use proto::agent::{ExitStatus, Request, Response, StreamKind, PROTOCOL_VERSION};
 use proto::frame::{read_message, write_message};
 use serde_json::{json, Value};
+use tempfile::TempDir;
 
 use super::socket::{Listener, Stream};
 use super::Agent;
@@ -846,10 +847,8 @@ fn closed_after_error(conn: &mut UnixStream) -> bool {
 #[test]
 fn garbage_closes_the_connection_and_the_agent_keeps_serving() {
     let (agent, _) = agent();
-    let dir = std::env::temp_dir().join(format!("runvm-agent-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("agent.sock");
-    let _ = std::fs::remove_file(&path);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.sock");
     let listener = Listener::from(OwnedFd::from(UnixListener::bind(&path).unwrap()));
     let serving = Arc::clone(&agent);
     thread::spawn(move || serving.serve(&listener));
@@ -917,22 +916,13 @@ fn is_our_child(pid: &str) -> bool {
 }
 
 /// A test directory removed at the end.
-struct Scratch(std::path::PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A share as the host lays it out: `rootfs/` mirroring the host's
 /// merged-/usr symlinks (the host's /usr is bind-mounted in, so the
 /// container has a shell), `mounts/0` a file, `mounts/1` a directory;
 /// and a symlink `evil -> /` in the rootfs.
-fn scratch_share(name: &str) -> Scratch {
-    let pid = std::process::id();
-    let scratch = Scratch(std::env::temp_dir().join(format!("runvm-container-{name}-{pid}")));
-    let share = scratch.0.join("share-source");
+fn scratch_share() -> TempDir {
+    let scratch = tempfile::tempdir().unwrap();
+    let share = scratch.path().join("share-source");
     let rootfs = share.join("rootfs");
     std::fs::create_dir_all(&rootfs).unwrap();
     for name in ["bin", "sbin", "lib", "lib64"] {
@@ -948,7 +938,7 @@ fn scratch_share(name: &str) -> Scratch {
 
 /// A container as docker's default spec makes one, built in a private
 /// mount namespace (needs root; skipped otherwise).
-fn container_agent(scratch: &Scratch) -> Option<Arc<Agent>> {
+fn container_agent(scratch: &TempDir) -> Option<Arc<Agent>> {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: mounting needs root");
         return None;
@@ -984,6 +974,7 @@ fn container_agent(scratch: &Scratch) -> Option<Arc<Agent>> {
         "process": {"cwd": "/evil/work/dir", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
         "mounts": mounts,
         "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}],
             "maskedPaths": ["/proc/kcore", "/proc/version", "/proc/nothing", "/sys/firmware"],
             "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger", "/nothing"],
             "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
@@ -991,10 +982,10 @@ fn container_agent(scratch: &Scratch) -> Option<Arc<Agent>> {
         },
     });
     let spec: oci_spec::runtime::Spec = serde_json::from_value(spec).unwrap();
-    let source = scratch.0.join("share-source");
+    let source = scratch.path().join("share-source");
     let layout = super::container::Layout {
-        share: scratch.0.join("share"),
-        root: scratch.0.join("root"),
+        share: scratch.path().join("share"),
+        root: scratch.path().join("root"),
     };
     let bind_share = Box::new(move |dir: &std::path::Path| {
         let flags = nix::mount::MsFlags::MS_BIND;
@@ -1004,7 +995,7 @@ fn container_agent(scratch: &Scratch) -> Option<Arc<Agent>> {
     // Everything was mounted in the container's own namespace.
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
-        !mountinfo.contains(scratch.0.to_str().unwrap()),
+        !mountinfo.contains(scratch.path().to_str().unwrap()),
         "{mountinfo}"
     );
     let (agent, _) = agent();
@@ -1014,7 +1005,7 @@ fn container_agent(scratch: &Scratch) -> Option<Arc<Agent>> {
 
 #[test]
 fn container_processes_run_inside_its_root_with_its_mounts() {
-    let scratch = scratch_share("mounts");
+    let scratch = scratch_share();
     let Some(agent) = container_agent(&scratch) else {
         return;
     };
@@ -1033,6 +1024,8 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
         test -d /run/runvm || echo "no agent root"
         pids=$(ls /proc | grep -c '^[0-9]')
         echo "pid=$$ init=$(cat /proc/1/comm) few pids: $([ "$pids" -lt 8 ] && echo yes)"
+        echo "order=$(while read -r id parent dev root point rest; do echo "$point"; done </proc/self/mountinfo | tr '\n' ' ')"
+        echo "proc source=$(grep ' /proc proc ' /proc/self/mounts | cut -d' ' -f1)"
     "#;
     let (status, stdout) = sh_as(
         &agent,
@@ -1063,7 +1056,7 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
     assert_eq!(lines[4], "null=pts/ptmx /proc/self/fd ok");
     assert_eq!(lines[5], "version=0 firmware=0");
     assert_eq!(
-        &lines[6..],
+        &lines[6..13],
         [
             "root read-only",
             "hosts read-only",
@@ -1073,10 +1066,24 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
             "no agent root",
             // Its own PID namespace, and a /proc that shows it: the shell
             // and its short-lived children, none of the host's processes.
-            "pid=1 init=sh few pids: yes"
+            "pid=1 init=sh few pids: yes",
         ]
     );
-    let share = scratch.0.join("share-source");
+    // The init made the mounts from /proc on again, in the spec's order
+    // (/sys/fs/cgroup where the host has cgroup v2), with the masks and
+    // read-only paths after them (those that exist here).
+    let order = lines[13].strip_prefix("order=").unwrap_or_default();
+    assert!(
+        order.starts_with(
+            "/ /proc /dev /dev/pts /dev/shm /dev/mqueue /sys /usr /etc/hosts /data /tmp "
+        ),
+        "{order}"
+    );
+    assert!(
+        order.contains(" /proc/version /sys/firmware /proc/sys "),
+        "{order}"
+    );
+    let share = scratch.path().join("share-source");
     assert!(share.join("mounts/1/made").exists());
     // The tmpfs meant for /evil/tmp landed inside the root, not on the
     // host's /tmp.
@@ -1087,7 +1094,7 @@ fn container_processes_run_inside_its_root_with_its_mounts() {
 
 #[test]
 fn container_cwd_and_programs_resolve_inside_the_root() {
-    let scratch = scratch_share("paths");
+    let scratch = scratch_share();
     let Some(agent) = container_agent(&scratch) else {
         return;
     };
@@ -1151,8 +1158,8 @@ fn container_setup_failures_name_the_mount_and_leave_no_mounts() {
         eprintln!("skipped: mounting needs root");
         return;
     }
-    let scratch = scratch_share("failures");
-    std::fs::write(scratch.0.join("share-source/rootfs/file"), "").unwrap();
+    let scratch = scratch_share();
+    std::fs::write(scratch.path().join("share-source/rootfs/file"), "").unwrap();
     let cases = [
         (
             json!({"destination": "/x", "type": "bind", "source": "mounts/9"}),
@@ -1174,10 +1181,10 @@ fn container_setup_failures_name_the_mount_and_leave_no_mounts() {
             "mounts": [mount],
         });
         let spec: oci_spec::runtime::Spec = serde_json::from_value(spec).unwrap();
-        let source = scratch.0.join("share-source");
+        let source = scratch.path().join("share-source");
         let layout = super::container::Layout {
-            share: scratch.0.join("share"),
-            root: scratch.0.join("root"),
+            share: scratch.path().join("share"),
+            root: scratch.path().join("root"),
         };
         let bind_share = Box::new(move |dir: &std::path::Path| {
             let flags = nix::mount::MsFlags::MS_BIND;
@@ -1188,7 +1195,7 @@ fn container_setup_failures_name_the_mount_and_leave_no_mounts() {
     }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
-        !mountinfo.contains(scratch.0.to_str().unwrap()),
+        !mountinfo.contains(scratch.path().to_str().unwrap()),
         "{mountinfo}"
     );
 }

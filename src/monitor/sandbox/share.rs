@@ -1,6 +1,7 @@
 //! The share: what the guest sees over virtio-fs. A directory in the
 //! container's state directory holding the bundle's rootfs at `rootfs/`
-//! and each bind-mount source at `mounts/<n>`, all bind mounts made in the
+//! and each bind-mount source at `mounts/<n>/<its name>` (so the guest's
+//! mountinfo names a bind after its source, as on the host), all bind mounts made in the
 //! monitor's own mount namespace, so nothing is visible to, or left
 //! behind on, the host. `ro` is enforced here too: a read-only bind makes
 //! the host kernel refuse writes the guest sends anyway (EROFS).
@@ -106,7 +107,10 @@ pub fn plan(
             } else {
                 bundle_dir.join(source)
             };
-            let in_share = Path::new(SHARE_MOUNTS).join(index.to_string());
+            let mut in_share = Path::new(SHARE_MOUNTS).join(index.to_string());
+            if let Some(name) = source.file_name() {
+                in_share.push(name);
+            }
             binds.push((
                 source,
                 share.join(&in_share),
@@ -135,12 +139,17 @@ pub fn stage(
             source_path: source.clone(),
             dest: target.clone(),
         })?;
-        let created = if meta.is_dir() {
-            std::fs::create_dir_all(&target)
-        } else {
-            std::fs::File::create(&target).map(drop)
+        let created = || {
+            if meta.is_dir() {
+                std::fs::create_dir_all(&target)
+            } else {
+                std::fs::File::create(&target).map(drop)
+            }
         };
-        created.map_err(|e| ShareError::Create(target.clone(), e))?;
+        let parent = target.parent().unwrap_or(share);
+        std::fs::create_dir_all(parent)
+            .and_then(|()| created())
+            .map_err(|e| ShareError::Create(target.clone(), e))?;
         bind(&source, &target, recursive, readonly)?;
     }
     Ok(guest_spec)
@@ -173,14 +182,20 @@ mod tests {
         assert_eq!(guest.root().as_ref().unwrap().path(), Path::new("rootfs"));
         let mounts = guest.mounts().as_ref().unwrap();
         assert_eq!(mounts[0].source().as_deref(), Some(Path::new("proc")));
-        assert_eq!(mounts[1].source().as_deref(), Some(Path::new("mounts/1")));
-        assert_eq!(mounts[2].source().as_deref(), Some(Path::new("mounts/2")));
+        assert_eq!(
+            mounts[1].source().as_deref(),
+            Some(Path::new("mounts/1/data"))
+        );
+        assert_eq!(
+            mounts[2].source().as_deref(),
+            Some(Path::new("mounts/2/hosts"))
+        );
         assert_eq!(
             binds,
             vec![
                 ("/b/rootfs".into(), "/s/rootfs".into(), true, true),
-                ("/srv/data".into(), "/s/mounts/1".into(), true, true),
-                ("/b/hosts".into(), "/s/mounts/2".into(), false, false),
+                ("/srv/data".into(), "/s/mounts/1/data".into(), true, true),
+                ("/b/hosts".into(), "/s/mounts/2/hosts".into(), false, false),
             ]
         );
     }
