@@ -28,14 +28,11 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The kind the client tests are listed with: they always run in the client
 /// test host, which brings the daemons, even where KVM is hardware.
 const CLIENTHOST: &str = "clienthost";
-/// Debian's runc: scripts that check what a spec means run it as well, to
-/// show the test itself is right.
+/// Debian's runc: the conformance cases and the scripts that check what a
+/// spec means run it as well, to show the test itself is right.
 const RUNC: &str = "/usr/sbin/runc";
 /// Fresh test host boots after one that died or was unusable.
 const TESTHOST_RETRIES: usize = 2;
-/// The reference runtime (Debian's runc) the conformance cases also run
-/// with.
-const RUNC: &str = "/usr/sbin/runc";
 /// Kill guard for the host-side refusal test, which must end within 1 s.
 const REFUSAL_HANG_GUARD: Duration = Duration::from_secs(10);
 
