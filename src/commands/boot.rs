@@ -224,15 +224,14 @@ mod tests {
 
     #[test]
     fn extra_initrds_are_appended_aligned() {
-        let dir = std::env::temp_dir().join(format!("runvm-initrd-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let extra = dir.join("extra.cpio");
         std::fs::write(&extra, b"EXTRA").unwrap();
         let joined = concat_initrds(b"abcde", &[extra]).unwrap();
         assert_eq!(joined, b"abcde\0\0\0EXTRA");
         let err = concat_initrds(b"", &[dir.join("missing")]).unwrap_err();
         assert!(err.to_string().contains("missing"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -197,44 +197,37 @@ pub fn check_process(process: &Process) -> Result<(), ProcessFileError> {
 mod tests {
     use super::*;
 
-    fn write(name: &str, text: &str) -> PathBuf {
-        let path =
-            std::env::temp_dir().join(format!("runvm-process-{}-{name}", std::process::id()));
-        std::fs::write(&path, text).unwrap();
-        path
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
     }
 
     #[test]
     fn process_files_are_checked() {
-        let good = write(
-            "good",
-            r#"{"args":["ls"],"cwd":"/tmp","user":{"uid":0,"gid":0}}"#,
+        let good = write(r#"{"args":["ls"],"cwd":"/tmp","user":{"uid":0,"gid":0}}"#);
+        assert_eq!(
+            load_process(good.path()).unwrap().args().clone().unwrap(),
+            ["ls"]
         );
-        assert_eq!(load_process(&good).unwrap().args().clone().unwrap(), ["ls"]);
-        let bad = write("bad", "{not json");
+        let bad = write("{not json");
         assert!(matches!(
-            load_process(&bad),
+            load_process(bad.path()),
             Err(ProcessFileError::Parse(..))
         ));
-        let empty = write("empty", r#"{"args":[],"cwd":"/","user":{"uid":0,"gid":0}}"#);
+        let empty = write(r#"{"args":[],"cwd":"/","user":{"uid":0,"gid":0}}"#);
         assert!(matches!(
-            load_process(&empty),
+            load_process(empty.path()),
             Err(ProcessFileError::NoArgs)
         ));
-        let relative = write(
-            "rel",
-            r#"{"args":["ls"],"cwd":"tmp","user":{"uid":0,"gid":0}}"#,
-        );
+        let relative = write(r#"{"args":["ls"],"cwd":"tmp","user":{"uid":0,"gid":0}}"#);
         assert!(matches!(
-            load_process(&relative),
+            load_process(relative.path()),
             Err(ProcessFileError::RelativeCwd(_))
         ));
         assert!(matches!(
             load_process(Path::new("/nonexistent/process.json")),
             Err(ProcessFileError::Read(..))
         ));
-        for path in [good, bad, empty, relative] {
-            std::fs::remove_file(path).unwrap();
-        }
     }
 }

@@ -478,22 +478,21 @@ mod tests {
 
     #[test]
     fn a_container_ends_when_its_monitor_is_gone_or_it_is_deleted() {
-        let dir = std::env::temp_dir().join(format!("runvm-ends-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let mut running = state(Status::Running);
         // This process stands in for a live monitor.
         running.pid = std::process::id() as i32;
         running.pid_start_time = own_start_time().unwrap();
-        running.save(&dir).unwrap();
+        running.save(dir).unwrap();
         let container = Container {
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             state: running.clone(),
         };
         assert!(!container.ends_within(Duration::ZERO));
         running.status = Status::Stopped;
-        running.save(&dir).unwrap();
+        running.save(dir).unwrap();
         assert!(container.ends_within(Duration::ZERO), "recorded stopped");
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(container.ends_within(Duration::ZERO), "deleted");
     }
 
@@ -538,8 +537,9 @@ mod tests {
 
     #[test]
     fn processes_come_with_the_host_processes_standing_for_them() {
-        let root = std::env::temp_dir().join(format!("runvm-ps-{}", std::process::id()));
-        let dir = create_dir(&root, "c").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let dir = create_dir(root, "c").unwrap();
         let running = running_here(&dir);
         std::fs::create_dir(dir.join(EXEC_RECORDS)).unwrap();
         let mut relay = std::process::Command::new("sleep")
@@ -562,7 +562,7 @@ mod tests {
             processes: vec![listed("init", 1), listed("exec-a", 7), listed("exec-b", 9)],
         };
         let monitor = fake_monitor(&dir, answer);
-        let processes = Container::load(&root, "c").unwrap().processes().unwrap();
+        let processes = Container::load(root, "c").unwrap().processes().unwrap();
         monitor.join().unwrap();
         let host_pids: Vec<_> = processes.iter().map(|(pid, p)| (*pid, p.pid)).collect();
         assert_eq!(
@@ -571,12 +571,12 @@ mod tests {
         );
         relay.kill().unwrap();
         relay.wait().unwrap();
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn the_control_socket_works_under_a_root_as_long_as_dockers() {
-        let top = std::env::temp_dir().join(format!("runvm-long-root-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let top = tmp.path();
         // docker's --root, under a deeper directory, and a 64-hex id.
         let root = top
             .join("d".repeat(100))
@@ -591,13 +591,13 @@ mod tests {
             monitor.join().unwrap(),
             ControlRequest::Monitor(MonitorRequest::Pause)
         ));
-        std::fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]
     fn an_unfinished_create_is_deleted_with_its_monitor() {
-        let root = std::env::temp_dir().join(format!("runvm-unfinished-{}", std::process::id()));
-        let dir = create_dir(&root, "c1").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let dir = create_dir(root, "c1").unwrap();
         let mut monitor = std::process::Command::new("sleep")
             .arg("100")
             .spawn()
@@ -605,11 +605,11 @@ mod tests {
         let pid = i32::try_from(monitor.id()).unwrap();
         record_host_process(&dir.join(MONITOR_RECORD), pid).unwrap();
         assert!(matches!(
-            Container::load(&root, "c1"),
+            Container::load(root, "c1"),
             Err(ContainerError::NotExist(_))
         ));
         std::fs::write(dir.join("console.log"), "booting").unwrap();
-        delete_unfinished(&root, "c1").unwrap();
+        delete_unfinished(root, "c1").unwrap();
         assert!(!dir.exists());
         let status = monitor.wait().unwrap();
         assert_eq!(
@@ -617,10 +617,9 @@ mod tests {
             Some(libc::SIGKILL)
         );
         assert!(matches!(
-            delete_unfinished(&root, "c1"),
+            delete_unfinished(root, "c1"),
             Err(ContainerError::NotExist(_))
         ));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
@@ -657,24 +656,24 @@ mod tests {
 
     #[test]
     fn create_dir_refuses_duplicates_and_bad_ids() {
-        let root = std::env::temp_dir().join(format!("runvm-root-{}", std::process::id()));
-        create_dir(&root, "c1").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        create_dir(root, "c1").unwrap();
         assert!(matches!(
-            create_dir(&root, "c1"),
+            create_dir(root, "c1"),
             Err(ContainerError::Exists(_))
         ));
         assert!(matches!(
-            create_dir(&root, "../x"),
+            create_dir(root, "../x"),
             Err(ContainerError::Id(_))
         ));
         assert!(matches!(
-            Container::load(&root, "c1"),
+            Container::load(root, "c1"),
             Err(ContainerError::NotExist(_))
         ));
         assert!(matches!(
-            Container::load(&root, "nope"),
+            Container::load(root, "nope"),
             Err(ContainerError::NotExist(_))
         ));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -64,12 +64,11 @@ mod tests {
 
     #[test]
     fn a_file_overrides_the_embedded_image() {
-        let dir = std::env::temp_dir().join(format!("runvm-images-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("k");
         std::fs::write(&path, b"kernel bytes").unwrap();
         assert_eq!(kernel(Some(&path)).unwrap().bytes(), b"kernel bytes");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

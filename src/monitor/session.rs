@@ -471,9 +471,9 @@ mod tests {
 
     #[test]
     fn console_socket_receives_a_pty_master() {
-        let top = std::env::temp_dir().join(format!("runvm-console-{}", std::process::id()));
+        let top = tempfile::tempdir().unwrap();
         // Longer than a socket address holds.
-        let dir = top.join("c".repeat(200));
+        let dir = top.path().join("c".repeat(200));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("console.sock");
         let listener = SocketPath::new(&path).unwrap().bind().unwrap();
@@ -507,6 +507,5 @@ mod tests {
         assert!(nix::unistd::isatty(received.as_raw_fd()).unwrap());
         let err = send_pty_master(&dir.join("nobody"), &pty.master, "x").unwrap_err();
         assert!(err.to_string().contains("nobody"));
-        std::fs::remove_dir_all(&top).unwrap();
     }
 }

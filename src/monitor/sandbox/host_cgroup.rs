@@ -277,8 +277,8 @@ mod tests {
 
     #[test]
     fn join_writes_the_pid_and_remove_takes_only_what_was_made() {
-        let base = std::env::temp_dir().join(format!("runvm-hostcg-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
         let (v2, cpu) = (base.join("unified"), base.join("cpu"));
         fs::create_dir_all(cpu.join("pod")).unwrap();
         fs::create_dir_all(&v2).unwrap();
@@ -304,6 +304,5 @@ mod tests {
         assert!(!v2.join("pod/c1").exists() && v2.join("pod").exists());
         let missing = HostCgroup::join_in(&[base.join("nope/\0")], Path::new("c"), 1);
         assert!(missing.is_err());
-        fs::remove_dir_all(&base).unwrap();
     }
 }
