@@ -7,10 +7,9 @@ use std::str::FromStr;
 
 use clap::Args;
 use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
-use proto::agent::ExitStatus;
 
 use super::CommandError;
-use crate::container::exec::{check_process, load_process, ExecOptions, ProcessFileError};
+use crate::container::exec::{check_process, load_process, ExecEnd, ExecOptions, ProcessFileError};
 use crate::container::Container;
 use crate::oci::bundle;
 
@@ -176,7 +175,7 @@ impl Exec {
     }
 
     /// Runs the process; attached, returns how it ended.
-    pub fn run(&self, root: &std::path::Path) -> Result<Option<ExitStatus>, CommandError> {
+    pub fn run(&self, root: &std::path::Path) -> Result<ExecEnd, CommandError> {
         if self.preserve_fds > 0 {
             return Err(CommandError::PreserveFds);
         }

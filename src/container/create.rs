@@ -5,7 +5,6 @@
 //! monitor is killed and the container's directory removed: nothing is
 //! left behind.
 
-use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -16,7 +15,7 @@ use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
 use super::{create_dir, ContainerError};
 use crate::container_files::{MONITOR_LOG, MONITOR_RECORD};
-use crate::control::READY_LINE;
+use crate::control::{read_readiness, Readiness};
 
 /// The fd number the monitor finds its ready pipe on.
 pub const READY_FD: i32 = 3;
@@ -130,26 +129,20 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
         return Err(CreateError::Record(e));
     }
 
-    // One line: the monitor keeps the pipe open after it (to report later
-    // failures nowhere), so EOF is not the end of the report.
-    let mut report = String::new();
-    let _ = BufReader::new(std::fs::File::from(ready_read)).read_line(&mut report);
-    if report == READY_LINE {
-        if let Some(path) = options.pid_file {
-            if let Err(e) = write_pid_file(path, child.id()) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        }
-        return Ok(child);
+    let result = match read_readiness(std::fs::File::from(ready_read)) {
+        Readiness::Ready => match options.pid_file {
+            Some(path) => write_pid_file(path, child.id()),
+            None => Ok(()),
+        },
+        Readiness::Failed(message) => Err(CreateError::Monitor(message)),
+        Readiness::Gone => Err(CreateError::MonitorDied),
+    };
+    if let Err(e) = result {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    match report.trim_end().strip_prefix("error: ") {
-        Some(message) => Err(CreateError::Monitor(message.to_string())),
-        None => Err(CreateError::MonitorDied),
-    }
+    Ok(child)
 }
 
 /// Highest fd the fallback of [`close_inherited_fds_on_exec`] marks.

@@ -7,7 +7,6 @@
 //! reaps the right status.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,8 +19,8 @@ use super::create::write_pid_file;
 use super::{record_host_process, Container, ContainerError, Status};
 use crate::agent_client::AgentClient;
 use crate::container_files::{vsock_socket, EXEC_RECORDS};
-use crate::control::READY_LINE;
-use crate::exit::mirror_exit;
+use crate::control::{read_readiness, report_failure, report_ready, Readiness};
+use crate::error_chain::error_chain;
 use crate::monitor::session::{attach_console, block_forwarded_signals, Session, SessionError};
 
 /// How long to wait for the agent of a running VM to answer.
@@ -36,6 +35,19 @@ pub struct ExecOptions<'a> {
     pub pid_file: Option<&'a Path>,
     /// Receives the pty master when the process has a terminal.
     pub console_socket: Option<&'a Path>,
+}
+
+/// How an exec ended for this process.
+#[derive(Debug)]
+pub enum ExecEnd {
+    /// The process ran attached to this process (or this is the detached
+    /// process's relay) and ended so.
+    Exited(ExitStatus),
+    /// The process runs, detached: its relay is another process.
+    Detached,
+    /// This is the detached process's relay, and it failed before the
+    /// process ran; it said why on the ready pipe.
+    RelayFailed,
 }
 
 /// Why an exec failed.
@@ -71,8 +83,9 @@ fn new_exec_id() -> String {
 
 impl Container {
     /// Runs `options.process` in the container. Attached, returns how it
-    /// ended; detached, returns `None` once it runs.
-    pub fn exec(&self, options: &ExecOptions) -> Result<Option<ExitStatus>, ExecError> {
+    /// ended; detached, returns once it runs, and the forked relay returns
+    /// how it ended.
+    pub fn exec(&self, options: &ExecOptions) -> Result<ExecEnd, ExecError> {
         match self.status() {
             Status::Running => {}
             // Its PID namespace is the container process's, which `start`
@@ -81,7 +94,7 @@ impl Container {
             other => return Err(ExecError::Status(other)),
         }
         if !options.detach {
-            return self.exec_attached(options, None).map(Some);
+            return self.exec_attached(options, None).map(ExecEnd::Exited);
         }
         let (ready_read, ready_write): (OwnedFd, OwnedFd) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ExecError::Fork)?;
@@ -92,27 +105,30 @@ impl Container {
                 drop(ready_read);
                 let mut report = File::from(ready_write);
                 match self.exec_attached(options, Some(&mut report)) {
-                    Ok(status) => mirror_exit(status),
+                    Ok(status) => Ok(ExecEnd::Exited(status)),
                     Err(e) => {
-                        let _ = writeln!(report, "error: {}", crate::error_chain::error_chain(&e));
-                        std::process::exit(1)
+                        report_failure(report, &error_chain(&e));
+                        Ok(ExecEnd::RelayFailed)
                     }
                 }
             }
             ForkResult::Parent { child } => {
                 drop(ready_write);
-                let mut line = String::new();
-                let _ = BufReader::new(File::from(ready_read)).read_line(&mut line);
-                if line == READY_LINE {
-                    if let Some(path) = options.pid_file {
-                        write_pid_file(path, child.as_raw() as u32)?;
+                match read_readiness(File::from(ready_read)) {
+                    Readiness::Ready => {
+                        if let Some(path) = options.pid_file {
+                            write_pid_file(path, child.as_raw() as u32)?;
+                        }
+                        Ok(ExecEnd::Detached)
                     }
-                    return Ok(None);
-                }
-                let _ = nix::sys::wait::waitpid(child, None);
-                match line.trim_end().strip_prefix("error: ") {
-                    Some(message) => Err(ExecError::Relay(message.to_string())),
-                    None => Err(ExecError::RelayDied),
+                    Readiness::Failed(message) => {
+                        let _ = nix::sys::wait::waitpid(child, None);
+                        Err(ExecError::Relay(message))
+                    }
+                    Readiness::Gone => {
+                        let _ = nix::sys::wait::waitpid(child, None);
+                        Err(ExecError::RelayDied)
+                    }
                 }
             }
         }
@@ -143,11 +159,8 @@ impl Container {
             tracing::warn!("recording exec {exec_id} for ps: {e}");
         }
         match ready {
-            Some(ready) => {
-                // The parent writes the pid file; if it is gone, nobody
-                // is left to tell.
-                let _ = ready.write_all(READY_LINE.as_bytes());
-            }
+            // The parent writes the pid file.
+            Some(ready) => report_ready(ready),
             None => {
                 if let Some(path) = options.pid_file {
                     write_pid_file(path, std::process::id())?;

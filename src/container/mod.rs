@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::container_files::{CONTROL_SOCKET, EXEC_RECORDS, MONITOR_RECORD};
 use crate::control::{ControlRequest, MonitorRequest};
+use crate::oci::OCI_VERSION;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxResources;
 use proto::agent::{ProcessInfo, Request, Response};
@@ -23,8 +24,6 @@ use virtio::vsock::SocketPath;
 pub use id::validate_id;
 pub use state::{State, Status};
 
-/// The OCI runtime-spec version runvm reports.
-pub const OCI_VERSION: &str = "1.2.0";
 /// How long `delete --force` waits for a killed monitor to go.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 /// How long a monitor that dropped a request may take to finish exiting.

@@ -9,17 +9,16 @@ use std::time::{Duration, SystemTime};
 
 use crate::container::{container_dir, own_start_time, State, Status};
 use crate::container_files::CONTROL_SOCKET;
+use crate::monitor::guest_images::{self, GuestImages};
 use crate::monitor::sandbox::host_cgroup::{self, HostCgroup};
 use crate::monitor::sandbox::netns::{self, NetnsError};
 use crate::monitor::sandbox::share;
-use crate::monitor::{self, guest_images, session, ContainerSetup, Launch, MonitorConfig};
+use crate::monitor::{self, session, ContainerSetup, Launch, MonitorConfig};
 use crate::oci::annotations::KERNEL_ANNOTATION;
 use crate::oci::{bundle, sizing};
 
 /// How long a container's guest may take to boot to its agent.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(120);
-/// The guest command line for containers.
-const CONTAINER_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 8250.nr_uarts=1 nomodule quiet";
 
 /// The container a monitor is started for.
 pub struct ContainerMonitor<'a> {
@@ -166,10 +165,10 @@ impl ContainerMonitor<'_> {
         let config = MonitorConfig {
             vcpus: size.vcpus,
             memory_mib: size.memory_mib,
-            images: vmm::BootImages {
-                kernel: kernel.bytes(),
-                initrd: Some(initramfs.bytes()),
-                cmdline: CONTAINER_CMDLINE,
+            images: GuestImages {
+                kernel,
+                initrd: Some(initramfs),
+                cmdline: guest_images::QUIET_CMDLINE.to_string(),
                 pvh: false,
             },
             process,

@@ -10,8 +10,8 @@ use oci_spec::runtime::{
 };
 use serde_json::Value;
 
-use crate::container::OCI_VERSION;
 use crate::oci::annotations::{KERNEL_ANNOTATION, MEMORY_ANNOTATION, VCPUS_ANNOTATION};
+use crate::oci::OCI_VERSION;
 
 /// The oldest spec version runvm reads.
 pub const OCI_VERSION_MIN: &str = "1.0.0";

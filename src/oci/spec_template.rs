@@ -10,7 +10,7 @@ use oci_spec::runtime::{
     LinuxResources, Mount, Process, Root, Spec, User,
 };
 
-use crate::container::OCI_VERSION;
+use crate::oci::OCI_VERSION;
 
 /// The file `runvm spec` writes in the bundle.
 pub const CONFIG: &str = "config.json";
