@@ -15,6 +15,7 @@ pub mod guest_images;
 pub mod hooks;
 mod lifecycle;
 pub mod sandbox;
+pub mod seccomp;
 pub mod session;
 pub mod setup;
 mod stop_report;
@@ -30,7 +31,7 @@ use guest_images::{GuestImages, Image};
 use nix::sys::signal::SigSet;
 use oci_spec::runtime::{Hook, Hooks, Process, Spec};
 use proto::agent::{ExitStatus, INIT_EXEC_ID};
-use vmm::seccomp::{self, BpfProgram, SeccompError, ThreadCaps};
+use vmm::seccomp::{confine, supervisor_filter, BpfProgram, SeccompError, ThreadCaps};
 use vmm::{BootImages, FsShare, Vm, VmConfig, VmError};
 
 use crate::agent_client::{AgentClient, AgentError};
@@ -157,7 +158,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     let signals = block_forwarded_signals()?;
     // Built before any thread: each installs its own, the container
     // thread once the container runs, the others at once.
-    let supervisor_filter = seccomp::supervisor_filter().map_err(MonitorError::Seccomp)?;
+    let supervisor_filter = supervisor_filter().map_err(MonitorError::Seccomp)?;
     let main_filter = supervisor_filter.clone();
     let control_filter = seccomp::control_filter().map_err(MonitorError::Seccomp)?;
     let (events, ended) = channel();
@@ -176,7 +177,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         .map_err(MonitorError::Thread)?;
     // This thread only waits from here on (after the container thread
     // started: the hooks it runs must not inherit the filter).
-    seccomp::confine(&main_filter, ThreadCaps::None).map_err(MonitorError::Seccomp)?;
+    confine(&main_filter, ThreadCaps::None).map_err(MonitorError::Seccomp)?;
     match ended.recv() {
         Ok(MonitorEvent::ProcessEnded(result)) => result,
         Ok(MonitorEvent::End(status)) => Ok(status),

@@ -12,6 +12,7 @@ use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::seccomp as filters;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -120,7 +121,7 @@ impl Session {
     ) -> Result<ExitStatus, SessionError> {
         let forwarder = self.agent.try_clone()?;
         let (exec_id, terminal) = (self.exec_id.clone(), self.terminal);
-        let filter = seccomp::signal_forwarder_filter().map_err(SessionError::Seccomp)?;
+        let filter = filters::signal_forwarder_filter().map_err(SessionError::Seccomp)?;
         spawn_confined("signals", Arc::new(filter), move || {
             forward_signals(forwarder, &exec_id, signals, terminal);
         })?;
@@ -241,7 +242,7 @@ fn spawn_copy(
 }
 
 fn relay_filter() -> Result<Arc<BpfProgram>, SessionError> {
-    seccomp::relay_filter()
+    filters::relay_filter()
         .map(Arc::new)
         .map_err(SessionError::Seccomp)
 }
