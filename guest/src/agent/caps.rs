@@ -138,3 +138,21 @@ fn number(cap: Capability) -> Option<u32> {
     let place = CAPABILITIES.iter().position(|known| *known == cap)?;
     u32::try_from(place).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_have_the_kernels_numbers() {
+        assert_eq!(number(Capability::Chown), Some(0));
+        assert_eq!(number(Capability::SysAdmin), Some(21));
+        assert_eq!(number(Capability::CheckpointRestore), Some(40));
+        let spec: LinuxCapabilities = serde_json::from_value(serde_json::json!({
+            "bounding": ["CAP_KILL", "CAP_NET_RAW", "CAP_CHECKPOINT_RESTORE"]
+        }))
+        .unwrap();
+        // The kernel knows up to CAP_BPF (39): the last one is left out.
+        assert_eq!(from_spec(&spec, 39).bounding, 1 << 5 | 1 << 13);
+    }
+}
