@@ -14,7 +14,7 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
 use super::{create_dir, ContainerError};
-use crate::container_files::{MONITOR_LOG, MONITOR_RECORD};
+use crate::container_dir::ContainerDir;
 use crate::control::{read_readiness, Readiness};
 
 /// The fd number the monitor finds its ready pipe on.
@@ -65,7 +65,7 @@ pub(crate) fn write_pid_file(path: &Path, pid: u32) -> Result<(), CreateError> {
 /// container's process on the host.
 pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, CreateError> {
     let dir = create_dir(root, id)?;
-    match spawn_and_wait(root, id, options) {
+    match spawn_and_wait(root, id, &dir, options) {
         Ok(child) => Ok(child),
         Err(e) => {
             // The monitor is gone (spawn_and_wait reaped it).
@@ -77,7 +77,12 @@ pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, C
     }
 }
 
-fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, CreateError> {
+fn spawn_and_wait(
+    root: &Path,
+    id: &str,
+    dir: &ContainerDir,
+    options: &CreateOptions,
+) -> Result<Child, CreateError> {
     let (ready_read, ready_write): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(CreateError::Pipe)?;
     let running_monitors = super::Container::list(root)
@@ -99,7 +104,7 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
         .arg(id);
     if !options.global_args.iter().any(|arg| arg == "--log") {
         // The monitor's stderr is the container's: its log goes here.
-        command.arg("--log").arg(root.join(id).join(MONITOR_LOG));
+        command.arg("--log").arg(dir.monitor_log());
     }
     command.arg("--bundle").arg(options.bundle);
     command.arg("--ready-fd").arg(READY_FD.to_string());
@@ -123,7 +128,7 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
     drop(exe);
     drop(ready_write);
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-    if let Err(e) = super::record_host_process(&root.join(id).join(MONITOR_RECORD), pid) {
+    if let Err(e) = super::record_host_process(&dir.monitor_record(), pid) {
         let _ = child.kill();
         let _ = child.wait();
         return Err(CreateError::Record(e));

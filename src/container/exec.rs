@@ -18,7 +18,6 @@ use proto::agent::ExitStatus;
 use super::create::write_pid_file;
 use super::{record_host_process, Container, ContainerError, Status};
 use crate::agent_client::AgentClient;
-use crate::container_files::{vsock_socket, EXEC_RECORDS};
 use crate::control::{read_readiness, report_failure, report_ready, Readiness};
 use crate::error_chain::error_chain;
 use crate::monitor::session::{attach_console, block_forwarded_signals, Session, SessionError};
@@ -145,13 +144,13 @@ impl Container {
         if let (Some(socket), Some(true)) = (options.console_socket, options.process.terminal()) {
             attach_console(socket)?;
         }
-        let agent = AgentClient::connect(&vsock_socket(&self.dir), AGENT_TIMEOUT)
+        let agent = AgentClient::connect(&self.dir.vsock_socket(), AGENT_TIMEOUT)
             .map_err(SessionError::from)?;
         let exec_id = new_exec_id();
         let mut session = Session::create(agent, &exec_id, &options.process)?;
         session.start()?;
         // For `ps`: this process stands for the exec'd one on the host.
-        let records = self.dir.join(EXEC_RECORDS);
+        let records = self.dir.exec_records();
         let record = records.join(&exec_id);
         let recorded = std::fs::create_dir_all(&records)
             .and_then(|()| record_host_process(&record, std::process::id() as i32));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::container_files::STATE_FILE;
+use crate::container_dir::STATE_FILE;
 
 /// A container's lifecycle status, as runc reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -36,7 +36,7 @@ use vmm::{BootImages, FsShare, Vm, VmConfig, VmError};
 
 use crate::agent_client::{AgentClient, AgentError};
 use crate::container::state::{State, Status};
-use crate::container_files::{console_log, vsock_socket};
+use crate::container_dir::{console_log, vsock_socket};
 use crate::control::report_ready;
 use crate::monitor::hooks::{run_in_guest, run_on_host, HookError};
 use crate::monitor::session::{block_forwarded_signals, Session, SessionError};

@@ -7,8 +7,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::container::{container_dir, own_start_time, State, Status};
-use crate::container_files::CONTROL_SOCKET;
+use crate::container::{own_start_time, State, Status};
+use crate::container_dir::ContainerDir;
 use crate::monitor::guest_images::{self, GuestImages};
 use crate::monitor::sandbox::host_cgroup::{self, HostCgroup};
 use crate::monitor::sandbox::netns::{self, NetnsError};
@@ -88,7 +88,7 @@ impl ContainerMonitor<'_> {
             Err(e) => return Err(e.into()),
         };
         joined
-            .save(&container_dir(root, self.id))
+            .save(&ContainerDir::new(root, self.id))
             .map_err(MonitorSetupError::HostCgroupRecord)
     }
 
@@ -121,9 +121,9 @@ impl ContainerMonitor<'_> {
         let kernel = guest_images::kernel(kernel_override.as_deref())?;
         let initramfs = guest_images::initramfs(None)?;
 
-        let dir = container_dir(root, self.id);
+        let dir = ContainerDir::new(root, self.id);
         crate::monitor::sandbox::jail::make_movable(&dir)?;
-        let share_dir = dir.join("share");
+        let share_dir = dir.share();
         let mut guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
         if let Some(linux) = guest_spec.linux_mut() {
             let resources = linux.resources().as_ref().map(sizing::guest_resources);
@@ -172,8 +172,8 @@ impl ContainerMonitor<'_> {
                 pvh: false,
             },
             process,
-            runtime_dir: dir.clone(),
-            control_socket: Some(dir.join(CONTROL_SOCKET)),
+            runtime_dir: dir.to_path_buf(),
+            control_socket: Some(dir.control_socket()),
             agent_timeout: AGENT_TIMEOUT,
             container: Some(ContainerSetup {
                 spec: guest_spec,
@@ -182,7 +182,7 @@ impl ContainerMonitor<'_> {
             }),
             launch: Launch::OnStart {
                 ready,
-                state_dir: dir,
+                state_dir: dir.to_path_buf(),
                 state: Box::new(state),
                 hooks: Box::new(hooks.unwrap_or_default()),
                 runtime_netns,
