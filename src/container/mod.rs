@@ -505,7 +505,10 @@ mod tests {
 
     /// Answers one request on the control socket in `dir`, bound as the
     /// monitor binds it; returns the request.
-    fn fake_monitor(dir: &ContainerDir, answer: Response) -> std::thread::JoinHandle<ControlRequest> {
+    fn fake_monitor(
+        dir: &ContainerDir,
+        answer: Response,
+    ) -> std::thread::JoinHandle<ControlRequest> {
         let listener = SocketPath::new(&dir.control_socket())
             .unwrap()
             .bind()
