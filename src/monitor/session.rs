@@ -414,10 +414,7 @@ pub fn attach_console(socket: &Path) -> Result<(), SessionError> {
         }
     }
     for fd in 0..3 {
-        // SAFETY: dup2 onto the standard fds, which this process owns.
-        if unsafe { libc::dup2(pty.slave.as_raw_fd(), fd) } < 0 {
-            return Err(SessionError::Pty(nix::Error::last()));
-        }
+        nix::unistd::dup2(pty.slave.as_raw_fd(), fd).map_err(SessionError::Pty)?;
     }
     Ok(())
 }
