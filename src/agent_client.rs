@@ -229,15 +229,15 @@ mod tests {
     /// A socket path below a directory as deep as docker's state
     /// directory plus a 64-character id, and deeper: longer than a socket
     /// address can hold.
-    fn socket_path(name: &str) -> PathBuf {
-        let top = std::env::temp_dir().join(format!("runvm-agent-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&top);
+    fn socket_path() -> (tempfile::TempDir, PathBuf) {
+        let top = tempfile::tempdir().unwrap();
         let dir = top
+            .path()
             .join("var/run/docker/runtime-runc/moby")
             .join("0123456789abcdef".repeat(4))
             .join("x".repeat(100));
         std::fs::create_dir_all(&dir).unwrap();
-        dir.join("vsock.sock")
+        (top, dir.join("vsock.sock"))
     }
 
     /// A stand-in for the vsock device plus agent: accepts connections,
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn drives_a_process_through_the_agent() {
-        let path = socket_path("drive");
+        let (_top, path) = socket_path();
         assert!(path.as_os_str().len() > 200);
         fake_agent(&path, echo_agent);
         let mut client = AgentClient::connect(&path, Duration::from_secs(5)).unwrap();
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn refused_connection_times_out_with_a_clear_error() {
-        let path = socket_path("refused");
+        let (_top, path) = socket_path();
         let listener = SocketPath::new(&path).unwrap().bind().unwrap();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn wrong_protocol_version_is_named() {
-        let path = socket_path("version");
+        let (_top, path) = socket_path();
         fake_agent(&path, |mut conn| {
             let _: Request = read_message(&mut conn).unwrap();
             write_message(&mut conn, &Response::Hello { version: 99 }).unwrap();

@@ -4,7 +4,7 @@
 pub mod agent_client;
 pub mod commands;
 pub mod container;
-pub mod container_files;
+pub mod container_dir;
 pub mod control;
 pub mod error_chain;
 pub mod exit;

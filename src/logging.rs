@@ -263,8 +263,8 @@ mod tests {
 
     #[test]
     fn log_file_is_appended_not_truncated_and_gets_fatal_errors() {
-        let dir = std::env::temp_dir().join(format!("runvm-log-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("log");
         std::fs::write(&path, "earlier line\n").unwrap();
         init(Some(&path), true, true, Stderr::Own).unwrap();
@@ -279,7 +279,6 @@ mod tests {
         let fatal: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
         assert_eq!(fatal["level"], "error");
         assert_eq!(fatal["msg"], "it broke");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use runvm::commands::{self, CommandError, GlobalFlags};
+use runvm::container::exec::ExecEnd;
 use runvm::error_chain::error_chain;
 use runvm::{exit, logging};
 
@@ -41,7 +42,7 @@ const VERSION: &str = concat!(
     "\ncommit: ",
     env!("RUNVM_COMMIT"),
     "\nspec: ",
-    "1.2.0"
+    runvm::oci_version!()
 );
 
 #[derive(Subcommand, Debug)]
@@ -128,8 +129,10 @@ fn main() -> ExitCode {
         Command::Events(events) => done(events.run(root)),
         Command::Update(update) => done(update.run(root)),
         Command::Exec(exec) => match exec.run(root) {
-            Ok(Some(status)) => exit::mirror_exit(status),
-            Ok(None) => ExitCode::SUCCESS,
+            Ok(ExecEnd::Exited(status)) => exit::mirror_exit(status),
+            Ok(ExecEnd::Detached) => ExitCode::SUCCESS,
+            // It said why on the ready pipe, to the exec that forked it.
+            Ok(ExecEnd::RelayFailed) => ExitCode::FAILURE,
             Err(err) => fail(&err),
         },
         Command::Features(features) => done(features.run()),

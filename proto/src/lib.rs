@@ -10,6 +10,7 @@
 pub const EXIT_PORT: u16 = 0x501;
 
 pub mod agent;
+pub mod features;
 pub mod frame;
 pub mod net;
 pub mod stats;

@@ -9,21 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{BoxBuilder, Process, ProcessBuilder, UserBuilder};
 use proto::agent::ExitStatus;
 use vmm::host_check::{check_kvm, KvmUnusable, LocalHost};
 use vmm::{BootImages, Vm, VmConfig, VmError, VmExit};
 
-use crate::monitor::guest_images::{self, ImageError};
+use crate::monitor::guest_images::{self, GuestImages, Image, ImageError};
 use crate::monitor::{self, MonitorConfig, MonitorError};
-
-/// The kernel command line when none is given: console on COM1, reboot
-/// through the i8042 (the VMM's reset), never wait after a panic.
-pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 8250.nr_uarts=1 nomodule";
-/// With a command, the console is a log nobody watches: `quiet` spares
-/// the guest thousands of serial port exits.
-pub const DEFAULT_MONITOR_CMDLINE: &str =
-    "console=ttyS0 reboot=k panic=-1 8250.nr_uarts=1 nomodule quiet";
 
 /// Boot a microVM and stream its console, or run a command in it.
 #[derive(Args, Debug)]
@@ -37,7 +29,7 @@ pub struct Boot {
     /// A cpio archive unpacked over the initramfs (repeatable).
     #[arg(long = "extra-initrd")]
     pub extra_initrds: Vec<PathBuf>,
-    /// Kernel command line [default: DEFAULT_CMDLINE, plus `quiet` with a
+    /// Kernel command line [default: the guest's, plus `quiet` with a
     /// command].
     #[arg(long)]
     pub cmdline: Option<String>,
@@ -105,7 +97,7 @@ pub enum BootError {
         error: vmm::vcpu::VcpuError,
     },
     #[error("building the process spec")]
-    Process(#[source] serde_json::Error),
+    Process(#[from] oci_spec::OciSpecError),
     #[error(transparent)]
     Monitor(#[from] MonitorError),
     #[error(transparent)]
@@ -132,17 +124,22 @@ impl Boot {
             env.push("TERM=xterm".to_string());
         }
         env.extend(self.env.iter().cloned());
-        let mut spec = serde_json::json!({
-            "args": self.command,
-            "env": env,
-            "cwd": self.cwd,
-            "terminal": self.tty,
-            "user": {"uid": 0, "gid": 0},
-        });
+        let mut process = ProcessBuilder::default()
+            .args(self.command.clone())
+            .env(env)
+            .cwd(&self.cwd)
+            .terminal(self.tty)
+            .user(UserBuilder::default().uid(0u32).gid(0u32).build()?);
         if let Some((height, width)) = self.console_size {
-            spec["consoleSize"] = serde_json::json!({"height": height, "width": width});
+            let size = BoxBuilder::default().height(height).width(width).build()?;
+            process = process.console_size(size);
         }
-        serde_json::from_value(spec).map_err(BootError::Process)
+        let mut process = process.build()?;
+        // Only what the flags say: not the builder's container defaults.
+        process.set_capabilities(None);
+        process.set_rlimits(None);
+        process.set_no_new_privileges(None);
+        Ok(process)
     }
 
     /// Boots the VM; returns how the guest init or the command ended.
@@ -152,20 +149,28 @@ impl Boot {
         let kernel = guest_images::kernel(self.kernel.as_deref())?;
         let initrd = guest_images::initramfs(self.initrd.as_deref())?;
         let initrd = concat_initrds(initrd.bytes(), &self.extra_initrds)?;
+        // With a command, the console is a log nobody watches.
         let default_cmdline = if self.command.is_empty() {
-            DEFAULT_CMDLINE
+            guest_images::CMDLINE
         } else {
-            DEFAULT_MONITOR_CMDLINE
+            guest_images::QUIET_CMDLINE
         };
-        let images = BootImages {
-            kernel: kernel.bytes(),
-            initrd: Some(&initrd),
-            cmdline: self.cmdline.as_deref().unwrap_or(default_cmdline),
-            pvh: self.pvh,
-        };
+        let cmdline = self.cmdline.as_deref().unwrap_or(default_cmdline);
         if self.command.is_empty() {
+            let images = BootImages {
+                kernel: kernel.bytes(),
+                initrd: Some(&initrd),
+                cmdline,
+                pvh: self.pvh,
+            };
             return boot_to_power_off(self.cpus, self.memory, images);
         }
+        let images = GuestImages {
+            kernel,
+            initrd: Some(Image::File(initrd)),
+            cmdline: cmdline.to_string(),
+            pvh: self.pvh,
+        };
         let runtime_dir = root.join(format!("boot-{}", std::process::id()));
         let config = MonitorConfig {
             vcpus: self.cpus,
@@ -224,15 +229,14 @@ mod tests {
 
     #[test]
     fn extra_initrds_are_appended_aligned() {
-        let dir = std::env::temp_dir().join(format!("runvm-initrd-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let extra = dir.join("extra.cpio");
         std::fs::write(&extra, b"EXTRA").unwrap();
         let joined = concat_initrds(b"abcde", &[extra]).unwrap();
         assert_eq!(joined, b"abcde\0\0\0EXTRA");
         let err = concat_initrds(b"", &[dir.join("missing")]).unwrap_err();
         assert!(err.to_string().contains("missing"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -7,10 +7,9 @@ use std::str::FromStr;
 
 use clap::Args;
 use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
-use proto::agent::ExitStatus;
 
 use super::CommandError;
-use crate::container::exec::{check_process, load_process, ExecOptions, ProcessFileError};
+use crate::container::exec::{check_process, load_process, ExecEnd, ExecOptions, ProcessFileError};
 use crate::container::Container;
 use crate::oci::bundle;
 
@@ -176,7 +175,7 @@ impl Exec {
     }
 
     /// Runs the process; attached, returns how it ended.
-    pub fn run(&self, root: &std::path::Path) -> Result<Option<ExitStatus>, CommandError> {
+    pub fn run(&self, root: &std::path::Path) -> Result<ExecEnd, CommandError> {
         if self.preserve_fds > 0 {
             return Err(CommandError::PreserveFds);
         }
@@ -295,9 +294,10 @@ mod tests {
 
     #[test]
     fn process_file_wins_over_the_container_process() {
-        let path = std::env::temp_dir().join(format!("runvm-exec-{}.json", std::process::id()));
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let path = file.path();
         std::fs::write(
-            &path,
+            path,
             r#"{"args":["id"],"cwd":"/","user":{"uid":7,"gid":7}}"#,
         )
         .unwrap();
@@ -305,11 +305,10 @@ mod tests {
             .build_process(|| panic!("the container's process is not needed"))
             .unwrap();
         assert_eq!(process.user().uid(), 7);
-        std::fs::write(&path, "[1,2").unwrap();
+        std::fs::write(path, "[1,2").unwrap();
         let err = exec(&["-p", path.to_str().unwrap(), "c1"])
             .build_process(base)
             .unwrap_err();
         assert!(crate::error_chain::error_chain(&err).contains("invalid process JSON"));
-        std::fs::remove_file(&path).unwrap();
     }
 }

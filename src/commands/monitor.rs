@@ -4,7 +4,6 @@
 //! container's process ends, and ends the same way.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +11,7 @@ use clap::Args;
 use proto::agent::ExitStatus;
 
 use super::GlobalFlags;
+use crate::control::report_failure;
 use crate::error_chain::error_chain;
 use crate::monitor::setup::ContainerMonitor;
 
@@ -49,8 +49,8 @@ impl Monitor {
         match monitor.run(root, ready) {
             Ok(status) => Some(status),
             Err(e) => {
-                if let Ok(mut report) = report {
-                    let _ = writeln!(report, "error: {}", error_chain(&e));
+                if let Ok(report) = report {
+                    report_failure(report, &error_chain(&e));
                 }
                 None
             }

@@ -193,17 +193,17 @@ mod tests {
 
     #[test]
     fn a_resources_file_is_read_and_checked() {
-        let path = std::env::temp_dir().join(format!("runvm-update-{}.json", std::process::id()));
-        std::fs::write(&path, r#"{"pids":{"limit":7}}"#).unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let path = file.path();
+        std::fs::write(path, r#"{"pids":{"limit":7}}"#).unwrap();
         let resources = update(&["-r", path.to_str().unwrap(), "c1"])
             .resources()
             .unwrap();
         assert_eq!(resources.pids().unwrap().limit(), 7);
-        std::fs::write(&path, r#"{"pids":{"limit":"seven"}}"#).unwrap();
+        std::fs::write(path, r#"{"pids":{"limit":"seven"}}"#).unwrap();
         let err = update(&["-r", path.to_str().unwrap(), "c1"])
             .resources()
             .unwrap_err();
         assert!(crate::error_chain::error_chain(&err).starts_with("invalid linux.resources JSON"));
-        std::fs::remove_file(&path).unwrap();
     }
 }

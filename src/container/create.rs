@@ -5,7 +5,6 @@
 //! monitor is killed and the container's directory removed: nothing is
 //! left behind.
 
-use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -15,8 +14,8 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
 use super::{create_dir, ContainerError};
-use crate::container_files::{MONITOR_LOG, MONITOR_RECORD};
-use crate::control::READY_LINE;
+use crate::container_dir::ContainerDir;
+use crate::control::{read_readiness, Readiness};
 
 /// The fd number the monitor finds its ready pipe on.
 pub const READY_FD: i32 = 3;
@@ -66,7 +65,7 @@ pub(crate) fn write_pid_file(path: &Path, pid: u32) -> Result<(), CreateError> {
 /// container's process on the host.
 pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, CreateError> {
     let dir = create_dir(root, id)?;
-    match spawn_and_wait(root, id, options) {
+    match spawn_and_wait(root, id, &dir, options) {
         Ok(child) => Ok(child),
         Err(e) => {
             // The monitor is gone (spawn_and_wait reaped it).
@@ -78,7 +77,12 @@ pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, C
     }
 }
 
-fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, CreateError> {
+fn spawn_and_wait(
+    root: &Path,
+    id: &str,
+    dir: &ContainerDir,
+    options: &CreateOptions,
+) -> Result<Child, CreateError> {
     let (ready_read, ready_write): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(CreateError::Pipe)?;
     let running_monitors = super::Container::list(root)
@@ -100,7 +104,7 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
         .arg(id);
     if !options.global_args.iter().any(|arg| arg == "--log") {
         // The monitor's stderr is the container's: its log goes here.
-        command.arg("--log").arg(root.join(id).join(MONITOR_LOG));
+        command.arg("--log").arg(dir.monitor_log());
     }
     command.arg("--bundle").arg(options.bundle);
     command.arg("--ready-fd").arg(READY_FD.to_string());
@@ -124,32 +128,26 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
     drop(exe);
     drop(ready_write);
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-    if let Err(e) = super::record_host_process(&root.join(id).join(MONITOR_RECORD), pid) {
+    if let Err(e) = super::record_host_process(&dir.monitor_record(), pid) {
         let _ = child.kill();
         let _ = child.wait();
         return Err(CreateError::Record(e));
     }
 
-    // One line: the monitor keeps the pipe open after it (to report later
-    // failures nowhere), so EOF is not the end of the report.
-    let mut report = String::new();
-    let _ = BufReader::new(std::fs::File::from(ready_read)).read_line(&mut report);
-    if report == READY_LINE {
-        if let Some(path) = options.pid_file {
-            if let Err(e) = write_pid_file(path, child.id()) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        }
-        return Ok(child);
+    let result = match read_readiness(std::fs::File::from(ready_read)) {
+        Readiness::Ready => match options.pid_file {
+            Some(path) => write_pid_file(path, child.id()),
+            None => Ok(()),
+        },
+        Readiness::Failed(message) => Err(CreateError::Monitor(message)),
+        Readiness::Gone => Err(CreateError::MonitorDied),
+    };
+    if let Err(e) = result {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    match report.trim_end().strip_prefix("error: ") {
-        Some(message) => Err(CreateError::Monitor(message.to_string())),
-        None => Err(CreateError::MonitorDied),
-    }
+    Ok(child)
 }
 
 /// Highest fd the fallback of [`close_inherited_fds_on_exec`] marks.

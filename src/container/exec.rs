@@ -7,7 +7,6 @@
 //! reaps the right status.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,9 +18,8 @@ use proto::agent::ExitStatus;
 use super::create::write_pid_file;
 use super::{record_host_process, Container, ContainerError, Status};
 use crate::agent_client::AgentClient;
-use crate::container_files::{vsock_socket, EXEC_RECORDS};
-use crate::control::READY_LINE;
-use crate::exit::mirror_exit;
+use crate::control::{read_readiness, report_failure, report_ready, Readiness};
+use crate::error_chain::error_chain;
 use crate::monitor::session::{attach_console, block_forwarded_signals, Session, SessionError};
 
 /// How long to wait for the agent of a running VM to answer.
@@ -36,6 +34,19 @@ pub struct ExecOptions<'a> {
     pub pid_file: Option<&'a Path>,
     /// Receives the pty master when the process has a terminal.
     pub console_socket: Option<&'a Path>,
+}
+
+/// How an exec ended for this process.
+#[derive(Debug)]
+pub enum ExecEnd {
+    /// The process ran attached to this process (or this is the detached
+    /// process's relay) and ended so.
+    Exited(ExitStatus),
+    /// The process runs, detached: its relay is another process.
+    Detached,
+    /// This is the detached process's relay, and it failed before the
+    /// process ran; it said why on the ready pipe.
+    RelayFailed,
 }
 
 /// Why an exec failed.
@@ -71,8 +82,9 @@ fn new_exec_id() -> String {
 
 impl Container {
     /// Runs `options.process` in the container. Attached, returns how it
-    /// ended; detached, returns `None` once it runs.
-    pub fn exec(&self, options: &ExecOptions) -> Result<Option<ExitStatus>, ExecError> {
+    /// ended; detached, returns once it runs, and the forked relay returns
+    /// how it ended.
+    pub fn exec(&self, options: &ExecOptions) -> Result<ExecEnd, ExecError> {
         match self.status() {
             Status::Running => {}
             // Its PID namespace is the container process's, which `start`
@@ -81,7 +93,7 @@ impl Container {
             other => return Err(ExecError::Status(other)),
         }
         if !options.detach {
-            return self.exec_attached(options, None).map(Some);
+            return self.exec_attached(options, None).map(ExecEnd::Exited);
         }
         let (ready_read, ready_write): (OwnedFd, OwnedFd) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ExecError::Fork)?;
@@ -92,27 +104,30 @@ impl Container {
                 drop(ready_read);
                 let mut report = File::from(ready_write);
                 match self.exec_attached(options, Some(&mut report)) {
-                    Ok(status) => mirror_exit(status),
+                    Ok(status) => Ok(ExecEnd::Exited(status)),
                     Err(e) => {
-                        let _ = writeln!(report, "error: {}", crate::error_chain::error_chain(&e));
-                        std::process::exit(1)
+                        report_failure(report, &error_chain(&e));
+                        Ok(ExecEnd::RelayFailed)
                     }
                 }
             }
             ForkResult::Parent { child } => {
                 drop(ready_write);
-                let mut line = String::new();
-                let _ = BufReader::new(File::from(ready_read)).read_line(&mut line);
-                if line == READY_LINE {
-                    if let Some(path) = options.pid_file {
-                        write_pid_file(path, child.as_raw() as u32)?;
+                match read_readiness(File::from(ready_read)) {
+                    Readiness::Ready => {
+                        if let Some(path) = options.pid_file {
+                            write_pid_file(path, child.as_raw() as u32)?;
+                        }
+                        Ok(ExecEnd::Detached)
                     }
-                    return Ok(None);
-                }
-                let _ = nix::sys::wait::waitpid(child, None);
-                match line.trim_end().strip_prefix("error: ") {
-                    Some(message) => Err(ExecError::Relay(message.to_string())),
-                    None => Err(ExecError::RelayDied),
+                    Readiness::Failed(message) => {
+                        let _ = nix::sys::wait::waitpid(child, None);
+                        Err(ExecError::Relay(message))
+                    }
+                    Readiness::Gone => {
+                        let _ = nix::sys::wait::waitpid(child, None);
+                        Err(ExecError::RelayDied)
+                    }
                 }
             }
         }
@@ -129,13 +144,13 @@ impl Container {
         if let (Some(socket), Some(true)) = (options.console_socket, options.process.terminal()) {
             attach_console(socket)?;
         }
-        let agent = AgentClient::connect(&vsock_socket(&self.dir), AGENT_TIMEOUT)
+        let agent = AgentClient::connect(&self.dir.vsock_socket(), AGENT_TIMEOUT)
             .map_err(SessionError::from)?;
         let exec_id = new_exec_id();
         let mut session = Session::create(agent, &exec_id, &options.process)?;
         session.start()?;
         // For `ps`: this process stands for the exec'd one on the host.
-        let records = self.dir.join(EXEC_RECORDS);
+        let records = self.dir.exec_records();
         let record = records.join(&exec_id);
         let recorded = std::fs::create_dir_all(&records)
             .and_then(|()| record_host_process(&record, std::process::id() as i32));
@@ -143,11 +158,8 @@ impl Container {
             tracing::warn!("recording exec {exec_id} for ps: {e}");
         }
         match ready {
-            Some(ready) => {
-                // The parent writes the pid file; if it is gone, nobody
-                // is left to tell.
-                let _ = ready.write_all(READY_LINE.as_bytes());
-            }
+            // The parent writes the pid file.
+            Some(ready) => report_ready(ready),
             None => {
                 if let Some(path) = options.pid_file {
                     write_pid_file(path, std::process::id())?;
@@ -197,44 +209,37 @@ pub fn check_process(process: &Process) -> Result<(), ProcessFileError> {
 mod tests {
     use super::*;
 
-    fn write(name: &str, text: &str) -> PathBuf {
-        let path =
-            std::env::temp_dir().join(format!("runvm-process-{}-{name}", std::process::id()));
-        std::fs::write(&path, text).unwrap();
-        path
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
     }
 
     #[test]
     fn process_files_are_checked() {
-        let good = write(
-            "good",
-            r#"{"args":["ls"],"cwd":"/tmp","user":{"uid":0,"gid":0}}"#,
+        let good = write(r#"{"args":["ls"],"cwd":"/tmp","user":{"uid":0,"gid":0}}"#);
+        assert_eq!(
+            load_process(good.path()).unwrap().args().clone().unwrap(),
+            ["ls"]
         );
-        assert_eq!(load_process(&good).unwrap().args().clone().unwrap(), ["ls"]);
-        let bad = write("bad", "{not json");
+        let bad = write("{not json");
         assert!(matches!(
-            load_process(&bad),
+            load_process(bad.path()),
             Err(ProcessFileError::Parse(..))
         ));
-        let empty = write("empty", r#"{"args":[],"cwd":"/","user":{"uid":0,"gid":0}}"#);
+        let empty = write(r#"{"args":[],"cwd":"/","user":{"uid":0,"gid":0}}"#);
         assert!(matches!(
-            load_process(&empty),
+            load_process(empty.path()),
             Err(ProcessFileError::NoArgs)
         ));
-        let relative = write(
-            "rel",
-            r#"{"args":["ls"],"cwd":"tmp","user":{"uid":0,"gid":0}}"#,
-        );
+        let relative = write(r#"{"args":["ls"],"cwd":"tmp","user":{"uid":0,"gid":0}}"#);
         assert!(matches!(
-            load_process(&relative),
+            load_process(relative.path()),
             Err(ProcessFileError::RelativeCwd(_))
         ));
         assert!(matches!(
             load_process(Path::new("/nonexistent/process.json")),
             Err(ProcessFileError::Read(..))
         ));
-        for path in [good, bad, empty, relative] {
-            std::fs::remove_file(path).unwrap();
-        }
     }
 }

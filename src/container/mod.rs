@@ -11,8 +11,9 @@ pub mod state;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::container_files::{CONTROL_SOCKET, EXEC_RECORDS, MONITOR_RECORD};
+use crate::container_dir::ContainerDir;
 use crate::control::{ControlRequest, MonitorRequest};
+use crate::oci::OCI_VERSION;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxResources;
 use proto::agent::{ProcessInfo, Request, Response};
@@ -23,8 +24,6 @@ use virtio::vsock::SocketPath;
 pub use id::validate_id;
 pub use state::{State, Status};
 
-/// The OCI runtime-spec version runvm reports.
-pub const OCI_VERSION: &str = "1.2.0";
 /// How long `delete --force` waits for a killed monitor to go.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 /// How long a monitor that dropped a request may take to finish exiting.
@@ -153,26 +152,21 @@ impl State {
 /// One container.
 #[derive(Debug)]
 pub struct Container {
-    pub dir: PathBuf,
+    pub dir: ContainerDir,
     pub state: State,
 }
 
-/// The directory of container `id` under `root`.
-pub fn container_dir(root: &Path, id: &str) -> PathBuf {
-    root.join(id)
-}
-
 /// Makes the container's directory; fails if the id is taken.
-pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, ContainerError> {
+pub fn create_dir(root: &Path, id: &str) -> Result<ContainerDir, ContainerError> {
     validate_id(id)?;
     std::fs::create_dir_all(root).map_err(|e| ContainerError::CreateDir(root.into(), e))?;
-    let dir = container_dir(root, id);
+    let dir = ContainerDir::new(root, id);
     match std::fs::create_dir(&dir) {
         Ok(()) => Ok(dir),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             Err(ContainerError::Exists(id.into()))
         }
-        Err(e) => Err(ContainerError::CreateDir(dir, e)),
+        Err(e) => Err(ContainerError::CreateDir(dir.to_path_buf(), e)),
     }
 }
 
@@ -180,7 +174,7 @@ impl Container {
     /// Loads container `id` from `root`.
     pub fn load(root: &Path, id: &str) -> Result<Self, ContainerError> {
         validate_id(id)?;
-        let dir = container_dir(root, id);
+        let dir = ContainerDir::new(root, id);
         if !dir.is_dir() {
             return Err(ContainerError::NotExist(id.into()));
         }
@@ -216,11 +210,6 @@ impl Container {
         derive_status(&self.state, &ProcFs)
     }
 
-    /// The monitor's control socket.
-    pub fn control_socket(&self) -> PathBuf {
-        self.dir.join(CONTROL_SOCKET)
-    }
-
     /// The OCI state.
     pub fn oci_state(&self) -> OciState<'_> {
         self.state.oci_state(self.status())
@@ -228,7 +217,7 @@ impl Container {
 
     fn request(&self, request: &ControlRequest) -> Result<Response, ContainerError> {
         let id = || self.state.id.clone();
-        let mut stream = SocketPath::new(&self.control_socket())
+        let mut stream = SocketPath::new(&self.dir.control_socket())
             .and_then(|socket| socket.connect())
             .map_err(|e| ContainerError::Connect(id(), e))?;
         write_message(&mut stream, request).map_err(|e| ContainerError::Control(id(), e))?;
@@ -343,7 +332,7 @@ impl Container {
         }
         // An exec id is the agent's answer: only a plain name is a path.
         id::validate_id(exec_id).ok()?;
-        live_host_process(&self.dir.join(EXEC_RECORDS).join(exec_id))
+        live_host_process(&self.dir.exec_records().join(exec_id))
     }
 
     /// The container's resource usage, from its cgroup in the guest.
@@ -401,7 +390,8 @@ impl Container {
             // The spec: a failed poststop hook is a warning; delete goes on.
             tracing::warn!("{}", crate::error_chain::error_chain(&e));
         }
-        std::fs::remove_dir_all(&self.dir).map_err(|e| ContainerError::Remove(self.dir.clone(), e))
+        std::fs::remove_dir_all(&self.dir)
+            .map_err(|e| ContainerError::Remove(self.dir.to_path_buf(), e))
     }
 }
 
@@ -418,8 +408,8 @@ fn wait_gone(id: &str, pid: i32, start_time: u64) -> Result<(), ContainerError> 
 }
 
 /// Records host process `pid` with its start time in `path` (the
-/// monitor's in [`MONITOR_RECORD`], an exec's host end's under
-/// [`EXEC_RECORDS`]). A process already gone is not recorded.
+/// monitor's in [`ContainerDir::monitor_record`], an exec's host end's
+/// under [`ContainerDir::exec_records`]). A process already gone is not recorded.
 pub fn record_host_process(path: &Path, pid: i32) -> std::io::Result<()> {
     match ProcFs.live_start_time(pid) {
         Some(start_time) => create::write_atomically(path, &format!("{pid} {start_time}")),
@@ -446,11 +436,11 @@ fn live_host_process(path: &Path) -> Option<i32> {
 /// Fails as for an unknown container if there is no such directory.
 pub fn delete_unfinished(root: &Path, id: &str) -> Result<(), ContainerError> {
     validate_id(id)?;
-    let dir = container_dir(root, id);
+    let dir = ContainerDir::new(root, id);
     if !dir.is_dir() {
         return Err(ContainerError::NotExist(id.into()));
     }
-    if let Some((pid, start_time)) = recorded_host_process(&dir.join(MONITOR_RECORD)) {
+    if let Some((pid, start_time)) = recorded_host_process(&dir.monitor_record()) {
         if ProcFs.live_start_time(pid) == Some(start_time) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         }
@@ -460,7 +450,7 @@ pub fn delete_unfinished(root: &Path, id: &str) -> Result<(), ContainerError> {
     match std::fs::remove_dir_all(&dir) {
         // The failed create removed it meanwhile.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other.map_err(|e| ContainerError::Remove(dir, e)),
+        other => other.map_err(|e| ContainerError::Remove(dir.to_path_buf(), e)),
     }
 }
 
@@ -478,8 +468,9 @@ mod tests {
 
     #[test]
     fn a_container_ends_when_its_monitor_is_gone_or_it_is_deleted() {
-        let dir = std::env::temp_dir().join(format!("runvm-ends-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ContainerDir::new(tmp.path(), "c");
+        std::fs::create_dir(&dir).unwrap();
         let mut running = state(Status::Running);
         // This process stands in for a live monitor.
         running.pid = std::process::id() as i32;
@@ -514,8 +505,11 @@ mod tests {
 
     /// Answers one request on the control socket in `dir`, bound as the
     /// monitor binds it; returns the request.
-    fn fake_monitor(dir: &Path, answer: Response) -> std::thread::JoinHandle<ControlRequest> {
-        let listener = SocketPath::new(&dir.join(CONTROL_SOCKET))
+    fn fake_monitor(
+        dir: &ContainerDir,
+        answer: Response,
+    ) -> std::thread::JoinHandle<ControlRequest> {
+        let listener = SocketPath::new(&dir.control_socket())
             .unwrap()
             .bind()
             .unwrap();
@@ -538,22 +532,19 @@ mod tests {
 
     #[test]
     fn processes_come_with_the_host_processes_standing_for_them() {
-        let root = std::env::temp_dir().join(format!("runvm-ps-{}", std::process::id()));
-        let dir = create_dir(&root, "c").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let dir = create_dir(root, "c").unwrap();
         let running = running_here(&dir);
-        std::fs::create_dir(dir.join(EXEC_RECORDS)).unwrap();
+        std::fs::create_dir(dir.exec_records()).unwrap();
         let mut relay = std::process::Command::new("sleep")
             .arg("100")
             .spawn()
             .unwrap();
         let relay_pid = i32::try_from(relay.id()).unwrap();
-        record_host_process(&dir.join(EXEC_RECORDS).join("exec-a"), relay_pid).unwrap();
+        record_host_process(&dir.exec_records().join("exec-a"), relay_pid).unwrap();
         // A relay that is gone, its pid now another process's.
-        std::fs::write(
-            dir.join(EXEC_RECORDS).join("exec-b"),
-            format!("{relay_pid} 1"),
-        )
-        .unwrap();
+        std::fs::write(dir.exec_records().join("exec-b"), format!("{relay_pid} 1")).unwrap();
         let listed = |exec_id: &str, pid| ProcessInfo {
             exec_id: exec_id.into(),
             pid,
@@ -562,7 +553,7 @@ mod tests {
             processes: vec![listed("init", 1), listed("exec-a", 7), listed("exec-b", 9)],
         };
         let monitor = fake_monitor(&dir, answer);
-        let processes = Container::load(&root, "c").unwrap().processes().unwrap();
+        let processes = Container::load(root, "c").unwrap().processes().unwrap();
         monitor.join().unwrap();
         let host_pids: Vec<_> = processes.iter().map(|(pid, p)| (*pid, p.pid)).collect();
         assert_eq!(
@@ -571,19 +562,19 @@ mod tests {
         );
         relay.kill().unwrap();
         relay.wait().unwrap();
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn the_control_socket_works_under_a_root_as_long_as_dockers() {
-        let top = std::env::temp_dir().join(format!("runvm-long-root-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let top = tmp.path();
         // docker's --root, under a deeper directory, and a 64-hex id.
         let root = top
             .join("d".repeat(100))
             .join("var/run/docker/runtime-runc/moby");
         let id = "0123456789abcdef".repeat(4);
         let dir = create_dir(&root, &id).unwrap();
-        assert!(dir.join(CONTROL_SOCKET).as_os_str().len() > 200);
+        assert!(dir.control_socket().as_os_str().len() > 200);
         running_here(&dir);
         let monitor = fake_monitor(&dir, Response::Ok);
         Container::load(&root, &id).unwrap().pause().unwrap();
@@ -591,25 +582,25 @@ mod tests {
             monitor.join().unwrap(),
             ControlRequest::Monitor(MonitorRequest::Pause)
         ));
-        std::fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]
     fn an_unfinished_create_is_deleted_with_its_monitor() {
-        let root = std::env::temp_dir().join(format!("runvm-unfinished-{}", std::process::id()));
-        let dir = create_dir(&root, "c1").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let dir = create_dir(root, "c1").unwrap();
         let mut monitor = std::process::Command::new("sleep")
             .arg("100")
             .spawn()
             .unwrap();
         let pid = i32::try_from(monitor.id()).unwrap();
-        record_host_process(&dir.join(MONITOR_RECORD), pid).unwrap();
+        record_host_process(&dir.monitor_record(), pid).unwrap();
         assert!(matches!(
-            Container::load(&root, "c1"),
+            Container::load(root, "c1"),
             Err(ContainerError::NotExist(_))
         ));
         std::fs::write(dir.join("console.log"), "booting").unwrap();
-        delete_unfinished(&root, "c1").unwrap();
+        delete_unfinished(root, "c1").unwrap();
         assert!(!dir.exists());
         let status = monitor.wait().unwrap();
         assert_eq!(
@@ -617,10 +608,9 @@ mod tests {
             Some(libc::SIGKILL)
         );
         assert!(matches!(
-            delete_unfinished(&root, "c1"),
+            delete_unfinished(root, "c1"),
             Err(ContainerError::NotExist(_))
         ));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
@@ -657,24 +647,24 @@ mod tests {
 
     #[test]
     fn create_dir_refuses_duplicates_and_bad_ids() {
-        let root = std::env::temp_dir().join(format!("runvm-root-{}", std::process::id()));
-        create_dir(&root, "c1").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        create_dir(root, "c1").unwrap();
         assert!(matches!(
-            create_dir(&root, "c1"),
+            create_dir(root, "c1"),
             Err(ContainerError::Exists(_))
         ));
         assert!(matches!(
-            create_dir(&root, "../x"),
+            create_dir(root, "../x"),
             Err(ContainerError::Id(_))
         ));
         assert!(matches!(
-            Container::load(&root, "c1"),
+            Container::load(root, "c1"),
             Err(ContainerError::NotExist(_))
         ));
         assert!(matches!(
-            Container::load(&root, "nope"),
+            Container::load(root, "nope"),
             Err(ContainerError::NotExist(_))
         ));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

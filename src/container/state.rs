@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::container_files::STATE_FILE;
+use crate::container_dir::STATE_FILE;
 
 /// A container's lifecycle status, as runc reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,19 +119,18 @@ mod tests {
 
     #[test]
     fn saves_and_loads() {
-        let dir = std::env::temp_dir().join(format!("runvm-state-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let mut state = sample();
-        state.save(&dir).unwrap();
-        assert_eq!(State::load(&dir).unwrap(), state);
+        state.save(dir).unwrap();
+        assert_eq!(State::load(dir).unwrap(), state);
         state.status = Status::Running;
-        state.save(&dir).unwrap();
-        assert_eq!(State::load(&dir).unwrap().status, Status::Running);
-        let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        state.save(dir).unwrap();
+        assert_eq!(State::load(dir).unwrap().status, Status::Running);
+        let leftovers: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files left behind");
         std::fs::write(dir.join(STATE_FILE), b"{not json").unwrap();
-        assert!(matches!(State::load(&dir), Err(StateError::Parse(..))));
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(State::load(dir), Err(StateError::Parse(..))));
     }
 
     #[test]

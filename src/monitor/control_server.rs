@@ -4,7 +4,7 @@
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use proto::agent::{ExitStatus, Request, Response};
@@ -15,11 +15,10 @@ use vmm::PauseGate;
 use super::hooks::run_in_guest;
 use super::lifecycle::{lock, Lifecycle};
 use super::session::spawn_confined;
-use super::MonitorError;
+use super::{MonitorError, MonitorEvent};
 use crate::agent_client::{AgentClient, AgentError};
 use crate::container::state::Status;
 use crate::control::{ControlRequest, MonitorRequest};
-use crate::exit::mirror_exit;
 use crate::oci::sizing::{check_update_fits, guest_resources, VmSize};
 
 /// How long a pause may take to stop every vCPU.
@@ -33,6 +32,8 @@ pub(super) struct Control {
     pub(super) lifecycle: Arc<Mutex<Lifecycle>>,
     pub(super) pause: Arc<PauseGate>,
     pub(super) started: Sender<()>,
+    /// Where the control thread reports what ends the monitor.
+    pub(super) events: Sender<MonitorEvent>,
 }
 
 fn refused(message: impl Into<String>) -> Response {
@@ -110,6 +111,16 @@ impl Control {
         Response::Ok
     }
 
+    /// Has the main thread end the monitor with `status`, and serves
+    /// nothing more: the lifecycle stays locked as it is until the end.
+    fn end(&self, lifecycle: MutexGuard<'_, Lifecycle>, status: ExitStatus) -> ! {
+        let _ = self.events.send(MonitorEvent::End(status));
+        let _held = lifecycle;
+        loop {
+            std::thread::park();
+        }
+    }
+
     fn pass_on(&mut self, request: Request, client: &mut UnixStream) -> Response {
         let mut lifecycle = lock(&self.lifecycle);
         match request {
@@ -120,7 +131,7 @@ impl Control {
                 // the container ends as its process would by the signal.
                 lifecycle.set_status(Status::Stopped);
                 let _ = write_message(client, &Response::Ok);
-                mirror_exit(ExitStatus::Signal(signal));
+                self.end(lifecycle, ExitStatus::Signal(signal))
             }
             Request::Signal { .. } if lifecycle.paused => {
                 lifecycle.pending_signals.push(request);
@@ -138,7 +149,7 @@ impl Control {
                     lifecycle.set_status(Status::Stopped);
                     let message = crate::error_chain::error_chain(&e);
                     let _ = write_message(client, &refused(message));
-                    std::process::exit(1);
+                    self.end(lifecycle, ExitStatus::Code(1))
                 }
                 let response = answer(self.agent.request(&request));
                 if matches!(response, Response::Started { .. }) {

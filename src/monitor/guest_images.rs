@@ -3,6 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
+/// The guest kernel's command line: console on COM1, reboot through the
+/// i8042 (the VMM's reset), never wait after a panic.
+macro_rules! cmdline {
+    () => {
+        "console=ttyS0 reboot=k panic=-1 8250.nr_uarts=1 nomodule"
+    };
+}
+/// The command line of a guest whose console is watched (`runvm boot`).
+pub const CMDLINE: &str = cmdline!();
+/// The command line of a guest whose console is a log nobody watches:
+/// `quiet` spares the guest thousands of serial port exits.
+pub const QUIET_CMDLINE: &str = concat!(cmdline!(), " quiet");
+
 /// The guest kernel embedded at build time; empty if there was none.
 static EMBEDDED_KERNEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest-kernel"));
 /// The guest initramfs embedded at build time; empty if there was none.
@@ -15,6 +28,15 @@ pub enum ImageError {
     NotEmbedded(&'static str, &'static str),
     #[error("reading {}", .0.display())]
     Read(PathBuf, #[source] std::io::Error),
+}
+
+/// What the guest boots: kernel, initrd and command line.
+pub struct GuestImages {
+    pub kernel: Image,
+    pub initrd: Option<Image>,
+    pub cmdline: String,
+    /// Enter an ELF vmlinux through its PVH entry point.
+    pub pvh: bool,
 }
 
 /// Image bytes, borrowed from the binary or read from a file.
@@ -64,12 +86,11 @@ mod tests {
 
     #[test]
     fn a_file_overrides_the_embedded_image() {
-        let dir = std::env::temp_dir().join(format!("runvm-images-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("k");
         std::fs::write(&path, b"kernel bytes").unwrap();
         assert_eq!(kernel(Some(&path)).unwrap().bytes(), b"kernel bytes");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

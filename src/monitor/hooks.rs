@@ -317,8 +317,8 @@ mod tests {
 
     #[test]
     fn host_hooks_get_the_state_on_stdin_in_order() {
-        let dir = std::env::temp_dir().join(format!("runvm-hooks-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let out = dir.join("out");
         let script = format!("cat >>{0}; echo \" $0\" >>{0}", out.display());
         let hooks = [
@@ -330,7 +330,6 @@ mod tests {
             std::fs::read_to_string(&out).unwrap(),
             "{\"id\":\"c1\"} first\n{\"id\":\"c1\"} second\n"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

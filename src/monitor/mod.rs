@@ -3,32 +3,41 @@
 //! stdio from and to its own fds, forwards the signals it receives, and
 //! ends with the process's status: exit N for exit N, death by signal S
 //! for death by S — what a parent's waitpid would see from runc.
+//!
+//! Its threads report what ends it (the process ended, the guest stopped,
+//! a container that never started was killed) as a [`MonitorEvent`] to
+//! the main thread, which alone decides how the process ends: the
+//! container's own work runs on the "container" thread, and the main
+//! thread only waits for the first event.
 
 mod control_server;
 pub mod guest_images;
 pub mod hooks;
 mod lifecycle;
 pub mod sandbox;
+pub mod seccomp;
 pub mod session;
 pub mod setup;
 mod stop_report;
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use guest_images::{GuestImages, Image};
+use nix::sys::signal::SigSet;
 use oci_spec::runtime::{Hook, Hooks, Process, Spec};
 use proto::agent::{ExitStatus, INIT_EXEC_ID};
-use vmm::seccomp::{self, SeccompError};
+use vmm::seccomp::{confine, supervisor_filter, BpfProgram, SeccompError, ThreadCaps};
 use vmm::{BootImages, FsShare, Vm, VmConfig, VmError};
 
 use crate::agent_client::{AgentClient, AgentError};
 use crate::container::state::{State, Status};
-use crate::container_files::{console_log, vsock_socket};
-use crate::control::READY_LINE;
+use crate::container_dir::{console_log, vsock_socket};
+use crate::control::report_ready;
 use crate::monitor::hooks::{run_in_guest, run_on_host, HookError};
 use crate::monitor::session::{block_forwarded_signals, Session, SessionError};
 use crate::oci::bundle::network::{Network, NetworkNamespace};
@@ -37,7 +46,7 @@ use control_server::Control;
 use lifecycle::{lock, Lifecycle};
 use rtnl::Rtnl;
 use sandbox::network::{NetworkError, Wiring};
-use stop_report::{end_if_guest_stops, StopReport};
+use stop_report::{report_guest_stop, StopReport};
 
 /// How long the main thread, having lost the agent, leaves the vm thread
 /// to report a VM that stopped.
@@ -54,6 +63,8 @@ pub enum MonitorError {
     Session(#[from] SessionError),
     #[error("starting a monitor thread")]
     Thread(#[source] io::Error),
+    #[error("the container thread ended without a word")]
+    ContainerThread,
     #[error("listening on the control socket {}", .0.display())]
     Control(PathBuf, #[source] io::Error),
     #[error("creating the console log {}", .0.display())]
@@ -74,14 +85,24 @@ pub enum MonitorError {
     Netns(#[from] sandbox::netns::NetnsError),
 }
 
+/// What ends the monitor, reported to its main thread.
+pub(crate) enum MonitorEvent {
+    /// The container's process ended (or setting it up failed).
+    ProcessEnded(Result<ExitStatus, MonitorError>),
+    /// The monitor ends as a process with this status would: the guest
+    /// stopped first (255), a container that never started was killed
+    /// (its signal), a startContainer hook failed (1).
+    End(ExitStatus),
+}
+
 /// Everything the monitor needs to run one container.
-pub struct MonitorConfig<'a> {
+pub struct MonitorConfig {
     /// vCPUs.
     pub vcpus: u8,
     /// Guest RAM in MiB.
     pub memory_mib: u64,
     /// Kernel, initrd and command line.
-    pub images: BootImages<'a>,
+    pub images: GuestImages,
     /// The container process.
     pub process: Process,
     /// Where the monitor keeps its sockets.
@@ -129,16 +150,50 @@ pub enum Launch {
     },
 }
 
-/// Runs the container to its end and returns its status. Blocks the
+/// Runs the container to its end and returns how the monitor ends: the
+/// process's status, or what its threads reported first. Blocks the
 /// forwarded signals in this thread first, so every thread started here
 /// inherits the mask and only the forwarder receives them.
 pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     let signals = block_forwarded_signals()?;
-    // Built before any thread: the main thread installs it once the
-    // container runs, the control thread its own at once.
-    let supervisor_filter = seccomp::supervisor_filter().map_err(MonitorError::Seccomp)?;
+    // Built before any thread: each installs its own, the container
+    // thread once the container runs, the others at once.
+    let supervisor_filter = supervisor_filter().map_err(MonitorError::Seccomp)?;
+    let main_filter = supervisor_filter.clone();
     let control_filter = seccomp::control_filter().map_err(MonitorError::Seccomp)?;
+    let (events, ended) = channel();
+    std::thread::Builder::new()
+        .name("container".into())
+        .spawn(move || {
+            let result = run_container(
+                config,
+                signals,
+                &supervisor_filter,
+                control_filter,
+                events.clone(),
+            );
+            let _ = events.send(MonitorEvent::ProcessEnded(result));
+        })
+        .map_err(MonitorError::Thread)?;
+    // This thread only waits from here on (after the container thread
+    // started: the hooks it runs must not inherit the filter).
+    confine(&main_filter, ThreadCaps::None).map_err(MonitorError::Seccomp)?;
+    match ended.recv() {
+        Ok(MonitorEvent::ProcessEnded(result)) => result,
+        Ok(MonitorEvent::End(status)) => Ok(status),
+        Err(_) => Err(MonitorError::ContainerThread),
+    }
+}
 
+/// The container thread: sets the container up, boots the VM, runs the
+/// process to its end and returns its status.
+fn run_container(
+    config: MonitorConfig,
+    signals: SigSet,
+    supervisor_filter: &BpfProgram,
+    control_filter: BpfProgram,
+    events: Sender<MonitorEvent>,
+) -> Result<ExitStatus, MonitorError> {
     std::fs::create_dir_all(&config.runtime_dir)
         .map_err(|e| MonitorError::RuntimeDir(config.runtime_dir.clone(), e))?;
     if let Launch::OnStart {
@@ -180,9 +235,9 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         vcpus: config.vcpus,
         memory_mib: config.memory_mib,
         images: BootImages {
-            kernel: config.images.kernel,
-            initrd: config.images.initrd,
-            cmdline: config.images.cmdline,
+            kernel: config.images.kernel.bytes(),
+            initrd: config.images.initrd.as_ref().map(Image::bytes),
+            cmdline: &config.images.cmdline,
             pvh: config.images.pvh,
         },
         vsock_uds: Some(uds.clone()),
@@ -213,9 +268,14 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         Some(pending) => StopReport::Container(pending.clone()),
         None => StopReport::Stderr,
     };
+    let vm_events = events.clone();
     std::thread::Builder::new()
         .name("vm".into())
-        .spawn(move || end_if_guest_stops(vm.run(), &log_path, report))
+        .spawn(move || {
+            // Once the guest stops there is nothing left to wait for.
+            report_guest_stop(vm.run(), &log_path, report);
+            let _ = vm_events.send(MonitorEvent::End(ExitStatus::Code(255)));
+        })
         .map_err(MonitorError::Thread)?;
 
     let mut agent = AgentClient::connect(&uds, config.agent_timeout)?;
@@ -281,6 +341,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             lifecycle: lifecycle.clone(),
             pause,
             started: started_tx,
+            events,
         };
         control.serve(path, control_filter)?;
     }
@@ -292,20 +353,20 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
             // From here on a stopping guest is the log's business.
             drop(pending.lock().unwrap_or_else(|e| e.into_inner()).take());
         }
-        // `create` returns now; a failed write means it is gone, and
-        // `start` will find the state anyway.
-        let _ = ready.write_all(READY_LINE.as_bytes());
+        // `create` returns now; if it is gone, `start` will find the
+        // state anyway.
+        report_ready(&mut ready);
         drop(ready);
         // Every sender lives in the control thread, which runs for the
         // monitor's life.
         let _ = started_rx.recv();
     }
 
-    let status = session.wait(signals, Some(&supervisor_filter));
+    let status = session.wait(signals, Some(supervisor_filter));
     lock(&lifecycle).set_status(Status::Stopped);
     status.map_err(|e| {
         // The agent's connections drop when the VM goes down; the vm
-        // thread then reports why and ends the process within moments.
+        // thread then reports why and the monitor ends within moments.
         // Only if it does not is the dropped connection the story.
         std::thread::sleep(VM_STOP_REPORT_GRACE);
         if container_created {

@@ -12,6 +12,7 @@ use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::seccomp as filters;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -120,7 +121,7 @@ impl Session {
     ) -> Result<ExitStatus, SessionError> {
         let forwarder = self.agent.try_clone()?;
         let (exec_id, terminal) = (self.exec_id.clone(), self.terminal);
-        let filter = seccomp::signal_forwarder_filter().map_err(SessionError::Seccomp)?;
+        let filter = filters::signal_forwarder_filter().map_err(SessionError::Seccomp)?;
         spawn_confined("signals", Arc::new(filter), move || {
             forward_signals(forwarder, &exec_id, signals, terminal);
         })?;
@@ -241,7 +242,7 @@ fn spawn_copy(
 }
 
 fn relay_filter() -> Result<Arc<BpfProgram>, SessionError> {
-    seccomp::relay_filter()
+    filters::relay_filter()
         .map(Arc::new)
         .map_err(SessionError::Seccomp)
 }
@@ -413,10 +414,7 @@ pub fn attach_console(socket: &Path) -> Result<(), SessionError> {
         }
     }
     for fd in 0..3 {
-        // SAFETY: dup2 onto the standard fds, which this process owns.
-        if unsafe { libc::dup2(pty.slave.as_raw_fd(), fd) } < 0 {
-            return Err(SessionError::Pty(nix::Error::last()));
-        }
+        nix::unistd::dup2(pty.slave.as_raw_fd(), fd).map_err(SessionError::Pty)?;
     }
     Ok(())
 }
@@ -471,9 +469,9 @@ mod tests {
 
     #[test]
     fn console_socket_receives_a_pty_master() {
-        let top = std::env::temp_dir().join(format!("runvm-console-{}", std::process::id()));
+        let top = tempfile::tempdir().unwrap();
         // Longer than a socket address holds.
-        let dir = top.join("c".repeat(200));
+        let dir = top.path().join("c".repeat(200));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("console.sock");
         let listener = SocketPath::new(&path).unwrap().bind().unwrap();
@@ -507,6 +505,5 @@ mod tests {
         assert!(nix::unistd::isatty(received.as_raw_fd()).unwrap());
         let err = send_pty_master(&dir.join("nobody"), &pty.master, "x").unwrap_err();
         assert!(err.to_string().contains("nobody"));
-        std::fs::remove_dir_all(&top).unwrap();
     }
 }

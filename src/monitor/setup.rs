@@ -8,20 +8,19 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::container::{container_dir, own_start_time, State, Status};
-use crate::container_files::CONTROL_SOCKET;
+use crate::container::{own_start_time, State, Status};
+use crate::container_dir::ContainerDir;
+use crate::monitor::guest_images::{self, GuestImages};
 use crate::monitor::sandbox::host_cgroup::{self, HostCgroup};
 use crate::monitor::sandbox::host_namespaces::{self, MirrorError};
 use crate::monitor::sandbox::netns::{self, NetnsError};
 use crate::monitor::sandbox::share;
-use crate::monitor::{self, guest_images, session, ContainerSetup, Launch, MonitorConfig};
+use crate::monitor::{self, session, ContainerSetup, Launch, MonitorConfig};
 use crate::oci::annotations::KERNEL_ANNOTATION;
 use crate::oci::{bundle, sizing};
 
 /// How long a container's guest may take to boot to its agent.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(120);
-/// The guest command line for containers.
-const CONTAINER_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 8250.nr_uarts=1 nomodule quiet";
 
 /// The container a monitor is started for.
 pub struct ContainerMonitor<'a> {
@@ -102,7 +101,7 @@ impl ContainerMonitor<'_> {
             Err(e) => return Err(e.into()),
         };
         joined
-            .save(&container_dir(root, self.id))
+            .save(&ContainerDir::new(root, self.id))
             .map_err(MonitorSetupError::HostCgroupRecord)
     }
 
@@ -137,9 +136,9 @@ impl ContainerMonitor<'_> {
         let kernel = guest_images::kernel(kernel_override.as_deref())?;
         let initramfs = guest_images::initramfs(None)?;
 
-        let dir = container_dir(root, self.id);
+        let dir = ContainerDir::new(root, self.id);
         crate::monitor::sandbox::jail::make_movable(&dir)?;
-        let share_dir = dir.join("share");
+        let share_dir = dir.share();
         let mut guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
         if let Some(linux) = guest_spec.linux_mut() {
             let resources = linux.resources().as_ref().map(sizing::guest_resources);
@@ -181,15 +180,15 @@ impl ContainerMonitor<'_> {
         let config = MonitorConfig {
             vcpus: size.vcpus,
             memory_mib: size.memory_mib,
-            images: vmm::BootImages {
-                kernel: kernel.bytes(),
-                initrd: Some(initramfs.bytes()),
-                cmdline: CONTAINER_CMDLINE,
+            images: GuestImages {
+                kernel,
+                initrd: Some(initramfs),
+                cmdline: guest_images::QUIET_CMDLINE.to_string(),
                 pvh: false,
             },
             process,
-            runtime_dir: dir.clone(),
-            control_socket: Some(dir.join(CONTROL_SOCKET)),
+            runtime_dir: dir.to_path_buf(),
+            control_socket: Some(dir.control_socket()),
             agent_timeout: AGENT_TIMEOUT,
             container: Some(ContainerSetup {
                 spec: guest_spec,
@@ -198,7 +197,7 @@ impl ContainerMonitor<'_> {
             }),
             launch: Launch::OnStart {
                 ready,
-                state_dir: dir,
+                state_dir: dir.to_path_buf(),
                 state: Box::new(state),
                 hooks: Box::new(hooks.unwrap_or_default()),
                 runtime_namespaces,

@@ -2,11 +2,12 @@
 //! process has ended.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use vmm::{VmError, VmExit};
+
+use crate::control::report_failure;
 
 /// Lines of the guest console shown when the guest dies early.
 const CONSOLE_TAIL_LINES: usize = 20;
@@ -20,9 +21,8 @@ pub(super) enum StopReport {
     Container(Arc<Mutex<Option<File>>>),
 }
 
-/// Ends the monitor if the guest stops before the container process has:
-/// there is nothing left to wait for.
-pub(super) fn end_if_guest_stops(
+/// Says why the guest stopped before the container process ended.
+pub(super) fn report_guest_stop(
     result: Result<VmExit, VmError>,
     console_log: &Path,
     report: StopReport,
@@ -45,8 +45,8 @@ pub(super) fn end_if_guest_stops(
         }
         StopReport::Container(pending) => {
             let ready = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(mut ready) = ready {
-                let _ = writeln!(ready, "error: {reason} before the container was created");
+            if let Some(ready) = ready {
+                report_failure(ready, &format!("{reason} before the container was created"));
             }
             // The container's stderr is the container's alone: the log
             // says why it ends with 255, the reason last (the error line
@@ -57,5 +57,4 @@ pub(super) fn end_if_guest_stops(
             tracing::error!("{reason} before the container process exited");
         }
     }
-    std::process::exit(255);
 }

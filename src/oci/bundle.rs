@@ -88,69 +88,63 @@ pub(crate) mod tests {
     }
 
     /// A bundle directory with `config` and an empty rootfs.
-    pub fn bundle_with(name: &str, config: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("runvm-bundle-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
-        std::fs::write(dir.join("config.json"), config).unwrap();
+    fn bundle_with(config: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("rootfs")).unwrap();
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
         dir
     }
 
-    fn error(name: &str, config: &str) -> String {
-        let dir = bundle_with(name, config);
-        let err = load(&dir, true).unwrap_err().to_string();
-        std::fs::remove_dir_all(&dir).unwrap();
-        err
+    fn error(config: &str) -> String {
+        let dir = bundle_with(config);
+        load(dir.path(), true).unwrap_err().to_string()
     }
 
     #[test]
     fn valid_bundle_loads() {
-        let dir = bundle_with("ok", &config(r#"["sh"]"#));
-        let bundle = load(&dir, true).unwrap();
+        let tmp = bundle_with(&config(r#"["sh"]"#));
+        let dir = tmp.path();
+        let bundle = load(dir, true).unwrap();
         assert_eq!(bundle.rootfs, dir.join("rootfs"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn bad_bundles_name_what_is_wrong() {
         assert_eq!(
-            error("json", "{not json"),
+            error("{not json"),
             "config.json: key must be a string at line 1 column 2"
         );
         assert_eq!(
-            error("type", r#"{"ociVersion":1}"#),
+            error(r#"{"ociVersion":1}"#),
             "config.json: ociVersion: invalid type: integer `1`, expected a string at line 1 column 15"
         );
         let v2 = config(r#"["sh"]"#).replace("1.0.2", "2.0.0");
         assert_eq!(
-            error("v2", &v2),
+            error(&v2),
             "config.json: ociVersion: \"2.0.0\" is not supported: runvm supports 1.x"
         );
         assert_eq!(
-            error("args", &config("[]")),
+            error(&config("[]")),
             "config.json: process.args: must not be empty"
         );
         let cwd = config(r#"["sh"]"#).replace(r#""cwd":"/""#, r#""cwd":"tmp""#);
-        assert!(error("cwd", &cwd).contains("process.cwd: \"tmp\""));
+        assert!(error(&cwd).contains("process.cwd: \"tmp\""));
         let outside = config(r#"["sh"]"#).replace(r#""path":"rootfs""#, r#""path":"../../etc""#);
-        assert!(error("outside", &outside).contains("leaves the bundle"));
+        assert!(error(&outside).contains("leaves the bundle"));
         let missing = config(r#"["sh"]"#).replace(r#""path":"rootfs""#, r#""path":"nope""#);
-        assert!(error("norootfs", &missing).contains("does not exist"));
+        assert!(error(&missing).contains("does not exist"));
         let no_process = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#;
-        assert_eq!(
-            error("noproc", no_process),
-            "config.json: process is missing"
-        );
+        assert_eq!(error(no_process), "config.json: process is missing");
     }
 
     #[test]
     fn missing_config_reads_like_runc() {
-        let dir = bundle_with("noconfig", "");
+        let tmp = bundle_with("");
+        let dir = tmp.path();
         std::fs::remove_file(dir.join("config.json")).unwrap();
-        let err = load(&dir, true).unwrap_err().to_string();
+        let err = load(dir, true).unwrap_err().to_string();
         assert!(
             err.starts_with("open ") && err.ends_with("config.json: no such file or directory")
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

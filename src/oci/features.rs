@@ -1,133 +1,22 @@
 //! What this runtime supports, as the OCI runtime-spec "features"
 //! document (`runvm features`). Every list says what runvm really does:
-//! the mount options and capabilities are the guest agent's own tables.
+//! the mount options and capabilities are the guest agent's
+//! (`proto::features`).
 
 use std::collections::HashMap;
 
 use oci_spec::runtime::{
-    Apparmor, Arch, Capability, Cgroup, Features, IDMap, IntelRdt, LinuxFeature,
-    LinuxNamespaceType, LinuxSeccompAction, MountExtensions, NetDevices, Seccomp, Selinux,
+    Apparmor, Arch, Cgroup, Features, IDMap, IntelRdt, LinuxFeature, LinuxNamespaceType,
+    LinuxSeccompAction, MountExtensions, NetDevices, Seccomp, Selinux,
 };
+use proto::features::{mount_options, CAPABILITIES};
 use serde_json::Value;
 
-use crate::container::OCI_VERSION;
 use crate::oci::annotations::{KERNEL_ANNOTATION, MEMORY_ANNOTATION, VCPUS_ANNOTATION};
+use crate::oci::OCI_VERSION;
 
 /// The oldest spec version runvm reads.
 pub const OCI_VERSION_MIN: &str = "1.0.0";
-
-/// The mount options the guest agent parses (guest/src/agent/mounts.rs):
-/// mount(2) flags, propagation, then recursive attributes. Anything else
-/// is passed to the filesystem as data; `tmpcopyup`, `idmap` and `ridmap`
-/// are refused.
-pub const MOUNT_OPTIONS: &[&str] = &[
-    "acl",
-    "async",
-    "atime",
-    "bind",
-    "defaults",
-    "dev",
-    "diratime",
-    "dirsync",
-    "exec",
-    "iversion",
-    "lazytime",
-    "loud",
-    "mand",
-    "noacl",
-    "noatime",
-    "nodev",
-    "nodiratime",
-    "noexec",
-    "noiversion",
-    "nolazytime",
-    "nomand",
-    "norelatime",
-    "nostrictatime",
-    "nosuid",
-    "nosymfollow",
-    "rbind",
-    "relatime",
-    "remount",
-    "ro",
-    "rw",
-    "silent",
-    "strictatime",
-    "suid",
-    "sync",
-    "private",
-    "shared",
-    "slave",
-    "unbindable",
-    "rprivate",
-    "rshared",
-    "rslave",
-    "runbindable",
-    "rro",
-    "rrw",
-    "rnosuid",
-    "rsuid",
-    "rnodev",
-    "rdev",
-    "rnoexec",
-    "rexec",
-    "rnodiratime",
-    "rdiratime",
-    "rrelatime",
-    "rnorelatime",
-    "rnoatime",
-    "ratime",
-    "rstrictatime",
-    "rnostrictatime",
-    "rnosymfollow",
-    "rsymfollow",
-];
-
-/// The capabilities the guest agent knows (guest/src/agent/caps.rs), in
-/// the kernel's order.
-pub const CAPABILITIES: &[Capability] = &[
-    Capability::Chown,
-    Capability::DacOverride,
-    Capability::DacReadSearch,
-    Capability::Fowner,
-    Capability::Fsetid,
-    Capability::Kill,
-    Capability::Setgid,
-    Capability::Setuid,
-    Capability::Setpcap,
-    Capability::LinuxImmutable,
-    Capability::NetBindService,
-    Capability::NetBroadcast,
-    Capability::NetAdmin,
-    Capability::NetRaw,
-    Capability::IpcLock,
-    Capability::IpcOwner,
-    Capability::SysModule,
-    Capability::SysRawio,
-    Capability::SysChroot,
-    Capability::SysPtrace,
-    Capability::SysPacct,
-    Capability::SysAdmin,
-    Capability::SysBoot,
-    Capability::SysNice,
-    Capability::SysResource,
-    Capability::SysTime,
-    Capability::SysTtyConfig,
-    Capability::Mknod,
-    Capability::Lease,
-    Capability::AuditWrite,
-    Capability::AuditControl,
-    Capability::Setfcap,
-    Capability::MacOverride,
-    Capability::MacAdmin,
-    Capability::Syslog,
-    Capability::WakeAlarm,
-    Capability::BlockSuspend,
-    Capability::AuditRead,
-    Capability::Perfmon,
-    Capability::Bpf,
-    Capability::CheckpointRestore,
-];
 
 /// The namespace types a config may ask for. The VM isolates the
 /// container from the host and from other containers whichever it asks
@@ -261,7 +150,7 @@ pub fn features() -> Features {
         .set_oci_version_min(OCI_VERSION_MIN.to_owned())
         .set_oci_version_max(OCI_VERSION.to_owned())
         .set_hooks(Some(HOOKS.iter().map(|h| h.to_string()).collect()))
-        .set_mount_options(Some(MOUNT_OPTIONS.iter().map(|o| o.to_string()).collect()))
+        .set_mount_options(Some(mount_options().map(str::to_string).collect()))
         .set_linux(Some(linux))
         .set_annotations(Some(annotations))
         // `io.runvm.kernel` names a host file to boot, and the others size
@@ -367,38 +256,6 @@ mod tests {
                 Value::String(format!("CAP_{cap}"))
             );
         }
-    }
-
-    /// The lists are the guest agent's: the same names in the same order.
-    #[test]
-    fn lists_match_the_guest_agent() {
-        let mounts = include_str!("../../guest/src/agent/mounts.rs");
-        let parsed: Vec<&str> = mounts
-            .lines()
-            .filter_map(|line| line.trim().strip_prefix("(\""))
-            .filter_map(|rest| rest.split_once("\","))
-            .map(|(name, _)| name)
-            .collect();
-        assert_eq!(parsed, MOUNT_OPTIONS);
-
-        let caps = include_str!("../../guest/src/agent/caps.rs");
-        let known: Vec<(String, u32)> = caps
-            .lines()
-            .filter_map(|line| line.trim().strip_prefix("Capability::"))
-            .filter_map(|rest| rest.split_once(" => "))
-            .map(|(name, number)| {
-                (
-                    name.to_owned(),
-                    number.trim_end_matches(',').parse().unwrap(),
-                )
-            })
-            .collect();
-        let ours: Vec<(String, u32)> = CAPABILITIES
-            .iter()
-            .zip(0..)
-            .map(|(cap, number)| (format!("{cap:?}"), number))
-            .collect();
-        assert_eq!(known, ours);
     }
 
     #[test]

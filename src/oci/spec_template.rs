@@ -10,7 +10,7 @@ use oci_spec::runtime::{
     LinuxResources, Mount, Process, Root, Spec, User,
 };
 
-use crate::container::OCI_VERSION;
+use crate::oci::OCI_VERSION;
 
 /// The file `runvm spec` writes in the bundle.
 pub const CONFIG: &str = "config.json";
@@ -263,10 +263,9 @@ mod tests {
     use crate::oci::bundle;
 
     /// A fresh, empty bundle directory with a rootfs.
-    fn bundle_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("runvm-spec-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+    fn bundle_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("rootfs")).unwrap();
         dir
     }
 
@@ -276,14 +275,14 @@ mod tests {
 
     #[test]
     fn written_spec_loads_as_a_bundle() {
-        let dir = bundle_dir("load");
-        write(&dir, &example()).unwrap();
-        let loaded = bundle::load(&dir, true).unwrap();
+        let tmp = bundle_dir();
+        let dir = tmp.path();
+        write(dir, &example()).unwrap();
+        let loaded = bundle::load(dir, true).unwrap();
         assert_eq!(loaded.spec, example());
         assert_eq!(loaded.rootfs, dir.join("rootfs"));
         let text = std::fs::read_to_string(dir.join(CONFIG)).unwrap();
         assert!(text.starts_with("{\n\t\"ociVersion\": \"1.2.0\""));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -395,20 +394,19 @@ mod tests {
 
     #[test]
     fn an_existing_config_is_left_alone() {
-        let dir = bundle_dir("exists");
+        let tmp = bundle_dir();
+        let dir = tmp.path();
         std::fs::write(dir.join(CONFIG), "mine").unwrap();
-        let err = write(&dir, &example()).unwrap_err();
+        let err = write(dir, &example()).unwrap_err();
         assert_eq!(err.to_string(), "File config.json exists. Remove it first");
         assert_eq!(std::fs::read_to_string(dir.join(CONFIG)).unwrap(), "mine");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_missing_bundle_names_the_path() {
-        let parent = bundle_dir("missing");
-        let dir = parent.join("nope");
+        let parent = bundle_dir();
+        let dir = parent.path().join("nope");
         let err = write(&dir, &example()).unwrap_err();
         assert!(matches!(err, SpecError::Write(ref path, _) if path == &dir.join(CONFIG)));
-        std::fs::remove_dir_all(&parent).unwrap();
     }
 }

@@ -1,4 +1,7 @@
-//! Per-thread seccomp filters for every thread of the monitor.
+//! Per-thread seccomp filters: how they are built and installed, and those
+//! of the VMM's own threads. The monitor's other threads (stdio relays,
+//! signal forwarder, control) have theirs in runvm's `monitor::seccomp`,
+//! built from the rules here.
 //!
 //! Each kind of thread gets an allow list of the system calls it makes;
 //! anything else kills the whole process with `SIGSYS`: a guest that
@@ -7,9 +10,10 @@
 //! thread installs its own with [`confine`] before it touches guest data,
 //! dropping the capabilities it does not need (see [`ThreadCaps`]).
 //! Filtered: the vCPU threads, the device event loop ("vmm-events"), the
-//! monitor's stdio relays and signal forwarder (`session.rs`), its control
-//! thread, and, once setup is done, its main thread and the thread that
-//! waits for the VM to stop ("vm"). No filter allows `execve`: the host's
+//! thread that waits for the VM to stop ("vm") and the monitor's
+//! supervising threads (its main thread, and its container thread once
+//! the container runs), with the monitor's own filters its stdio relays,
+//! signal forwarder and control thread. No filter allows `execve`: the host's
 //! OCI hooks run from the setup phase (prestart, createRuntime) and from
 //! the `start` and `delete` commands (poststart, poststop), never from a
 //! filtered thread.
@@ -52,18 +56,18 @@ pub enum SeccompError {
 /// A system call and the argument checks that allow it: one of the rules
 /// (each a conjunction of conditions) must hold; no rules allow it with
 /// any arguments.
-type Rule = (i64, Vec<Vec<Condition>>);
+pub type Rule = (i64, Vec<Vec<Condition>>);
 
-fn allow(syscall: i64) -> Rule {
+pub fn allow(syscall: i64) -> Rule {
     (syscall, Vec::new())
 }
 
-fn allow_if(syscall: i64, rules: Vec<Vec<Condition>>) -> Rule {
+pub fn allow_if(syscall: i64, rules: Vec<Vec<Condition>>) -> Rule {
     (syscall, rules)
 }
 
 /// One argument check, turned into a `SeccompCondition` by [`compile`].
-struct Condition {
+pub struct Condition {
     index: u8,
     len: SeccompCmpArgLen,
     op: SeccompCmpOp,
@@ -71,7 +75,7 @@ struct Condition {
 }
 
 /// Argument `index` (as the kernel reads it, 32 bits) equals `value`.
-fn arg_eq(index: u8, value: u64) -> Condition {
+pub fn arg_eq(index: u8, value: u64) -> Condition {
     Condition {
         index,
         len: SeccompCmpArgLen::Dword,
@@ -90,12 +94,13 @@ fn arg_clear(index: u8, mask: u64) -> Condition {
     }
 }
 
-fn as_arg(value: libc::c_int) -> u64 {
+/// A flag or constant as a filter compares it.
+pub fn as_arg(value: libc::c_int) -> u64 {
     u64::from(value.unsigned_abs())
 }
 
 /// What every filtered thread does, whatever its job.
-fn common() -> Vec<Rule> {
+pub fn common() -> Vec<Rule> {
     let no_exec = as_arg(libc::PROT_EXEC);
     vec![
         // The allocator: glibc malloc grows its arenas with mmap/mprotect
@@ -146,7 +151,7 @@ fn common() -> Vec<Rule> {
 
 /// Unix stream sockets: accepting on a listener, connecting (AF_UNIX
 /// only), half-closing.
-fn unix_stream_rules() -> [Rule; 4] {
+pub fn unix_stream_rules() -> [Rule; 4] {
     [
         allow(libc::SYS_accept4),
         allow_if(
@@ -158,7 +163,9 @@ fn unix_stream_rules() -> [Rule; 4] {
     ]
 }
 
-fn compile(kind: &'static str, rules: Vec<Rule>) -> Result<BpfProgram, SeccompError> {
+/// The program that allows `rules` and kills with `SIGSYS` on anything
+/// else; `kind` names it in errors.
+pub fn compile(kind: &'static str, rules: Vec<Rule>) -> Result<BpfProgram, SeccompError> {
     let build = || -> Result<BpfProgram, BackendError> {
         let mut map = BTreeMap::new();
         for (syscall, rules) in rules {
@@ -320,51 +327,6 @@ fn event_loop_rules() -> Vec<Rule> {
     rules
 }
 
-/// The filter of a stdio relay thread of the monitor or an exec proxy
-/// (`session.rs`): copies between a host fd (pipe, fifo, file or
-/// terminal) and a Unix stream to the guest agent until either ends.
-pub fn relay_filter() -> Result<BpfProgram, SeccompError> {
-    compile("stdio relay", relay_rules())
-}
-
-fn relay_rules() -> Vec<Rule> {
-    let mut rules = common();
-    rules.extend([
-        // Host fds are read with read; std's UnixStream reads with recv
-        // (recvfrom). Writes are write (in common).
-        allow(libc::SYS_read),
-        allow(libc::SYS_recvfrom),
-        allow(libc::SYS_sendto),
-        // The stdin relay half-closes its stream when input ends.
-        allow(libc::SYS_shutdown),
-        // A non-blocking host fd (EAGAIN) is waited for, not given up on.
-        allow(libc::SYS_poll),
-    ]);
-    rules
-}
-
-/// The filter of the signal forwarder (`session.rs`): waits for the
-/// blocked forwarded signals and sends each to the agent, with the host
-/// terminal's size on SIGWINCH.
-pub fn signal_forwarder_filter() -> Result<BpfProgram, SeccompError> {
-    compile("signal forwarder", signal_forwarder_rules())
-}
-
-fn signal_forwarder_rules() -> Vec<Rule> {
-    let mut rules = common();
-    rules.extend([
-        // sigwait.
-        allow(libc::SYS_rt_sigtimedwait),
-        // The host terminal's window size.
-        allow_if(libc::SYS_ioctl, vec![vec![arg_eq(1, libc::TIOCGWINSZ)]]),
-        // Requests to the agent over its Unix stream (write is in common).
-        allow(libc::SYS_read),
-        allow(libc::SYS_recvfrom),
-        allow(libc::SYS_sendto),
-    ]);
-    rules
-}
-
 /// What the monitor's supervising threads do once setup is over: the main
 /// thread waits for the container process and the "vm" thread for the VM
 /// to stop; either records the final status in `state.json` (a temporary
@@ -375,7 +337,7 @@ pub fn supervisor_filter() -> Result<BpfProgram, SeccompError> {
     compile("supervisor", supervisor_rules())
 }
 
-fn supervisor_rules() -> Vec<Rule> {
+pub fn supervisor_rules() -> Vec<Rule> {
     let mut rules = common();
     // The common tgkill rule is narrower; the supervisor raises any signal,
     // at its own process only.
@@ -422,39 +384,6 @@ fn supervisor_rules() -> Vec<Rule> {
                 vec![arg_eq(1, libc::TCSETSW)],
                 vec![arg_eq(1, libc::TCSETSF)],
             ],
-        ),
-    ]);
-    rules
-}
-
-/// The control thread: serves `runvm` commands on the control socket
-/// (start, kill, pause, resume, exec's processes, ps, events, update),
-/// passes requests on to the agent, runs startContainer hooks in the
-/// guest (their output read on threads it starts), kicks vCPUs for pause,
-/// records status changes, and ends the process when a container that
-/// never started is killed.
-pub fn control_filter() -> Result<BpfProgram, SeccompError> {
-    compile("control", control_rules())
-}
-
-fn control_rules() -> Vec<Rule> {
-    let mut rules = supervisor_rules();
-    // The control socket's clients, and new streams to the agent.
-    rules.extend(unix_stream_rules());
-    rules.extend([
-        // Threads for a guest hook's output and wait (std::thread::spawn:
-        // glibc's pthread_create, the new thread's robust list, rseq and
-        // name). No execve: a forked copy could only run this code.
-        allow(libc::SYS_clone),
-        allow(libc::SYS_clone3),
-        allow(libc::SYS_set_robust_list),
-        allow(libc::SYS_rseq),
-        // std's thread start reads its stack (pthread_getattr_np, which
-        // fills in the CPU affinity too).
-        allow(libc::SYS_sched_getaffinity),
-        allow_if(
-            libc::SYS_prctl,
-            vec![vec![arg_eq(0, as_arg(libc::PR_SET_NAME))]],
         ),
     ]);
     rules
@@ -609,55 +538,31 @@ fn drop_caps(keep: ThreadCaps) -> Result<(), caps::errors::CapsError> {
     caps::set(None, CapSet::Permitted, &keep)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Running a filter in a forked child, for tests here and in other crates.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    use super::{compile, report_denials_to, BpfProgram, Rule};
 
-    #[test]
-    fn every_filter_compiles_for_x86_64() {
-        for (kind, filter) in [
-            ("vcpu", vcpu_filter()),
-            ("events", event_loop_filter()),
-            ("relay", relay_filter()),
-            ("signals", signal_forwarder_filter()),
-            ("supervisor", supervisor_filter()),
-            ("control", control_filter()),
-        ] {
-            let filter = filter.unwrap_or_else(|e| panic!("{kind}: {e}"));
+    /// Asserts that each rule list compiles to a program and lists no
+    /// system call twice (a second entry would silently replace the first
+    /// in the filter).
+    pub fn assert_well_formed(lists: Vec<(&'static str, Vec<Rule>)>) {
+        for (kind, rules) in lists {
+            let mut seen = std::collections::HashSet::new();
+            for (syscall, _) in &rules {
+                assert!(
+                    seen.insert(*syscall),
+                    "{kind}: syscall {syscall} listed twice"
+                );
+            }
+            let filter = compile(kind, rules).unwrap_or_else(|e| panic!("{kind}: {e}"));
             assert!(!filter.is_empty(), "{kind}: empty program");
         }
     }
 
-    #[test]
-    fn no_syscall_is_listed_twice() {
-        // A second entry would silently replace the first in the filter.
-        for (kind, rules) in [
-            ("vcpu", vcpu_rules()),
-            ("events", event_loop_rules()),
-            ("relay", relay_rules()),
-            ("signals", signal_forwarder_rules()),
-            ("supervisor", supervisor_rules()),
-            ("control", control_rules()),
-        ] {
-            let mut seen = std::collections::HashSet::new();
-            for (syscall, _) in rules {
-                assert!(
-                    seen.insert(syscall),
-                    "{kind}: syscall {syscall} listed twice"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn kvm_run_is_the_kernel_number() {
-        // _IO(KVMIO, 0x80), as in <linux/kvm.h>.
-        assert_eq!(KVM_RUN(), 0xae80);
-    }
-
     /// Forks; the child installs `filter`, runs `then` and exits 0. Returns
     /// the child's wait status.
-    fn in_filtered_child(filter: &BpfProgram, then: impl FnOnce()) -> libc::c_int {
+    pub fn in_filtered_child(filter: &BpfProgram, then: impl FnOnce()) -> libc::c_int {
         // SAFETY: the child only installs the filter, makes raw system
         // calls and leaves with _exit: nothing that needs the parent's
         // other threads (no allocation, no locks held by them).
@@ -680,6 +585,61 @@ mod tests {
         let waited = unsafe { libc::waitpid(pid, &raw mut status, 0) };
         assert_eq!(waited, pid);
         status
+    }
+
+    /// Like [`in_filtered_child`], with the denial reporter writing to a
+    /// pipe: returns the wait status and what was reported.
+    pub fn in_reporting_child(filter: &BpfProgram, then: impl FnOnce()) -> (libc::c_int, String) {
+        in_child_reporting_as(filter, false, then)
+    }
+
+    /// Like [`in_reporting_child`], with the report as a JSON line if `json`.
+    pub fn in_child_reporting_as(
+        filter: &BpfProgram,
+        json: bool,
+        then: impl FnOnce(),
+    ) -> (libc::c_int, String) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe writes two fds into the array it is given.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both fds are new and owned by nothing else.
+        let (read, write) = unsafe {
+            use std::os::fd::FromRawFd;
+            (
+                std::fs::File::from_raw_fd(fds[0]),
+                std::fs::File::from_raw_fd(fds[1]),
+            )
+        };
+        let status = in_filtered_child(filter, || {
+            if report_denials_to(fds[1], json).is_ok() {
+                then();
+            }
+        });
+        drop(write);
+        let mut report = String::new();
+        std::io::Read::read_to_string(&mut { read }, &mut report).unwrap();
+        (status, report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn every_filter_compiles_and_lists_each_syscall_once() {
+        assert_well_formed(vec![
+            ("vcpu", vcpu_rules()),
+            ("events", event_loop_rules()),
+            ("supervisor", supervisor_rules()),
+        ]);
+    }
+
+    #[test]
+    fn kvm_run_is_the_kernel_number() {
+        // _IO(KVMIO, 0x80), as in <linux/kvm.h>.
+        assert_eq!(KVM_RUN(), 0xae80);
     }
 
     #[test]
@@ -718,55 +678,6 @@ mod tests {
         });
         assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
         assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
-    }
-
-    /// Like [`in_filtered_child`], with the denial reporter writing to a
-    /// pipe: returns the wait status and what was reported.
-    fn in_reporting_child(filter: &BpfProgram, then: impl FnOnce()) -> (libc::c_int, String) {
-        in_child_reporting_as(filter, false, then)
-    }
-
-    /// Like [`in_reporting_child`], with the report as a JSON line if `json`.
-    fn in_child_reporting_as(
-        filter: &BpfProgram,
-        json: bool,
-        then: impl FnOnce(),
-    ) -> (libc::c_int, String) {
-        let mut fds = [0; 2];
-        // SAFETY: pipe writes two fds into the array it is given.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: both fds are new and owned by nothing else.
-        let (read, write) = unsafe {
-            use std::os::fd::FromRawFd;
-            (
-                std::fs::File::from_raw_fd(fds[0]),
-                std::fs::File::from_raw_fd(fds[1]),
-            )
-        };
-        let status = in_filtered_child(filter, || {
-            if report_denials_to(fds[1], json).is_ok() {
-                then();
-            }
-        });
-        drop(write);
-        let mut report = String::new();
-        std::io::Read::read_to_string(&mut { read }, &mut report).unwrap();
-        (status, report)
-    }
-
-    #[test]
-    fn the_control_thread_can_start_and_join_threads() {
-        let filter = control_filter().unwrap();
-        let (status, report) = in_reporting_child(&filter, || {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let reader = std::thread::spawn(move || {
-                let _ = tx.send(7);
-                7
-            });
-            assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(5)), Ok(7));
-            assert_eq!(reader.join().unwrap(), 7);
-        });
-        assert!(libc::WIFEXITED(status), "wait status {status:#x}: {report}");
     }
 
     #[test]
@@ -815,26 +726,6 @@ mod tests {
                 libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
                 "{keep:?}: {status:#x}"
             );
-        }
-    }
-
-    #[test]
-    fn a_denial_is_reported_before_the_sigsys() {
-        let filter = control_filter().unwrap();
-        for (json, line) in [
-            (false, "level=error msg=\"seccomp denied system call N\"\n"),
-            (
-                true,
-                "{\"level\":\"error\",\"msg\":\"seccomp denied system call N\"}\n",
-            ),
-        ] {
-            let (status, report) = in_child_reporting_as(&filter, json, || {
-                // SAFETY: getppid takes no arguments; it is not on the list.
-                unsafe { libc::syscall(libc::SYS_getppid) };
-            });
-            assert!(libc::WIFSIGNALED(status), "wait status {status:#x}");
-            assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
-            assert_eq!(report, line.replace('N', &libc::SYS_getppid.to_string()));
         }
     }
 
@@ -913,31 +804,6 @@ mod tests {
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "wait status {status:#x}"
         );
-    }
-
-    #[test]
-    fn a_relay_can_wait_for_a_non_blocking_fd() {
-        let filter = relay_filter().unwrap();
-        let mut fds = [0; 2];
-        // SAFETY: pipe writes two fds into the array it is given.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        let status = in_filtered_child(&filter, || {
-            let mut writable = libc::pollfd {
-                fd: fds[1],
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: poll reads and writes the one pollfd it is given;
-            // an empty pipe is writable at once.
-            unsafe { libc::poll(&raw mut writable, 1, -1) };
-        });
-        // SAFETY: closes the two fds pipe gave us, which nothing else owns.
-        unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-        }
-        assert!(libc::WIFEXITED(status), "wait status {status:#x}");
-        assert_eq!(libc::WEXITSTATUS(status), 0);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! freshly forked child (nothing here allocates).
 
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
+use proto::features::CAPABILITIES;
 
 use super::sys::check;
 
@@ -23,7 +24,8 @@ pub fn from_spec(spec: &LinuxCapabilities, last_cap: u32) -> CapSets {
     let mask = |set: &Option<Capabilities>| {
         set.iter()
             .flatten()
-            .fold(0u64, |bits, cap| bits | 1 << number(*cap))
+            .filter_map(|cap| number(*cap))
+            .fold(0u64, |bits, number| bits | 1 << number)
             & known
     };
     CapSets {
@@ -123,49 +125,27 @@ pub fn set(sets: &CapSets) -> Result<(), i32> {
     Ok(())
 }
 
-/// The kernel's number for `cap` (linux/capability.h).
-fn number(cap: Capability) -> u32 {
-    match cap {
-        Capability::Chown => 0,
-        Capability::DacOverride => 1,
-        Capability::DacReadSearch => 2,
-        Capability::Fowner => 3,
-        Capability::Fsetid => 4,
-        Capability::Kill => 5,
-        Capability::Setgid => 6,
-        Capability::Setuid => 7,
-        Capability::Setpcap => 8,
-        Capability::LinuxImmutable => 9,
-        Capability::NetBindService => 10,
-        Capability::NetBroadcast => 11,
-        Capability::NetAdmin => 12,
-        Capability::NetRaw => 13,
-        Capability::IpcLock => 14,
-        Capability::IpcOwner => 15,
-        Capability::SysModule => 16,
-        Capability::SysRawio => 17,
-        Capability::SysChroot => 18,
-        Capability::SysPtrace => 19,
-        Capability::SysPacct => 20,
-        Capability::SysAdmin => 21,
-        Capability::SysBoot => 22,
-        Capability::SysNice => 23,
-        Capability::SysResource => 24,
-        Capability::SysTime => 25,
-        Capability::SysTtyConfig => 26,
-        Capability::Mknod => 27,
-        Capability::Lease => 28,
-        Capability::AuditWrite => 29,
-        Capability::AuditControl => 30,
-        Capability::Setfcap => 31,
-        Capability::MacOverride => 32,
-        Capability::MacAdmin => 33,
-        Capability::Syslog => 34,
-        Capability::WakeAlarm => 35,
-        Capability::BlockSuspend => 36,
-        Capability::AuditRead => 37,
-        Capability::Perfmon => 38,
-        Capability::Bpf => 39,
-        Capability::CheckpointRestore => 40,
+/// The kernel's number for `cap` (linux/capability.h): its place in the
+/// agent's list, which is in the kernel's order.
+fn number(cap: Capability) -> Option<u32> {
+    let place = CAPABILITIES.iter().position(|known| *known == cap)?;
+    u32::try_from(place).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_have_the_kernels_numbers() {
+        assert_eq!(number(Capability::Chown), Some(0));
+        assert_eq!(number(Capability::SysAdmin), Some(21));
+        assert_eq!(number(Capability::CheckpointRestore), Some(40));
+        let spec: LinuxCapabilities = serde_json::from_value(serde_json::json!({
+            "bounding": ["CAP_KILL", "CAP_NET_RAW", "CAP_CHECKPOINT_RESTORE"]
+        }))
+        .unwrap();
+        // The kernel knows up to CAP_BPF (39): the last one is left out.
+        assert_eq!(from_spec(&spec, 39).bounding, 1 << 5 | 1 << 13);
     }
 }

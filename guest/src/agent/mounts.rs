@@ -8,6 +8,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sys::stat::SFlag;
+use proto::features::REFUSED_MOUNT_OPTIONS;
 
 use super::describe;
 use super::resolve::{self, Kind};
@@ -145,9 +146,6 @@ const RECURSIVE: &[(&str, bool, u64)] = &[
     ("rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW),
 ];
 
-/// runc extensions refused rather than ignored.
-const UNSUPPORTED: &[&str] = &["tmpcopyup", "idmap", "ridmap"];
-
 impl Options {
     /// Parses `options` as runc does: known words become flags, the
     /// others the data string for the filesystem.
@@ -164,7 +162,7 @@ impl Options {
             if option.contains('\0') {
                 return Err(MountError::Nul("an option"));
             }
-            if UNSUPPORTED.contains(&word) {
+            if REFUSED_MOUNT_OPTIONS.contains(&word) {
                 return Err(MountError::Option(option.clone()));
             }
             if let Some((_, clear, flag)) = FLAGS.iter().find(|(name, ..)| *name == word) {
@@ -608,5 +606,16 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(mount(value).unwrap_err().to_string(), expected);
         }
+    }
+
+    /// The names the host reports as supported are the ones parsed here.
+    #[test]
+    fn the_tables_are_the_shared_lists() {
+        let flags: Vec<&str> = FLAGS.iter().map(|(name, ..)| *name).collect();
+        assert_eq!(flags, proto::features::MOUNT_FLAG_OPTIONS);
+        let propagation: Vec<&str> = PROPAGATION.iter().map(|(name, _)| *name).collect();
+        assert_eq!(propagation, proto::features::PROPAGATIONS);
+        let recursive: Vec<&str> = RECURSIVE.iter().map(|(name, ..)| *name).collect();
+        assert_eq!(recursive, proto::features::RECURSIVE_MOUNT_OPTIONS);
     }
 }

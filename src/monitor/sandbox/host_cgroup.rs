@@ -439,12 +439,6 @@ mod tests {
         }
     }
 
-    fn scratch(name: &str) -> PathBuf {
-        let base = std::env::temp_dir().join(format!("runvm-hostcg-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
-        base
-    }
-
     #[test]
     fn hierarchies_come_from_mountinfo() {
         let mountinfo = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
@@ -492,7 +486,8 @@ mod tests {
 
     #[test]
     fn join_writes_the_pid_and_remove_takes_only_what_was_made() {
-        let base = scratch("join");
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
         let (unified, cpu) = (base.join("unified"), base.join("cpu"));
         fs::create_dir_all(cpu.join("pod")).unwrap();
         fs::create_dir_all(&unified).unwrap();
@@ -526,12 +521,12 @@ mod tests {
             &Pinning::default(),
         );
         assert!(missing.is_err());
-        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
     fn a_new_v1_cpuset_gets_its_parents_cpus_and_the_leaf_the_pinning() {
-        let base = scratch("cpuset");
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
         let cpuset = base.join("cpuset");
         fs::create_dir_all(&cpuset).unwrap();
         fs::write(cpuset.join("cpuset.cpus"), "0-3\n").unwrap();
@@ -557,24 +552,22 @@ mod tests {
         assert_eq!(read("kube/cpuset.mems"), "0");
         assert_eq!(read("kube/c1/cpuset.cpus"), "2");
         assert_eq!(read("kube/c1/cpuset.mems"), "0");
-        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
     fn what_is_left_in_a_v1_cgroup_is_killed() {
-        let base = scratch("kill");
-        fs::create_dir_all(&base).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
         let mut child = std::process::Command::new("sleep")
             .arg("60")
             .spawn()
             .unwrap();
         fs::write(base.join("cgroup.procs"), format!("{}\n", child.id())).unwrap();
-        kill_all_in(&base);
+        kill_all_in(base);
         let status = child.wait().unwrap();
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),
             Some(9)
         );
-        fs::remove_dir_all(&base).unwrap();
     }
 }

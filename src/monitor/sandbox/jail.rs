@@ -296,7 +296,8 @@ mod tests {
 
     #[test]
     fn the_jail_holds_only_the_container_directory_and_keeps_the_shares_mounts() {
-        let base = std::env::temp_dir().join(format!("runvm-jail-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
         let dir = base.join("root/c1");
         let rootfs = base.join("rootfs");
         std::fs::create_dir_all(&rootfs).unwrap();
@@ -377,7 +378,6 @@ mod tests {
             }
         });
         let written = std::fs::read_to_string(dir.join("state.json"));
-        let _ = std::fs::remove_dir_all(&base);
         result.unwrap();
         assert_eq!(
             written.unwrap(),

@@ -6,22 +6,11 @@ use std::collections::HashSet;
 use std::path::{Component, Path};
 
 use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxNamespaceType, LinuxResources};
+use proto::features::PROPAGATIONS;
 
 use super::one_line;
 use super::problem::{has_nul, invalid, Problem};
 use crate::oci::bundle::BundleError;
-
-/// The propagation modes of `linux.rootfsPropagation`.
-const PROPAGATIONS: &[&str] = &[
-    "private",
-    "shared",
-    "slave",
-    "unbindable",
-    "rprivate",
-    "rshared",
-    "rslave",
-    "runbindable",
-];
 
 /// runc's sysctls of the IPC namespace (besides `fs.mqueue.*`).
 const IPC_SYSCTLS: &[&str] = &[

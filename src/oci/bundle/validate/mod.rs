@@ -241,13 +241,22 @@ mod tests {
         spec
     }
 
+    thread_local! {
+        /// A bundle directory with a rootfs, one per test (thread), removed
+        /// when its test ends.
+        static BUNDLE: tempfile::TempDir = {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join("rootfs")).unwrap();
+            dir
+        };
+    }
+
     fn dir() -> PathBuf {
-        std::env::temp_dir().join(format!("runvm-validate-{}", std::process::id()))
+        BUNDLE.with(|dir| dir.path().to_path_buf())
     }
 
     fn result(spec: &Value) -> Result<PathBuf, BundleError> {
         let dir = dir();
-        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
         let spec = parse(spec.to_string().as_bytes())?;
         check(&spec, &dir, true)
     }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use oci_spec::runtime::Mount;
+use proto::features::REFUSED_MOUNT_OPTIONS;
 
 use super::problem::{escapes, has_nul, invalid, Problem};
 use crate::oci::bundle::BundleError;
@@ -12,9 +13,6 @@ use crate::oci::bundle::BundleError;
 const FILESYSTEMS: &[&str] = &[
     "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2",
 ];
-
-/// Mount options the guest agent refuses rather than ignores.
-const REFUSED_OPTIONS: &[&str] = &["tmpcopyup", "idmap", "ridmap"];
 
 pub(super) fn mount(field: &str, mount: &Mount, bundle: &Path) -> Result<(), BundleError> {
     let destination = mount.destination();
@@ -36,7 +34,7 @@ pub(super) fn mount(field: &str, mount: &Mount, bundle: &Path) -> Result<(), Bun
         if has_nul(option) {
             return Err(invalid(format!("{field}.options[{index}]"), Problem::Nul));
         }
-        if REFUSED_OPTIONS.contains(&option.as_str()) {
+        if REFUSED_MOUNT_OPTIONS.contains(&option.as_str()) {
             let problem = Problem::Unsupported(format!("option {option:?}"));
             return Err(invalid(format!("{field}.options[{index}]"), problem));
         }
