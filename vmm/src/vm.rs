@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
 
 use event_manager::{EventManager, MutEventSubscriber, SubscriberOps};
@@ -28,26 +28,15 @@ use crate::devices::exit_port::ExitPort;
 use crate::devices::i8042::{self, I8042};
 use crate::devices::serial::{SerialConsole, COM1_BASE, COM1_IRQ, COM1_LEN};
 use crate::devices::virtio_mmio;
+use crate::exit::{ExitEvent, VmExit};
 use crate::memory::{create_guest_memory, GuestMemory, MemoryError};
 use crate::pause::PauseGate;
 use crate::seccomp::{self, SeccompError, ThreadCaps};
-use crate::vcpu::{Vcpu, VcpuError};
+use crate::vcpu::Vcpu;
 
 /// Where KVM keeps the TSS for real-mode emulation on Intel: three pages
 /// just below the BIOS area, inside the MMIO gap.
 const KVM_TSS_ADDRESS: usize = 0xfffb_d000;
-
-/// How a VM ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VmExit {
-    /// The guest init wrote this status to the exit port.
-    PoweredOff(u8),
-    /// The guest reset or triple-faulted (reboot, or a kernel panic with
-    /// `panic=-1`) without reporting a status.
-    Reset,
-    /// A vCPU could not go on running the guest.
-    VcpuFailed { vcpu: u8, error: VcpuError },
-}
 
 /// The shape of the VM.
 pub struct VmConfig<'a> {
@@ -117,6 +106,10 @@ pub enum VmError {
     SetCpuid(u8, #[source] kvm_ioctls::Error),
     #[error("setting the boot state of vCPU {0}")]
     VcpuState(u8, #[source] RegsError),
+    #[error("creating the exit event")]
+    ExitEvent(#[source] std::io::Error),
+    #[error("waiting for the VM to end")]
+    WaitExit(#[source] std::io::Error),
     #[error("creating the serial interrupt")]
     SerialIrq(#[source] std::io::Error),
     #[error("binding the serial interrupt")]
@@ -165,7 +158,7 @@ pub struct Vm {
     _memory: GuestMemory,
     vcpus: Vec<Vcpu>,
     event_manager: EventManager<Subscriber>,
-    exits: Receiver<VmExit>,
+    exits: Arc<ExitEvent>,
     pause: Arc<PauseGate>,
 }
 
@@ -188,7 +181,7 @@ fn register_memory(vm: &VmFd, mem: &GuestMemory) -> Result<(), VmError> {
 fn legacy_devices(
     vm: &VmFd,
     console: impl Write + Send + 'static,
-    exits: &Sender<VmExit>,
+    exits: &Arc<ExitEvent>,
 ) -> Result<Bus, VmError> {
     let mut pio = Bus::default();
     let serial_irq =
@@ -318,8 +311,8 @@ impl Vm {
         let entry = load_boot_images(&memory, &images, config.vcpus).map_err(VmError::Boot)?;
         regs::write_boot_tables(&memory, entry).map_err(|e| VmError::VcpuState(0, e))?;
 
-        let (exit_tx, exits) = channel();
-        let pio = Arc::new(legacy_devices(&vm, console, &exit_tx)?);
+        let exits = Arc::new(ExitEvent::new().map_err(VmError::ExitEvent)?);
+        let pio = Arc::new(legacy_devices(&vm, console, &exits)?);
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(VmError::SupportedCpuid)?;
@@ -349,7 +342,7 @@ impl Vm {
                 fd,
                 pio: pio.clone(),
                 mmio: mmio.clone(),
-                exits: exit_tx.clone(),
+                exits: exits.clone(),
                 pause: pause.clone(),
             });
         }
@@ -432,9 +425,7 @@ impl Vm {
         }
         // This thread only waits from here on, and its caller reports.
         seccomp::confine(&waiter_filter, ThreadCaps::None).map_err(VmError::Seccomp)?;
-        // Every vCPU and device holds a sender, so this only fails if all
-        // of them are gone, which they report first.
-        Ok(self.exits.recv().unwrap_or(VmExit::Reset))
+        self.exits.wait().map_err(VmError::WaitExit)
     }
 }
 

@@ -1,10 +1,10 @@
 //! Just enough of the i8042 keyboard controller for the kernel's
 //! `reboot=k` path: the CPU-reset command ends the VM.
 
-use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
 use super::bus::BusDevice;
-use crate::vm::VmExit;
+use crate::exit::{ExitEvent, VmExit};
 
 /// Port of the data register.
 pub const DATA_PORT: u64 = 0x60;
@@ -18,12 +18,12 @@ const CMD_RESET_CPU: u8 = 0xfe;
 /// An i8042 with no keyboard: its status says "nothing to read, ready for
 /// a command", and a reset command ends the VM.
 pub struct I8042 {
-    exits: Sender<VmExit>,
+    exits: Arc<ExitEvent>,
 }
 
 impl I8042 {
     /// A controller reporting resets to `exits`.
-    pub fn new(exits: Sender<VmExit>) -> Self {
+    pub fn new(exits: Arc<ExitEvent>) -> Self {
         Self { exits }
     }
 }
@@ -35,8 +35,7 @@ impl BusDevice for I8042 {
 
     fn write(&mut self, offset: u64, data: &[u8]) {
         if offset == COMMAND_OFFSET && data.first() == Some(&CMD_RESET_CPU) {
-            // The receiver is gone only when the VM is already ending.
-            let _ = self.exits.send(VmExit::Reset);
+            self.exits.signal(VmExit::Reset);
         }
     }
 }
@@ -47,16 +46,19 @@ mod tests {
 
     #[test]
     fn reset_command_ends_the_vm() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut dev = I8042::new(tx);
+        let exits = Arc::new(ExitEvent::new().unwrap());
+        let mut dev = I8042::new(exits.clone());
         dev.write(0, &[CMD_RESET_CPU]);
-        assert!(rx.try_recv().is_err(), "a data byte is not a command");
         dev.write(COMMAND_OFFSET, &[0xaa]);
-        assert!(rx.try_recv().is_err());
-        dev.write(COMMAND_OFFSET, &[CMD_RESET_CPU]);
-        assert_eq!(rx.try_recv().unwrap(), VmExit::Reset);
         let mut status = [0xffu8];
         dev.read(COMMAND_OFFSET, &mut status);
         assert_eq!(status, [0]);
+        dev.write(COMMAND_OFFSET, &[CMD_RESET_CPU]);
+        exits.signal(VmExit::PoweredOff(0));
+        assert_eq!(
+            exits.wait().unwrap(),
+            VmExit::Reset,
+            "the first exit was the reset"
+        );
     }
 }
