@@ -25,7 +25,7 @@ use crate::arch::mptable::MAX_VCPUS;
 use crate::arch::regs::{self, RegsError};
 use crate::devices::bus::{Bus, BusError};
 use crate::devices::exit_port::ExitPort;
-use crate::devices::i8042::{self, I8042};
+use crate::devices::i8042;
 use crate::devices::serial::{SerialConsole, COM1_BASE, COM1_IRQ, COM1_LEN};
 use crate::devices::virtio_mmio;
 use crate::exit::{ExitEvent, VmExit};
@@ -191,13 +191,9 @@ fn legacy_devices(
     let serial = SerialConsole::new(serial_irq, console);
     pio.insert(COM1_BASE, COM1_LEN, Arc::new(Mutex::new(serial)))
         .map_err(VmError::Bus)?;
-    let i8042 = I8042::new(exits.clone());
-    pio.insert(
-        i8042::DATA_PORT,
-        i8042::COMMAND_PORT - i8042::DATA_PORT + 1,
-        Arc::new(Mutex::new(i8042)),
-    )
-    .map_err(VmError::Bus)?;
+    let i8042 = i8042::i8042(exits.clone());
+    pio.insert(i8042::DATA_PORT, i8042::PORTS, Arc::new(Mutex::new(i8042)))
+        .map_err(VmError::Bus)?;
     let exit_port = ExitPort::new(exits.clone());
     pio.insert(
         u64::from(proto::EXIT_PORT),
