@@ -395,8 +395,7 @@ impl Vm {
             std::thread::Builder::new()
                 .name(format!("vcpu{id}"))
                 .spawn(move || {
-                    // SAFETY: gettid has no preconditions.
-                    let tid = unsafe { libc::gettid() };
+                    let tid = nix::unistd::gettid().as_raw();
                     let installed = seccomp::confine(&filter, ThreadCaps::None).map(|()| tid);
                     let confined = installed.is_ok();
                     drop(filter);
@@ -434,8 +433,7 @@ mod tests {
         // Taps made in a network namespace of their own thread's.
         let count = usize::try_from(virtio_mmio::MAX_NET_DEVICES).unwrap() + 1;
         let taps = std::thread::spawn(move || {
-            // SAFETY: unshare takes no pointers; it moves only this thread.
-            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
             (0..count)
                 .map(|_| Tap::open("rvvm%d").unwrap())
                 .collect::<Vec<_>>()
