@@ -738,7 +738,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use fuse_backend_rs::api::filesystem::ROOT_ID;
-    use vmm_sys_util::tempdir::TempDir;
+    use tempfile::TempDir;
 
     use super::*;
 
@@ -750,12 +750,12 @@ mod tests {
     fn secure_fs(files: &[&str], max_host_fds: usize) -> (SecureFs, Context, TempDir) {
         let dir = TempDir::new().unwrap();
         for file in files {
-            std::fs::write(dir.as_path().join(file), file.as_bytes()).unwrap();
+            std::fs::write(dir.path().join(file), file.as_bytes()).unwrap();
         }
-        let root_dir = dir.as_path().to_str().unwrap().to_owned();
+        let root_dir = dir.path().to_str().unwrap().to_owned();
         let fs = SecureFs::open(root_dir, FsOptions::default(), max_host_fds).unwrap();
         fs.init(FuseInitOptions::empty()).unwrap();
-        let owner = std::fs::metadata(dir.as_path()).unwrap();
+        let owner = std::fs::metadata(dir.path()).unwrap();
         let ctx = Context {
             uid: owner.uid(),
             gid: owner.gid(),

@@ -643,12 +643,12 @@ mod tests {
 
     #[test]
     fn nonblocking_connect_refuses_missing_and_long_paths() {
-        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
-        let missing = dir.as_path().join("nobody");
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nobody");
         assert!(connect_nonblocking(&missing).is_err());
-        let long = dir.as_path().join("x".repeat(200));
+        let long = dir.path().join("x".repeat(200));
         assert!(connect_nonblocking(&long).is_err());
-        let path = dir.as_path().join("sock");
+        let path = dir.path().join("sock");
         let _listener = UnixListener::bind(&path).unwrap();
         assert!(connect_nonblocking(&path).is_ok());
     }
