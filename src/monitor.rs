@@ -262,13 +262,16 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
         .map_err(MonitorError::Thread)?;
 
     let mut agent = AgentClient::connect(&uds, config.agent_timeout)?;
+    vmm::timing::mark("agent reached");
     if let Some(wiring) = wiring.filter(|w| !w.config.interfaces.is_empty()) {
         agent.configure_network(&wiring.config)?;
     }
     if let Some(container) = &config.container {
         agent.create_container(&container.spec)?;
+        vmm::timing::mark("container created");
     }
     let mut session = Session::create(agent, INIT_EXEC_ID, &config.process)?;
+    vmm::timing::mark("streams attached");
 
     let (started_tx, started_rx) = channel();
     let (lifecycle, ready) = match config.launch {
@@ -345,6 +348,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     }
 
     let status = session.wait(signals, Some(&supervisor_filter));
+    vmm::timing::mark("exit");
     lock(&lifecycle).set_status(Status::Stopped);
     status.map_err(|e| {
         // The agent's connections drop when the VM goes down; the vm
@@ -556,6 +560,7 @@ impl Control {
                 refused("the container was already started")
             }
             Request::Start { .. } => {
+                vmm::timing::mark("start received");
                 let input = lifecycle.hook_input(Status::Created);
                 let hooks = std::mem::take(&mut lifecycle.start_hooks);
                 if let Err(e) = run_in_guest("startContainer", &hooks, &input, &self.agent) {

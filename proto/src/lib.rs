@@ -13,3 +13,4 @@ pub mod agent;
 pub mod frame;
 pub mod net;
 pub mod stats;
+pub mod timing;

@@ -100,6 +100,7 @@ impl Monitor {
 
     /// Runs the container to its end and ends this process as it ended.
     pub fn run(&self, root: &Path, flags: &super::GlobalFlags) -> ! {
+        vmm::timing::mark("monitor start");
         // Run from a memfd, the thread's name would be the fd's number.
         let _ = nix::sys::prctl::set_name(c"runvm");
         // SAFETY: `create` handed this fd to us and nothing else owns it.
@@ -148,6 +149,7 @@ impl Monitor {
         crate::jail::make_movable(&dir)?;
         let share_dir = dir.join("share");
         let mut guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
+        vmm::timing::mark("share staged");
         if let Some(linux) = guest_spec.linux_mut() {
             let resources = linux.resources().as_ref().map(sizing::guest_resources);
             linux.set_resources(resources);

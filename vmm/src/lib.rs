@@ -8,6 +8,7 @@ pub mod host_check;
 pub mod memory;
 pub mod pause;
 pub mod seccomp;
+pub mod timing;
 pub mod vcpu;
 pub mod vm;
 

@@ -37,6 +37,9 @@ enum Step {
 impl Vcpu {
     /// Runs the guest until something ends the VM, then reports it.
     pub fn run(mut self) {
+        if self.id == 0 {
+            crate::timing::mark("first vCPU entry");
+        }
         loop {
             self.pause.park_if_paused();
             match self.step() {

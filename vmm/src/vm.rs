@@ -27,11 +27,13 @@ use crate::devices::bus::{Bus, BusError};
 use crate::devices::exit_port::ExitPort;
 use crate::devices::i8042;
 use crate::devices::serial::{SerialConsole, COM1_BASE, COM1_IRQ, COM1_LEN};
+use crate::devices::timing_port::TimingPort;
 use crate::devices::virtio_mmio;
 use crate::exit::{ExitEvent, VmExit};
 use crate::memory::{create_guest_memory, GuestMemory, MemoryError};
 use crate::pause::PauseGate;
 use crate::seccomp::{self, SeccompError, ThreadCaps};
+use crate::timing;
 use crate::vcpu::Vcpu;
 
 /// Where KVM keeps the TSS for real-mode emulation on Intel: three pages
@@ -201,6 +203,9 @@ fn legacy_devices(
         Arc::new(Mutex::new(exit_port)),
     )
     .map_err(VmError::Bus)?;
+    let timing_port = Arc::new(Mutex::new(TimingPort));
+    pio.insert(u64::from(proto::timing::TIMING_PORT), 1, timing_port)
+        .map_err(VmError::Bus)?;
     Ok(pio)
 }
 
@@ -258,6 +263,7 @@ impl Vm {
         vm.create_pit2(pit).map_err(VmError::Irqchip)?;
 
         let memory = create_guest_memory(config.memory_mib).map_err(VmError::Memory)?;
+        timing::mark("guest memory made");
         register_memory(&vm, &memory)?;
 
         let mut event_manager = EventManager::<Subscriber>::new().map_err(VmError::EventManager)?;
@@ -306,6 +312,7 @@ impl Vm {
         };
         let entry = load_boot_images(&memory, &images, config.vcpus).map_err(VmError::Boot)?;
         regs::write_boot_tables(&memory, entry).map_err(|e| VmError::VcpuState(0, e))?;
+        timing::mark("images loaded");
 
         let exits = Arc::new(ExitEvent::new().map_err(VmError::ExitEvent)?);
         let pio = Arc::new(legacy_devices(&vm, console, &exits)?);
