@@ -39,14 +39,16 @@ row run "run /bin/true, create -> exit -> delete" ms runvm.ms "runc" runc.ms
 
 # The stage breakdown: per run, each stage's first mark (the last for
 # device activation: all devices are up) in ms since the CLI's start.
-echo "timing marks of run 1:"
-cat marks.1
+for run in $(seq 1 $runs); do
+	echo "timing marks of run $run:"
+	cat "marks.$run"
+done
 for run in $(seq 1 $runs); do
 	awk '
 		{ stage = $3; for (i = 4; i <= NF; i++) stage = stage " " $i }
 		stage == "cli start" && !start { start = $1 }
 		stage == "virtio device activated" || !(stage in at) { at[stage] = $1 }
-		END { for (s in at) printf "%s\t%.1f\n", s, (at[s] - start) / 1e6 }
+		END { for (s in at) if (s != "cli start") printf "%s\t%.1f\n", s, (at[s] - start) / 1e6 }
 	' "marks.$run" >>stages.tsv
 done
 # Stages in the order of their median time.

@@ -49,6 +49,7 @@ impl Create {
         crate::container::validate_id(&self.id).map_err(crate::container::ContainerError::from)?;
         crate::bundle::load(&self.bundle, true)?;
         check_kvm(&LocalHost)?;
+        vmm::timing::mark("bundle and host checked");
         let options = CreateOptions {
             bundle: &self.bundle,
             pid_file: self.pid_file.as_deref(),

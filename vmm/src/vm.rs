@@ -304,6 +304,7 @@ impl Vm {
         }
         let mmio = Arc::new(mmio);
 
+        timing::mark("devices made");
         let images = BootImages {
             kernel: config.images.kernel,
             initrd: config.images.initrd,
