@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use runvm::commands::{self, error_chain, CommandError, GlobalFlags};
-use runvm::{logging, monitor};
+use runvm::commands::{self, CommandError, GlobalFlags};
+use runvm::error_chain::error_chain;
+use runvm::{exit, logging};
 
 /// A runc-compatible OCI runtime that runs each container in its own KVM
 /// microVM.
@@ -110,7 +111,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Boot(boot) => match boot.run(root) {
-            Ok(status) => monitor::mirror_exit(status),
+            Ok(status) => exit::mirror_exit(status),
             Err(err) => fail(&err),
         },
         Command::Create(create) => done(create.run(root, &flags).map(drop)),
@@ -129,12 +130,15 @@ fn main() -> ExitCode {
         Command::Events(events) => done(events.run(root)),
         Command::Update(update) => done(update.run(root)),
         Command::Exec(exec) => match exec.run(root) {
-            Ok(Some(status)) => monitor::mirror_exit(status),
+            Ok(Some(status)) => exit::mirror_exit(status),
             Ok(None) => ExitCode::SUCCESS,
             Err(err) => fail(&err),
         },
         Command::Features(features) => done(features.run()),
         Command::Spec(spec) => done(spec.run()),
-        Command::Monitor(monitor) => monitor.run(root, &flags),
+        Command::Monitor(monitor) => match monitor.run(root, &flags) {
+            Some(status) => exit::mirror_exit(status),
+            None => ExitCode::FAILURE,
+        },
     }
 }

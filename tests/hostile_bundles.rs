@@ -154,7 +154,7 @@ fn allowed_bundles_pass_validation() {
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let bundle = stage(case, &scratch);
-        if let Err(e) = runvm::bundle::load(&bundle, true) {
+        if let Err(e) = runvm::oci::bundle::load(&bundle, true) {
             failures.push(format!("{name}: {e}"));
         }
     }

@@ -1,4 +1,4 @@
-//! The bundle loader on a fuzzed config.json: `runvm::bundle::load` on a
+//! The bundle loader on a fuzzed config.json: `runvm::oci::bundle::load` on a
 //! temporary bundle (config.json and a rootfs directory), then what
 //! `create` does with the spec before it boots anything: the VM size and
 //! the share plan. Input: one flags byte (bit 0: the verb needs a process),
@@ -28,13 +28,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let (_, dir) = bundle();
     std::fs::write(dir.join("config.json"), config).expect("writing config.json");
-    let Ok(bundle) = runvm::bundle::load(dir, flags & 1 != 0) else {
+    let Ok(bundle) = runvm::oci::bundle::load(dir, flags & 1 != 0) else {
         return;
     };
     assert!(bundle.rootfs.is_dir());
-    let _ = runvm::sizing::vm_size(&bundle.spec, 2);
+    let _ = runvm::oci::sizing::vm_size(&bundle.spec, 2);
     let share = dir.join("share");
-    let (spec, binds) = runvm::share::plan(&bundle.spec, &bundle.dir, &bundle.rootfs, &share);
+    let (spec, binds) = runvm::monitor::sandbox::share::plan(&bundle.spec, &bundle.dir, &bundle.rootfs, &share);
     assert!(spec.root().is_some());
     assert!(binds
         .iter()

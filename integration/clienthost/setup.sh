@@ -37,12 +37,8 @@ setup() {
 	step "containerd with docs/clients/containerd-config.toml"
 	cp "$CLIENT_DOCS/containerd-config.toml" /etc/containerd/config.toml
 	setsid containerd >"$CLIENTHOST_DIR/containerd.log" 2>&1 </dev/null &
-	tries=600
-	until ctr version >/dev/null 2>&1; do
-		[ "$tries" -gt 0 ] || { tail -20 "$CLIENTHOST_DIR/containerd.log"; fail "containerd did not answer in 60 s"; }
-		sleep 0.1
-		tries=$((tries - 1))
-	done
+	wait_until 60 ctr version ||
+		{ tail -20 "$CLIENTHOST_DIR/containerd.log"; fail "containerd did not answer in 60 s"; }
 	containerd config dump >containerd-config.dump || fail "containerd config dump failed"
 	grep -q 'BinaryName = "/usr/local/bin/runvm"' containerd-config.dump ||
 		fail "containerd did not take the runvm runtime from docs/clients/containerd-config.toml"
@@ -51,12 +47,8 @@ setup() {
 	cp "$CLIENT_DOCS/daemon.json" /etc/docker/daemon.json
 	setsid dockerd --containerd /run/containerd/containerd.sock --storage-driver overlay2 \
 		>"$CLIENTHOST_DIR/dockerd.log" 2>&1 </dev/null &
-	tries=1200
-	until docker version >/dev/null 2>&1; do
-		[ "$tries" -gt 0 ] || { tail -30 "$CLIENTHOST_DIR/dockerd.log"; fail "dockerd did not answer in 120 s"; }
-		sleep 0.1
-		tries=$((tries - 1))
-	done
+	wait_until 120 docker version ||
+		{ tail -30 "$CLIENTHOST_DIR/dockerd.log"; fail "dockerd did not answer in 120 s"; }
 	docker info --format '{{json .Runtimes}}' | grep -q '/usr/local/bin/runvm' ||
 		fail "dockerd did not take the runvm runtime from docs/clients/daemon.json"
 

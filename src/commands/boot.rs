@@ -14,7 +14,7 @@ use proto::agent::ExitStatus;
 use vmm::host_check::{check_kvm, KvmUnusable, LocalHost};
 use vmm::{BootImages, Vm, VmConfig, VmError, VmExit};
 
-use crate::guest_images::{self, ImageError};
+use crate::monitor::guest_images::{self, ImageError};
 use crate::monitor::{self, MonitorConfig, MonitorError};
 
 /// The kernel command line when none is given: console on COM1, reboot

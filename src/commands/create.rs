@@ -47,7 +47,7 @@ impl Create {
         // The id, then the whole bundle, then the host: a bad bundle gets
         // the same answer on a host without usable KVM.
         crate::container::validate_id(&self.id).map_err(crate::container::ContainerError::from)?;
-        crate::bundle::load(&self.bundle, true)?;
+        crate::oci::bundle::load(&self.bundle, true)?;
         check_kvm(&LocalHost)?;
         vmm::timing::mark("bundle and host checked");
         let options = CreateOptions {

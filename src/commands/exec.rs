@@ -10,9 +10,9 @@ use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
 use proto::agent::ExitStatus;
 
 use super::CommandError;
-use crate::bundle;
 use crate::container::exec::{check_process, load_process, ExecOptions, ProcessFileError};
 use crate::container::Container;
+use crate::oci::bundle;
 
 /// Run a process in a created or running container.
 #[derive(Args, Debug)]
@@ -309,7 +309,7 @@ mod tests {
         let err = exec(&["-p", path.to_str().unwrap(), "c1"])
             .build_process(base)
             .unwrap_err();
-        assert!(super::super::error_chain(&err).contains("invalid process JSON"));
+        assert!(crate::error_chain::error_chain(&err).contains("invalid process JSON"));
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use clap::Args;
 
 use super::CommandError;
-use crate::features;
+use crate::oci::features;
 
 /// Show the enabled features.
 #[derive(Args, Debug)]

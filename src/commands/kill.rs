@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::CommandError;
 use crate::container::Container;
-use crate::signal::parse_signal;
+use crate::oci::signal::parse_signal;
 
 /// Send a signal to the container's process (default SIGTERM).
 #[derive(Args, Debug)]

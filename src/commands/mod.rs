@@ -18,11 +18,11 @@ pub mod start;
 pub mod state;
 pub mod update;
 
-use crate::bundle::BundleError;
 use crate::container::create::CreateError;
 use crate::container::ContainerError;
-use crate::signal::UnknownSignal;
-use crate::spec_template::SpecError;
+use crate::oci::bundle::BundleError;
+use crate::oci::signal::UnknownSignal;
+use crate::oci::spec_template::SpecError;
 
 /// What a verb can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -80,16 +80,4 @@ impl GlobalFlags {
         }
         args
     }
-}
-
-/// An error and its causes as one line, `: `-separated.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
 }

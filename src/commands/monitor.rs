@@ -1,27 +1,19 @@
 //! `runvm monitor` (internal): the process `create` starts to own a
-//! container's VM. It stages the share in a private mount namespace,
-//! boots the VM, has the agent create the container and its process,
-//! writes `state.json`, reports on its ready fd, then serves the control
-//! socket until the process ends, and ends the same way.
+//! container's VM. It sets the container up (see [`ContainerMonitor`]),
+//! reports on its ready fd, serves the control socket until the
+//! container's process ends, and ends the same way.
 
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use clap::Args;
+use proto::agent::ExitStatus;
 
-use crate::container::{container_dir, own_start_time, State, Status, CONTROL_SOCKET};
-use crate::host_cgroup::{self, HostCgroup};
-use crate::monitor::sandbox::netns::{self, NetnsError};
-use crate::monitor::{self, ContainerSetup, Launch, MonitorConfig};
-use crate::{bundle, guest_images, session, share, sizing};
-
-/// How long a container's guest may take to boot to its agent.
-const AGENT_TIMEOUT: Duration = Duration::from_secs(120);
-/// The guest command line for containers.
-const CONTAINER_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1 8250.nr_uarts=1 nomodule quiet";
+use super::GlobalFlags;
+use crate::error_chain::error_chain;
+use crate::monitor::setup::ContainerMonitor;
 
 /// Own a container's VM (started by `create`; not for direct use).
 #[derive(Args, Debug)]
@@ -39,180 +31,30 @@ pub struct Monitor {
     pub console_socket: Option<PathBuf>,
 }
 
-/// Why the monitor could not create the container.
-#[derive(Debug, thiserror::Error)]
-pub enum MonitorSetupError {
-    #[error(transparent)]
-    Share(#[from] share::ShareError),
-    #[error(transparent)]
-    Bundle(#[from] bundle::BundleError),
-    #[error(transparent)]
-    Sizing(#[from] sizing::SizingError),
-    #[error(transparent)]
-    Image(#[from] guest_images::ImageError),
-    #[error(transparent)]
-    Monitor(#[from] monitor::MonitorError),
-    #[error(transparent)]
-    HostCgroup(#[from] host_cgroup::HostCgroupError),
-    #[error("recording the host cgroup")]
-    HostCgroupRecord(#[source] std::io::Error),
-    #[error("the ready fd {0} is not usable")]
-    ReadyFd(i32, #[source] std::io::Error),
-    #[error(transparent)]
-    Console(#[from] session::SessionError),
-    #[error(transparent)]
-    Seccomp(#[from] vmm::seccomp::SeccompError),
-    #[error("preparing the monitor's jail")]
-    Jail(#[from] crate::jail::JailError),
-    #[error(transparent)]
-    Netns(#[from] NetnsError),
-}
-
 impl Monitor {
-    /// Joins the host cgroup before the VM exists, so its every thread and
-    /// page is accounted there; records what it made for `delete`. Without
-    /// a `linux.cgroupsPath`, a host that refuses (no cgroup access) only
-    /// gets a warning, as runc's rootless mode does.
-    fn join_host_cgroup(
-        &self,
-        root: &Path,
-        spec: &oci_spec::runtime::Spec,
-        systemd: bool,
-    ) -> Result<(), MonitorSetupError> {
-        let cgroups_path = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_ref())
-            .map(|p| p.to_string_lossy().into_owned());
-        let relative = host_cgroup::relative_path(cgroups_path.as_deref(), systemd, &self.id)?;
-        let joined = match HostCgroup::join(&relative, std::process::id()) {
-            Ok(joined) => joined,
-            Err(e) if cgroups_path.is_none() => {
-                tracing::warn!("not joining a host cgroup: {}", super::error_chain(&e));
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        joined
-            .save(&container_dir(root, &self.id))
-            .map_err(MonitorSetupError::HostCgroupRecord)
-    }
-
-    /// Runs the container to its end and ends this process as it ended.
-    pub fn run(&self, root: &Path, flags: &super::GlobalFlags) -> ! {
+    /// Runs the container to its end; returns how its process ended, or
+    /// `None` once a failure is reported on the ready fd.
+    pub fn run(&self, root: &Path, flags: &GlobalFlags) -> Option<ExitStatus> {
         vmm::timing::mark("monitor start");
         // Run from a memfd, the thread's name would be the fd's number.
         let _ = nix::sys::prctl::set_name(c"runvm");
         // SAFETY: `create` handed this fd to us and nothing else owns it.
         let ready = unsafe { File::from_raw_fd(self.ready_fd) };
         let report = ready.try_clone();
-        // Absolute: the jail's paths mirror the host's, and the process
-        // leaves its working directory.
-        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-        match self.setup_and_run(&root, ready, flags.systemd_cgroup) {
-            Ok(status) => monitor::mirror_exit(status),
+        let monitor = ContainerMonitor {
+            id: &self.id,
+            bundle: &self.bundle,
+            console_socket: self.console_socket.as_deref(),
+            systemd_cgroup: flags.systemd_cgroup,
+        };
+        match monitor.run(root, ready) {
+            Ok(status) => Some(status),
             Err(e) => {
                 if let Ok(mut report) = report {
-                    let _ = writeln!(report, "error: {}", super::error_chain(&e));
+                    let _ = writeln!(report, "error: {}", error_chain(&e));
                 }
-                std::process::exit(1)
+                None
             }
         }
-    }
-
-    fn setup_and_run(
-        &self,
-        root: &Path,
-        ready: File,
-        systemd_cgroup: bool,
-    ) -> Result<proto::agent::ExitStatus, MonitorSetupError> {
-        // Before any thread: unshare(CLONE_NEWNS) needs a single thread.
-        share::enter_private_mount_namespace()?;
-        vmm::seccomp::report_denials_to(crate::logging::raw_fd(), crate::logging::json())?;
-        let bundle = bundle::load(&self.bundle, true)?;
-        // Still one thread: the namespace is then every thread's.
-        let network = bundle::network::network(&bundle.spec)?;
-        let runtime_netns = netns::enter(&network.namespace)?;
-        self.join_host_cgroup(root, &bundle.spec, systemd_cgroup)?;
-        let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let size = sizing::vm_size(&bundle.spec, u8::try_from(host_cpus).unwrap_or(u8::MAX))?;
-        let kernel_override = bundle
-            .spec
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get(sizing::KERNEL_ANNOTATION))
-            .map(PathBuf::from);
-        let kernel = guest_images::kernel(kernel_override.as_deref())?;
-        let initramfs = guest_images::initramfs(None)?;
-
-        let dir = container_dir(root, &self.id);
-        crate::jail::make_movable(&dir)?;
-        let share_dir = dir.join("share");
-        let mut guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
-        vmm::timing::mark("share staged");
-        if let Some(linux) = guest_spec.linux_mut() {
-            let resources = linux.resources().as_ref().map(sizing::guest_resources);
-            linux.set_resources(resources);
-        }
-        let process = bundle
-            .spec
-            .process()
-            .clone()
-            .ok_or(bundle::BundleError::NoProcess)?;
-        if let (Some(socket), Some(true)) = (&self.console_socket, process.terminal()) {
-            session::attach_console(socket)?;
-        }
-        let hooks = bundle.spec.hooks().clone();
-        let state = State {
-            id: self.id.clone(),
-            pid: std::process::id() as i32,
-            pid_start_time: own_start_time().unwrap_or(0),
-            status: Status::Creating,
-            bundle: bundle.dir.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
-            annotations: bundle
-                .spec
-                .annotations()
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-            poststart_hooks: hooks
-                .as_ref()
-                .and_then(|h| h.poststart().clone())
-                .unwrap_or_default(),
-            poststop_hooks: hooks
-                .as_ref()
-                .and_then(|h| h.poststop().clone())
-                .unwrap_or_default(),
-        };
-        let config = MonitorConfig {
-            vcpus: size.vcpus,
-            memory_mib: size.memory_mib,
-            images: vmm::BootImages {
-                kernel: kernel.bytes(),
-                initrd: Some(initramfs.bytes()),
-                cmdline: CONTAINER_CMDLINE,
-                pvh: false,
-            },
-            process,
-            runtime_dir: dir.clone(),
-            control_socket: Some(dir.join(CONTROL_SOCKET)),
-            agent_timeout: AGENT_TIMEOUT,
-            container: Some(ContainerSetup {
-                spec: guest_spec,
-                share_dir,
-                network,
-            }),
-            launch: Launch::OnStart {
-                ready,
-                state_dir: dir,
-                state: Box::new(state),
-                hooks: Box::new(hooks.unwrap_or_default()),
-                runtime_netns,
-            },
-        };
-        Ok(monitor::run(config)?)
     }
 }

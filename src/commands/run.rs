@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use super::create::Create;
 use super::{CommandError, GlobalFlags};
 use crate::container::Container;
-use crate::session::FORWARDED_SIGNALS;
+use crate::monitor::session::FORWARDED_SIGNALS;
 
 /// Create and run a container.
 #[derive(Args, Debug)]

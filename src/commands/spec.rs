@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::CommandError;
-use crate::spec_template;
+use crate::oci::spec_template;
 
 /// Create a new specification file.
 #[derive(Args, Debug)]

@@ -203,7 +203,7 @@ mod tests {
         let err = update(&["-r", path.to_str().unwrap(), "c1"])
             .resources()
             .unwrap_err();
-        assert!(super::super::error_chain(&err).starts_with("invalid linux.resources JSON"));
+        assert!(crate::error_chain::error_chain(&err).starts_with("invalid linux.resources JSON"));
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -11,11 +11,13 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
-use super::{create_dir, ContainerError};
-use crate::monitor::READY_LINE;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
-/// The monitor's log in the container's directory, unless `--log` names one.
-pub const MONITOR_LOG: &str = "monitor.log";
+use super::{create_dir, ContainerError};
+use crate::container_files::{MONITOR_LOG, MONITOR_RECORD};
+use crate::control::READY_LINE;
+
 /// The fd number the monitor finds its ready pipe on.
 pub const READY_FD: i32 = 3;
 
@@ -68,7 +70,7 @@ pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, C
         Ok(child) => Ok(child),
         Err(e) => {
             // The monitor is gone (spawn_and_wait reaped it).
-            crate::host_cgroup::HostCgroup::remove_recorded(&dir);
+            crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&dir);
             crate::monitor::sandbox::network::remove_recorded(&dir);
             let _ = std::fs::remove_dir_all(&dir);
             Err(e)
@@ -83,7 +85,8 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
         .into_iter()
         .filter(|c| c.status() != super::Status::Stopped)
         .map(|c| c.state.pid);
-    let exe = crate::sealed_exe::sealed_exe(running_monitors).map_err(CreateError::SealedCopy)?;
+    let exe = crate::monitor::sandbox::sealed_exe::sealed_exe(running_monitors)
+        .map_err(CreateError::SealedCopy)?;
     vmm::timing::mark("binary protection ready");
     let mut command = Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
     // argv[0] names the binary on disk, as a plain exec would.
@@ -111,18 +114,10 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
     // until the child has exec'd.
     unsafe {
         command.pre_exec(move || {
-            if libc::dup2(write_fd, READY_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            nix::unistd::dup2(write_fd, READY_FD)?;
             close_inherited_fds_on_exec(READY_FD + 1);
             // The monitor holds guest RAM: a crash must not dump it to disk.
-            let no_core = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            if libc::setrlimit(libc::RLIMIT_CORE, &raw const no_core) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
             Ok(())
         });
     }
@@ -130,7 +125,7 @@ fn spawn_and_wait(root: &Path, id: &str, options: &CreateOptions) -> Result<Chil
     drop(exe);
     drop(ready_write);
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-    if let Err(e) = super::record_host_process(&root.join(id).join(super::MONITOR_RECORD), pid) {
+    if let Err(e) = super::record_host_process(&root.join(id).join(MONITOR_RECORD), pid) {
         let _ = child.kill();
         let _ = child.wait();
         return Err(CreateError::Record(e));
@@ -181,19 +176,12 @@ fn close_inherited_fds_on_exec(first: libc::c_int) {
         return;
     }
     // Kernels before 5.11: one fcntl per fd, up to the open-file limit.
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into `limit`, a valid rlimit.
-    let end = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0 {
-        libc::c_int::try_from(limit.rlim_cur).map_or(FD_SCAN_LIMIT, |n| n.min(FD_SCAN_LIMIT))
-    } else {
-        FD_SCAN_LIMIT
-    };
+    let end = getrlimit(Resource::RLIMIT_NOFILE).map_or(FD_SCAN_LIMIT, |(soft, _)| {
+        libc::c_int::try_from(soft).map_or(FD_SCAN_LIMIT, |n| n.min(FD_SCAN_LIMIT))
+    });
     for fd in libc::c_int::try_from(first).unwrap_or(end)..end {
-        // SAFETY: F_SETFD on any number: a closed one fails with EBADF.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // A closed number fails with EBADF: nothing to mark.
+        let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
     }
 }
 
@@ -203,28 +191,22 @@ mod tests {
 
     #[test]
     fn pid_file_is_written_whole() {
-        let dir = std::env::temp_dir().join(format!("runvm-pid-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("pid");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pid");
         write_pid_file(&path, 4242).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         assert!(write_pid_file(Path::new("/nonexistent/dir/pid"), 1).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn inherited_fds_become_close_on_exec() {
-        let mut fds = [0; 2];
-        // SAFETY: pipe (without O_CLOEXEC) writes two new fds into `fds`.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        close_inherited_fds_on_exec(fds[0]);
-        for fd in fds {
-            // SAFETY: F_GETFD reads the flags of an fd this test owns.
-            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-            assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "fd {fd}");
-            // SAFETY: closes the test's own fds once.
-            unsafe { libc::close(fd) };
+        // Without O_CLOEXEC.
+        let (read, write) = nix::unistd::pipe().unwrap();
+        close_inherited_fds_on_exec(read.as_raw_fd());
+        for fd in [&read, &write] {
+            let flags = FdFlag::from_bits_retain(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFD).unwrap());
+            assert!(flags.contains(FdFlag::FD_CLOEXEC), "fd {fd:?}");
         }
     }
 }

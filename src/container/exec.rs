@@ -17,10 +17,12 @@ use oci_spec::runtime::Process;
 use proto::agent::ExitStatus;
 
 use super::create::write_pid_file;
-use super::{record_host_process, Container, ContainerError, Status, EXEC_RECORDS};
+use super::{record_host_process, Container, ContainerError, Status};
 use crate::agent_client::AgentClient;
-use crate::monitor::{mirror_exit, vsock_socket, READY_LINE};
-use crate::session::{attach_console, block_forwarded_signals, Session, SessionError};
+use crate::container_files::{vsock_socket, EXEC_RECORDS};
+use crate::control::READY_LINE;
+use crate::exit::mirror_exit;
+use crate::monitor::session::{attach_console, block_forwarded_signals, Session, SessionError};
 
 /// How long to wait for the agent of a running VM to answer.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,7 +94,7 @@ impl Container {
                 match self.exec_attached(options, Some(&mut report)) {
                     Ok(status) => mirror_exit(status),
                     Err(e) => {
-                        let _ = writeln!(report, "error: {}", crate::commands::error_chain(&e));
+                        let _ = writeln!(report, "error: {}", crate::error_chain::error_chain(&e));
                         std::process::exit(1)
                     }
                 }

@@ -11,7 +11,8 @@ pub mod state;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::monitor::{ControlRequest, MonitorRequest};
+use crate::container_files::{CONTROL_SOCKET, EXEC_RECORDS, MONITOR_RECORD};
+use crate::control::{ControlRequest, MonitorRequest};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::LinuxResources;
 use proto::agent::{ProcessInfo, Request, Response};
@@ -22,15 +23,6 @@ use virtio::vsock::SocketPath;
 pub use id::validate_id;
 pub use state::{State, Status};
 
-/// The monitor's control socket in a container's directory.
-pub const CONTROL_SOCKET: &str = "monitor.sock";
-/// The monitor's pid and start time, which `create` records as soon as it
-/// has started the monitor, long before the state exists: what `delete
-/// --force` of a create that has not finished goes by.
-pub const MONITOR_RECORD: &str = "monitor.pid";
-/// The directory where each exec'd process's host end records its pid and
-/// start time, under the process's exec id, for `ps`.
-pub const EXEC_RECORDS: &str = "execs";
 /// The OCI runtime-spec version runvm reports.
 pub const OCI_VERSION: &str = "1.2.0";
 /// How long `delete --force` waits for a killed monitor to go.
@@ -253,14 +245,15 @@ impl Container {
             other => return Err(ContainerError::NotCreated(self.state.id.clone(), other)),
         }
         self.request(&ControlRequest::Agent(Request::Start {
-            exec_id: crate::monitor::INIT_EXEC_ID.into(),
+            exec_id: proto::agent::INIT_EXEC_ID.into(),
         }))?;
         // Here, as runc does in `runc start`: the monitor never execs.
         let input = self.state.hook_input(Status::Running);
-        if let Err(e) = crate::hooks::run_on_host("poststart", &self.state.poststart_hooks, &input)
+        if let Err(e) =
+            crate::monitor::hooks::run_on_host("poststart", &self.state.poststart_hooks, &input)
         {
             // The spec: a failed poststart hook is a warning.
-            tracing::warn!("{}", crate::commands::error_chain(&e));
+            tracing::warn!("{}", crate::error_chain::error_chain(&e));
         }
         Ok(())
     }
@@ -273,7 +266,7 @@ impl Container {
             return Err(ContainerError::NotRunning(self.state.id.clone()));
         }
         let sent = self.request(&ControlRequest::Agent(Request::Signal {
-            exec_id: crate::monitor::INIT_EXEC_ID.into(),
+            exec_id: proto::agent::INIT_EXEC_ID.into(),
             signal: signal as i32,
             all,
         }));
@@ -345,7 +338,7 @@ impl Container {
 
     /// The live host process standing for the process `exec_id`.
     fn host_process(&self, exec_id: &str) -> Option<i32> {
-        if exec_id == crate::monitor::INIT_EXEC_ID {
+        if exec_id == proto::agent::INIT_EXEC_ID {
             return Some(self.state.pid);
         }
         // An exec id is the agent's answer: only a plain name is a path.
@@ -399,12 +392,14 @@ impl Container {
         // A monitor that recorded `stopped` may still be exiting; its
         // cgroup can only go once it is gone.
         wait_gone(&self.state.id, self.state.pid, self.state.pid_start_time)?;
-        crate::host_cgroup::HostCgroup::remove_recorded(&self.dir);
+        crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&self.dir);
         crate::monitor::sandbox::network::remove_recorded(&self.dir);
         let input = self.state.hook_input(Status::Stopped);
-        if let Err(e) = crate::hooks::run_on_host("poststop", &self.state.poststop_hooks, &input) {
+        if let Err(e) =
+            crate::monitor::hooks::run_on_host("poststop", &self.state.poststop_hooks, &input)
+        {
             // The spec: a failed poststop hook is a warning; delete goes on.
-            tracing::warn!("{}", crate::commands::error_chain(&e));
+            tracing::warn!("{}", crate::error_chain::error_chain(&e));
         }
         std::fs::remove_dir_all(&self.dir).map_err(|e| ContainerError::Remove(self.dir.clone(), e))
     }
@@ -461,7 +456,7 @@ pub fn delete_unfinished(root: &Path, id: &str) -> Result<(), ContainerError> {
         }
         wait_gone(id, pid, start_time)?;
     }
-    crate::host_cgroup::HostCgroup::remove_recorded(&dir);
+    crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&dir);
     match std::fs::remove_dir_all(&dir) {
         // The failed create removed it meanwhile.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

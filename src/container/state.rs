@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// File name of the state in the container's directory.
-pub const STATE_FILE: &str = "state.json";
+use crate::container_files::STATE_FILE;
 
 /// A container's lifecycle status, as runc reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -108,6 +108,21 @@ pub fn build(workspace: &Path, flavor: Flavor) -> Result<PathBuf, Error> {
     let key = cache_key(&fragment_texts, package_version.trim());
     let cached_dir = kernel_cache.join(format!("{}-{key}", flavor.name()));
     let cached_vmlinux = cached_dir.join("vmlinux");
+    create_dir_all(&kernel_cache)?;
+    // One build per config at a time: a second caller (another worktree, a
+    // test harness) waits here and then finds the first one's result cached,
+    // instead of spending the same minutes on a duplicate build.
+    let lock_path = kernel_cache.join(format!("{}-{key}.lock", flavor.name()));
+    let lock = fs::File::create(&lock_path).map_err(|source| Error::Io {
+        action: "creating the build lock",
+        path: lock_path.clone(),
+        source,
+    })?;
+    lock.lock().map_err(|source| Error::Io {
+        action: "locking",
+        path: lock_path,
+        source,
+    })?;
     if cached_vmlinux.is_file() {
         eprintln!("kernel: cache hit {}", cached_vmlinux.display());
     } else {

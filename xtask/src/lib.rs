@@ -6,6 +6,7 @@ pub mod command;
 pub mod cpio;
 pub mod initramfs;
 pub mod kernel;
+pub mod modcycles;
 pub mod release;
 
 use std::path::{Path, PathBuf};

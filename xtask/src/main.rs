@@ -22,6 +22,12 @@ enum Task {
     Initramfs,
     /// Build the guest kernel, the initramfs and the static release runvm.
     Build,
+    /// List the import circles between the modules of each workspace
+    /// crate; fails if there is one.
+    Modcycles {
+        /// The workspace to check (default: this one).
+        workspace: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +49,22 @@ fn main() -> anyhow::Result<()> {
             println!("kernel:    {}", outputs.kernel.display());
             println!("initramfs: {}", outputs.initramfs.display());
             println!("runvm:     {}", outputs.runvm.display());
+        }
+        Task::Modcycles { workspace: other } => {
+            let workspace = other.unwrap_or(workspace);
+            let found = xtask::modcycles::workspace_circles(&workspace)
+                .context("reading the workspace's crates")?;
+            let mut circles = 0;
+            for (krate, crate_circles) in &found {
+                for circle in crate_circles {
+                    println!("{}: {}", krate.display(), circle.modules.join(" <-> "));
+                    circles += 1;
+                }
+            }
+            if circles > 0 {
+                anyhow::bail!("{circles} import circles in {} crates", found.len());
+            }
+            println!("no import circle in {} crates", found.len());
         }
     }
     Ok(())

@@ -6,5 +6,9 @@
 //! - [`network`]: that namespace read for the guest, and its links joined
 //!   to the VM's taps.
 
+pub mod host_cgroup;
+pub mod jail;
 pub mod netns;
 pub mod network;
+pub mod sealed_exe;
+pub mod share;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 
-use crate::bundle::network::NetworkNamespace;
+use crate::oci::bundle::network::NetworkNamespace;
 
 /// Why the monitor could not enter the container's network namespace.
 #[derive(Debug, thiserror::Error)]

@@ -12,14 +12,9 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::validate::Problem;
+use super::validate::problem::Problem;
 use super::BundleError;
-
-/// `io.runvm.network=none`: the VM gets no network device, only its
-/// loopback; the monitor still lives in a network namespace of its own.
-pub const NETWORK_ANNOTATION: &str = "io.runvm.network";
-/// The one value [`NETWORK_ANNOTATION`] takes.
-pub const NETWORK_NONE: &str = "none";
+use crate::oci::annotations::{NETWORK_ANNOTATION, NETWORK_NONE};
 
 /// The network namespace the monitor lives in.
 #[derive(Clone, Debug, PartialEq, Eq)]

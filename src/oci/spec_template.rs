@@ -260,7 +260,7 @@ pub fn write(bundle: &Path, spec: &Spec) -> Result<(), SpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle;
+    use crate::oci::bundle;
 
     /// A fresh, empty bundle directory with a rootfs.
     fn bundle_dir(name: &str) -> PathBuf {

@@ -13,12 +13,17 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+
 /// The seals: no writes, no size change, and no changing the seals.
-const SEALS: libc::c_int =
-    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+const SEALS: SealFlag = SealFlag::F_SEAL_SEAL
+    .union(SealFlag::F_SEAL_SHRINK)
+    .union(SealFlag::F_SEAL_GROW)
+    .union(SealFlag::F_SEAL_WRITE);
 
 /// Bytes compared at a time when checking a running monitor's copy.
 const COMPARE_CHUNK: usize = 1 << 20;
@@ -42,9 +47,7 @@ pub fn sealed_exe(monitor_pids: impl IntoIterator<Item = i32>) -> io::Result<Own
 /// plain no.
 fn identical_sealed_exe_of(pid: i32, this: &File) -> Option<File> {
     let exe = File::open(format!("/proc/{pid}/exe")).ok()?;
-    // SAFETY: F_GET_SEALS only reads the seals of an fd we own.
-    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
-    if seals < 0 || seals & SEALS != SEALS {
+    if !seals(&exe).ok()?.contains(SEALS) {
         return None;
     }
     same_contents(&exe, this).ok()?.then_some(exe)
@@ -70,27 +73,19 @@ fn same_contents(a: &File, b: &File) -> io::Result<bool> {
     Ok(true)
 }
 
+/// The seals set on `file`.
+fn seals(file: &File) -> io::Result<SealFlag> {
+    let bits = fcntl(file.as_raw_fd(), FcntlArg::F_GET_SEALS)?;
+    Ok(SealFlag::from_bits_retain(bits))
+}
+
 /// A new sealed memfd holding a copy of `exe` (this binary, read from its
 /// start).
 fn sealed_copy_of(mut exe: &File) -> io::Result<OwnedFd> {
-    // SAFETY: memfd_create takes a NUL-terminated name and flags; it
-    // returns a new fd or -1.
-    let fd = unsafe {
-        libc::memfd_create(
-            c"runvm".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is new and owned by nothing else.
-    let copy = unsafe { File::from_raw_fd(fd) };
+    let flags = MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING;
+    let copy = File::from(memfd_create(c"runvm", flags)?);
     io::copy(&mut exe, &mut &copy)?;
-    // SAFETY: F_ADD_SEALS on a memfd we own, with a constant seal mask.
-    if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, SEALS) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    fcntl(copy.as_raw_fd(), FcntlArg::F_ADD_SEALS(SEALS))?;
     Ok(copy.into())
 }
 
@@ -102,10 +97,8 @@ mod tests {
     #[test]
     fn the_copy_is_this_binary_and_cannot_change() {
         let fd = sealed_copy_of(&File::open("/proc/self/exe").unwrap()).unwrap();
-        // SAFETY: F_GET_SEALS only reads the seals of an fd we own.
-        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-        assert_eq!(seals & SEALS, SEALS);
         let mut copy = File::from(fd);
+        assert!(seals(&copy).unwrap().contains(SEALS));
         copy.rewind().unwrap();
         let mut bytes = Vec::new();
         copy.read_to_end(&mut bytes).unwrap();
@@ -131,23 +124,18 @@ mod tests {
         // A process that does not exist is no candidate either.
         assert!(identical_sealed_exe_of(i32::MAX, &this).is_none());
         // Other bytes of the same length are not the same binary.
-        let other = tempfile_with(&{
-            let mut bytes = std::fs::read("/proc/self/exe").unwrap();
-            let last = bytes.len() - 1;
-            bytes[last] ^= 1;
-            bytes
-        });
+        let mut other = tempfile::tempfile().unwrap();
+        other
+            .write_all(&{
+                let mut bytes = std::fs::read("/proc/self/exe").unwrap();
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+                bytes
+            })
+            .unwrap();
         assert!(!same_contents(&other, &this).unwrap());
         // With no running monitor, a new copy is made.
         let fresh = File::from(sealed_exe(std::iter::empty()).unwrap());
         assert!(same_contents(&fresh, &this).unwrap());
-    }
-
-    fn tempfile_with(bytes: &[u8]) -> File {
-        let path = std::env::temp_dir().join(format!("runvm-sealed-{}", std::process::id()));
-        std::fs::write(&path, bytes).unwrap();
-        let file = File::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        file
     }
 }

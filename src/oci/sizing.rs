@@ -5,21 +5,17 @@ use oci_spec::runtime::{LinuxResources, Spec};
 use vmm::arch::mptable::MAX_VCPUS;
 use vmm::memory::{MAX_MEMORY_MIB, MIN_MEMORY_MIB};
 
+use crate::oci::annotations::{MEMORY_ANNOTATION, VCPUS_ANNOTATION};
+
 /// vCPUs when the spec asks for no CPU limit.
 pub const DEFAULT_VCPUS: u8 = 1;
 /// Guest RAM when the spec sets no memory limit, MiB.
 pub const DEFAULT_MEMORY_MIB: u64 = 256;
 /// Added to a memory limit for the guest kernel and agent, MiB.
 pub const MEMORY_OVERHEAD_MIB: u64 = 64;
-/// Annotation overriding the guest RAM, MiB.
-pub const MEMORY_ANNOTATION: &str = "io.runvm.memory_mib";
-/// Annotation overriding the vCPU count.
-pub const VCPUS_ANNOTATION: &str = "io.runvm.vcpus";
 /// The CFS period a CPU quota is taken against when the spec gives none
 /// (the kernel's default, which runc uses too), microseconds.
 pub const DEFAULT_CPU_PERIOD: u64 = 100_000;
-/// Annotation naming another guest kernel.
-pub const KERNEL_ANNOTATION: &str = "io.runvm.kernel";
 
 /// Why the size could not be worked out.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

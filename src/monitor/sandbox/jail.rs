@@ -66,27 +66,13 @@ fn bind_flags() -> MsFlags {
     MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC
 }
 
-/// `struct mount_attr` (linux/mount.h).
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-// linux/mount.h
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-
 /// Makes every mount of the tree at `dir` private, nosuid, nodev and
 /// noexec: the share's files are the guest's, which the monitor never
 /// executes, and its device nodes are the guest kernel's business, never
 /// the host's.
 fn harden_tree(dir: &std::fs::File) -> std::io::Result<()> {
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC,
         attr_clr: 0,
         // Nothing the host mounts later propagates in unhardened.
         propagation: libc::MS_PRIVATE,
@@ -101,7 +87,7 @@ fn harden_tree(dir: &std::fs::File) -> std::io::Result<()> {
             c"".as_ptr(),
             libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
             &raw const attr,
-            std::mem::size_of::<MountAttr>(),
+            std::mem::size_of::<libc::mount_attr>(),
         )
     };
     if rc < 0 {

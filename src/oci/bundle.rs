@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use crate::sizing::SizingError;
+use crate::oci::sizing::SizingError;
 
 pub mod network;
 pub mod validate;
@@ -30,7 +30,7 @@ pub enum BundleError {
     Invalid {
         /// The JSON path: `process.user.uid`, `mounts[2].source`.
         field: String,
-        problem: validate::Problem,
+        problem: validate::problem::Problem,
     },
     #[error("config.json: process is missing")]
     NoProcess,

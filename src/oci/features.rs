@@ -11,7 +11,7 @@ use oci_spec::runtime::{
 use serde_json::Value;
 
 use crate::container::OCI_VERSION;
-use crate::sizing::{KERNEL_ANNOTATION, MEMORY_ANNOTATION, VCPUS_ANNOTATION};
+use crate::oci::annotations::{KERNEL_ANNOTATION, MEMORY_ANNOTATION, VCPUS_ANNOTATION};
 
 /// The oldest spec version runvm reads.
 pub const OCI_VERSION_MIN: &str = "1.0.0";
@@ -132,7 +132,7 @@ pub const CAPABILITIES: &[Capability] = &[
 /// The namespace types a config may ask for. The VM isolates the
 /// container from the host and from other containers whichever it asks
 /// for; inside the guest, `linux.namespaces` is not applied.
-/// The hooks runvm runs (see `crate::hooks`).
+/// The hooks runvm runs (see `crate::monitor::hooks`).
 const HOOKS: [&str; 6] = [
     "prestart",
     "createRuntime",
@@ -372,7 +372,7 @@ mod tests {
     /// The lists are the guest agent's: the same names in the same order.
     #[test]
     fn lists_match_the_guest_agent() {
-        let mounts = include_str!("../guest/src/agent/mounts.rs");
+        let mounts = include_str!("../../guest/src/agent/mounts.rs");
         let parsed: Vec<&str> = mounts
             .lines()
             .filter_map(|line| line.trim().strip_prefix("(\""))
@@ -381,7 +381,7 @@ mod tests {
             .collect();
         assert_eq!(parsed, MOUNT_OPTIONS);
 
-        let caps = include_str!("../guest/src/agent/caps.rs");
+        let caps = include_str!("../../guest/src/agent/caps.rs");
         let known: Vec<(String, u32)> = caps
             .lines()
             .filter_map(|line| line.trim().strip_prefix("Capability::"))
