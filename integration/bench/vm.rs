@@ -261,9 +261,22 @@ fn table(rows: &[Row], place: &str) -> String {
          | measure | unit | runvm | reference | reference's figure | runvm / reference |\n\
          |---|---|---|---|---|---|\n"
     );
+    let mut previous_stage = 0.0;
     for row in rows {
+        // A stage's reference column says how long it took after the
+        // stage before it.
+        let step;
+        let reference = if row.group == "stages" {
+            let at = stats(&row.runvm).map_or(0.0, |(median, ..)| median);
+            step = format!("step (medians): +{}", number(at - previous_stage));
+            previous_stage = at;
+            &step
+        } else {
+            &row.reference
+        };
         let ratio = match (stats(&row.runvm), stats(&row.reference_values)) {
-            (Some((a, ..)), Some((b, ..))) if b != 0.0 => format!("{:.2}", a / b),
+            // A reference at or below zero is noise (runc's idle memory).
+            (Some((a, ..)), Some((b, ..))) if b > 0.0 && a > 0.0 => format!("{:.2}", a / b),
             _ => String::new(),
         };
         out.push_str(&format!(
@@ -271,7 +284,7 @@ fn table(rows: &[Row], place: &str) -> String {
             row.measure,
             row.unit,
             summary(&row.runvm),
-            row.reference,
+            reference,
             if row.reference.is_empty() {
                 String::new()
             } else {
