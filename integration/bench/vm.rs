@@ -51,6 +51,18 @@ fn main() -> Result<()> {
         println!("vm benchmarks: run them with `cargo bench -p integration --bench vm`");
         return Ok(());
     }
+    // `-- --table-from FILE`: the table of the rows in a saved output (a
+    // test host's console log of a run that was cut short), without
+    // running anything.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--table-from") {
+        let path = args.get(at + 1).context("--table-from needs a file")?;
+        let saved = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        let rows = saved.lines().filter_map(Row::parse).collect();
+        let place = format!("rows read from {path}");
+        println!("{}", table(&with_derived_rows(rows), &place));
+        return Ok(());
+    }
     for (needed, package) in [
         (QEMU, "qemu-system-x86"),
         (QEMU_MICROVM_FIRMWARE, "qemu-system-x86"),
@@ -68,9 +80,11 @@ fn main() -> Result<()> {
     }
     // `cargo bench -p integration --bench vm -- fs`: only the scripts whose
     // name holds one of the words after `--`, as libtest filters.
-    let filters: Vec<String> = std::env::args()
+    let filters: Vec<String> = args
+        .iter()
         .skip(1)
         .filter(|arg| !arg.starts_with('-'))
+        .cloned()
         .collect();
     let scripts = BENCH_SCRIPTS
         .iter()
@@ -276,7 +290,10 @@ fn table(rows: &[Row], place: &str) -> String {
         };
         let ratio = match (stats(&row.runvm), stats(&row.reference_values)) {
             // A reference at or below zero is noise (runc's idle memory).
-            (Some((a, ..)), Some((b, ..))) if b > 0.0 && a > 0.0 => format!("{:.2}", a / b),
+            (Some((a, ..)), Some((b, ..))) if b > 0.0 && a > 0.0 => match a / b {
+                ratio if ratio < 0.1 => format!("{ratio:.4}"),
+                ratio => format!("{ratio:.2}"),
+            },
             _ => String::new(),
         };
         out.push_str(&format!(
