@@ -60,10 +60,6 @@ done | sort -n | while IFS="$(printf '\t')" read -r _ stage; do
 	row stages "$stage" "ms since CLI start" stage.values
 done
 
-# avail_kib: MemAvailable of the (test) host, KiB.
-avail_kib() {
-	sed -n 's/^MemAvailable:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/meminfo
-}
 # start_idle RUNTIME ROOT ID: starts an idle container with RUNTIME and prints
 # what it costs the host, as the drop in MemAvailable (processes, guest
 # RAM touched, page tables, kernel objects, runvm's sealed binary copy)

@@ -14,9 +14,6 @@ make_bundle idle 'echo started; exec sleep 1000' || fail "could not make the bun
 uptime_ms() {
 	awk '{ printf "%d", $1 * 1000 }' /proc/uptime
 }
-avail_kib() {
-	sed -n 's/^MemAvailable:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/meminfo
-}
 
 sync
 echo 3 >/proc/sys/vm/drop_caches 2>/dev/null

@@ -6,6 +6,11 @@ median() {
 	sort -n "$1" | sed -n "$((($(wc -l <"$1") + 1) / 2))p"
 }
 
+# avail_kib: MemAvailable of the (test) host, KiB.
+avail_kib() {
+	sed -n 's/^MemAvailable:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/meminfo
+}
+
 # row GROUP MEASURE UNIT RUNVM_FILE [REFERENCE REFERENCE_FILE]: one row of
 # the benchmark table, for bench/vm.rs to gather: the runs of runvm, and of
 # the reference measured in the same run, one number a line in each file.
