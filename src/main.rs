@@ -80,6 +80,8 @@ fn done(result: Result<(), CommandError>) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    vmm::timing::init();
+    vmm::timing::mark("cli start");
     let cli = Cli::parse();
     if cli.version {
         println!("runvm version {VERSION}");

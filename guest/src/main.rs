@@ -7,6 +7,7 @@
 //! the VM (see [`agent`]).
 
 mod agent;
+mod timing;
 
 use std::fs;
 use std::io::{self, Write};
@@ -17,6 +18,7 @@ use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sys::reboot::RebootMode;
 use nix::sys::stat::Mode;
+use proto::timing::GuestStage;
 
 const CONSOLE: &str = "/dev/console";
 const STDIO_FDS: [i32; 3] = [0, 1, 2];
@@ -65,6 +67,7 @@ fn main() {
 }
 
 fn run() -> Result<(), InitError> {
+    timing::mark(GuestStage::InitStart);
     mount_devtmpfs()?;
     attach_console_if_missing()?;
     mount("proc", "/proc", "proc")?;
@@ -97,6 +100,7 @@ fn serve_agent() -> Result<(), InitError> {
         // Still single-threaded: nothing else reads the environment now.
         std::env::set_var("PATH", agent::DEFAULT_PATH);
     }
+    timing::mark(GuestStage::AgentListening);
     say(&format!("runvm-init: agent listening on vsock port {port}"))?;
     agent::Agent::new(Box::new(|status| power_off(status))).serve(&listener)
 }

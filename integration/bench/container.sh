@@ -1,38 +1,65 @@
 # A container, runvm against runc, same bundle (busybox rootfs), same
-# machine: the time `run` takes from process start to the container's
-# first line of output (runvm boots a VM; runc makes namespaces), and the
-# host memory an idle container costs (the drop in MemAvailable while it
-# runs; neither runtime has a shim here). Needs RUNC and BOOT_TIMER besides the usual variables. Inside
-# the test host the times carry TCG's overhead; compare the columns.
+# machine. `run` of /bin/true, create -> exit -> delete, timed by `vmctl
+# time`, with runvm's timing marks on (RUNVM_TIMING: the CLI, the monitor,
+# the VMM and the guest each append "<ns> <pid> <stage>" lines; one write
+# per mark), giving the stage breakdown: each stage's time since the CLI
+# started. Then an idle container's host memory: the drop in MemAvailable
+# for a first and a second container (neither runtime has a shim here),
+# and the runvm monitor's RSS and PSS split by mapping (guest RAM, the
+# sealed binary, the rest). Needs RUNC and VMCTL besides the usual
+# variables. Inside the test host the times carry TCG's overhead; compare
+# the columns.
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
+. "$TEST_LIB/bench.sh"
 
 runs=5
-make_bundle bundle 'echo bench-ready' || fail "could not make the bundle"
+make_bundle bundle 'true' || fail "could not make the bundle"
+sed -i 's|"args": \[.*\]|"args": ["/bin/true"]|' bundle/config.json
+grep -q '"args": \["/bin/true"\]' bundle/config.json || fail "could not set the bundle's args"
 make_bundle idle 'echo started; exec sleep 1000' || fail "could not make the idle bundle"
 
-echo "container run to its first output line in ms ($runs runs each)"
+echo "run /bin/true, create -> exit -> delete, in ms ($runs runs each)"
 printf "%-8s %10s %10s\n" run runvm runc
 run=1
 while [ "$run" -le "$runs" ]; do
-	runvm_ms=$("$BOOT_TIMER" bench-ready "$RUNVM" --root "$PWD/runvm-root" run --bundle bundle "v$run") \
-		|| fail "runvm run failed"
-	runc_ms=$("$BOOT_TIMER" bench-ready "$RUNC" --root "$PWD/runc-root" run --bundle bundle "c$run") \
+	runvm_s=$(RUNVM_TIMING="$PWD/marks.$run" "$VMCTL" time "$RUNVM" --root "$PWD/runvm-root" run \
+		--bundle bundle "v$run" </dev/null) || fail "runvm run failed"
+	runc_s=$("$VMCTL" time "$RUNC" --root "$PWD/runc-root" run --bundle bundle "c$run" </dev/null) \
 		|| fail "runc run failed"
+	runvm_ms=$(awk -v s="$runvm_s" 'BEGIN { printf "%.1f", s * 1000 }')
+	runc_ms=$(awk -v s="$runc_s" 'BEGIN { printf "%.1f", s * 1000 }')
 	printf "%-8s %10s %10s\n" "$run" "$runvm_ms" "$runc_ms"
 	echo "$runvm_ms" >>runvm.ms
 	echo "$runc_ms" >>runc.ms
 	run=$((run + 1))
 done
-median() {
-	sort -n "$1" | sed -n "$((($(wc -l <"$1") + 1) / 2))p"
-}
 printf "%-8s %10s %10s\n" median "$(median runvm.ms)" "$(median runc.ms)"
+row run "run /bin/true, create -> exit -> delete" ms runvm.ms "runc" runc.ms
 
-# avail_kib: MemAvailable of the (test) host, KiB.
-avail_kib() {
-	sed -n 's/^MemAvailable:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/meminfo
-}
+# The stage breakdown: per run, each stage's first mark (the last for
+# device activation: all devices are up) in ms since the CLI's start.
+for run in $(seq 1 $runs); do
+	echo "timing marks of run $run:"
+	cat "marks.$run"
+done
+for run in $(seq 1 $runs); do
+	awk '
+		{ stage = $3; for (i = 4; i <= NF; i++) stage = stage " " $i }
+		stage == "cli start" && !start { start = $1 }
+		stage == "virtio device activated" || !(stage in at) { at[stage] = $1 }
+		END { for (s in at) if (s != "cli start") printf "%s\t%.1f\n", s, (at[s] - start) / 1e6 }
+	' "marks.$run" >>stages.tsv
+done
+# Stages in the order of their median time.
+cut -f1 stages.tsv | sort -u | while read -r stage; do
+	awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
+	printf '%s\t%s\n' "$(median stage.values)" "$stage"
+done | sort -n | while IFS="$(printf '\t')" read -r _ stage; do
+	awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
+	row stages "$stage" "ms since CLI start" stage.values
+done
+
 # start_idle RUNTIME ROOT ID: starts an idle container with RUNTIME and prints
 # what it costs the host, as the drop in MemAvailable (processes, guest
 # RAM touched, page tables, kernel objects, runvm's sealed binary copy)
@@ -47,11 +74,29 @@ start_idle() {
 	after=$(avail_kib)
 	echo $((before - after))
 }
+# monitor_memory ROOT ID: the monitor's Rss and Pss in KiB, split by
+# mapping: "guest_rss guest_pss binary_rss binary_pss other_rss other_pss
+# threads" (guest RAM is the memfd runvm-guest-ram; the binary is the
+# sealed memfd copy the monitor runs from, /memfd:runvm).
+monitor_memory() {
+	pid=$(monitor_pid "$1" "$2")
+	[ -n "$pid" ] || fail "no monitor pid for $2"
+	awk '
+		/^[0-9a-f]+-[0-9a-f]+ / { kind = "other"; if ($0 ~ /runvm-guest-ram/) kind = "guest"; else if ($0 ~ /memfd:runvm /) kind = "binary" }
+		$1 == "Rss:" { rss[kind] += $2 }
+		$1 == "Pss:" { pss[kind] += $2 }
+		END { printf "%d %d %d %d %d %d", rss["guest"], pss["guest"], rss["binary"], pss["binary"], rss["other"], pss["other"] }
+	' "/proc/$pid/smaps"
+	echo " $(sed -n 's/^Threads:[[:space:]]*//p' "/proc/$pid/status")"
+}
 # The first container of a runtime, then a second beside it: runvm's
 # first monitor makes the sealed copy of the binary (kernel and
 # initramfs included), later ones under the same --root share it.
 runvm_first=$(start_idle "$RUNVM" "$PWD/runvm-idle" vi1)
 runvm_second=$(start_idle "$RUNVM" "$PWD/runvm-idle" vi2)
+mem1=$(monitor_memory "$PWD/runvm-idle" vi1)
+mem2=$(monitor_memory "$PWD/runvm-idle" vi2)
+echo "monitor memory, KiB (guest rss/pss, binary rss/pss, other rss/pss, threads): first $mem1; second $mem2"
 "$RUNVM" --root "$PWD/runvm-idle" delete --force vi1 && "$RUNVM" --root "$PWD/runvm-idle" delete --force vi2 \
 	|| fail "runvm delete failed"
 runc_first=$(start_idle "$RUNC" "$PWD/runc-idle" ci1)
@@ -62,3 +107,15 @@ echo "host memory an idle container costs (drop in MemAvailable, KiB; the VM has
 printf "%-8s %10s %10s\n" "" runvm runc
 printf "%-8s %10s %10s\n" first "$runvm_first" "$runc_first"
 printf "%-8s %10s %10s\n" second "$runvm_second" "$runc_second"
+row_values memory "idle container, first: host memory (MemAvailable drop)" KiB "$runvm_first" runc "$runc_first"
+row_values memory "idle container, second: host memory (MemAvailable drop)" KiB "$runvm_second" runc "$runc_second"
+for which in first second; do
+	[ "$which" = first ] && set -- $mem1 || set -- $mem2
+	row_values memory "$which monitor: RSS beyond guest RAM" KiB "$(($3 + $5))"
+	row_values memory "$which monitor: PSS beyond guest RAM" KiB "$(($4 + $6))"
+	row_values memory "$which monitor: guest RAM touched (RSS)" KiB "$1"
+	row_values memory "$which monitor: sealed binary pages (RSS)" KiB "$3"
+	row_values memory "$which monitor: sealed binary pages (PSS)" KiB "$4"
+	row_values memory "$which monitor: heap, stacks, buffers (RSS)" KiB "$5"
+	row_values memory "$which monitor: threads" count "$7"
+done

@@ -10,6 +10,7 @@
 
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
+. "$TEST_LIB/bench.sh"
 root=$PWD/root
 r=bundle/rootfs
 mib=256
@@ -52,5 +53,7 @@ for measure in write read create stat unlink; do
 	awk -v label="$label" -v unit="$unit" -v n="$amount" -v vm="$vm" -v host="$host" 'BEGIN {
 		printf "%-36s %10s %10s %10.3f\n", label " (" unit ")", sprintf("%.1f", n / vm), sprintf("%.1f", n / host), host / vm
 	}'
+	row_values fs "virtio-fs: $label (one run)" "$unit" "$(awk -v n="$amount" -v t="$vm" 'BEGIN { printf "%.1f", n / t }')" \
+		"host tmpfs" "$(awk -v n="$amount" -v t="$host" 'BEGIN { printf "%.1f", n / t }')"
 done
 nothing_under "$root"

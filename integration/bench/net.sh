@@ -7,6 +7,7 @@
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 . "$TEST_LIB/net.sh"
+. "$TEST_LIB/bench.sh"
 runs=5
 mib=64
 
@@ -36,9 +37,6 @@ download() {
 rtt() {
 	ping -c 20 -i 0.2 "$1" | sed -n 's|.*min/avg/max = [0-9.]*/\([0-9.]*\)/.*|\1|p'
 }
-median() {
-	sort -n "$1" | sed -n "$((($(wc -l <"$1") + 1) / 2))p"
-}
 
 echo "network, host to container ($runs runs each; $mib MiB downloads; 20 pings a run)"
 printf "%-8s %14s %14s %12s %12s\n" run "runvm MiB/s" "netns MiB/s" "runvm ms" "netns ms"
@@ -54,5 +52,7 @@ while [ "$run" -le "$runs" ]; do
 	run=$((run + 1))
 done
 printf "%-8s %14s %14s %12s %12s\n" median "$(median vm.rate)" "$(median ref.rate)" "$(median vm.rtt)" "$(median ref.rtt)"
+row net "TCP download, host to container, $mib MiB" "MiB/s" vm.rate "plain netns, same bridge" ref.rate
+row net "ping round trip, host to container" ms vm.rtt "plain netns, same bridge" ref.rtt
 rv delete --force bench
 bridge_delete

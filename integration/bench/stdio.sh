@@ -5,6 +5,7 @@
 # Several runs each, alternating.
 
 . "$TEST_LIB/guest.sh"
+. "$TEST_LIB/bench.sh"
 bb=$(busybox_initrd) || fail "could not build the busybox initrd"
 runs=5
 mib=256
@@ -31,8 +32,5 @@ while [ "$run" -le "$runs" ]; do
 	run=$((run + 1))
 done
 
-# median FILE: the middle value.
-median() {
-	sort -n "$1" | sed -n "$((($(wc -l <"$1") + 1) / 2))p"
-}
 printf "%-8s %10s %10s\n" median "$(median vm.rate)" "$(median pipe.rate)"
+row io "stdout of a guest process to the caller's pipe, $mib MiB" "MiB/s" vm.rate "plain pipe" pipe.rate

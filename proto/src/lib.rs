@@ -14,3 +14,4 @@ pub mod features;
 pub mod frame;
 pub mod net;
 pub mod stats;
+pub mod timing;

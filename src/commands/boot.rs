@@ -92,10 +92,7 @@ pub enum BootError {
     #[error("the guest reset without reporting an exit status")]
     Reset,
     #[error("vCPU {vcpu} stopped: {error}")]
-    Vcpu {
-        vcpu: u8,
-        error: vmm::vcpu::VcpuError,
-    },
+    Vcpu { vcpu: u8, error: vmm::VcpuError },
     #[error("building the process spec")]
     Process(#[from] oci_spec::OciSpecError),
     #[error(transparent)]

@@ -50,6 +50,7 @@ impl Create {
         let bundle = crate::oci::bundle::load(&self.bundle, true)?;
         crate::oci::bundle::namespaces::check_paths(&bundle.spec, root)?;
         check_kvm(&LocalHost)?;
+        vmm::timing::mark("bundle and host checked");
         let options = CreateOptions {
             bundle: &self.bundle,
             pid_file: self.pid_file.as_deref(),

@@ -35,6 +35,7 @@ impl Monitor {
     /// Runs the container to its end; returns how its process ended, or
     /// `None` once a failure is reported on the ready fd.
     pub fn run(&self, root: &Path, flags: &GlobalFlags) -> Option<ExitStatus> {
+        vmm::timing::mark("monitor start");
         // Run from a memfd, the thread's name would be the fd's number.
         let _ = nix::sys::prctl::set_name(c"runvm");
         // SAFETY: `create` handed this fd to us and nothing else owns it.

@@ -52,11 +52,13 @@ impl Run {
             }
         });
         let status = monitor.wait().map_err(CommandError::Wait)?;
+        vmm::timing::mark("monitor gone");
         let code = status
             .code()
             .or_else(|| status.signal().map(|s| 128 + s))
             .unwrap_or(255);
         let _ = Container::load(root, id).and_then(|c| c.delete(false));
+        vmm::timing::mark("deleted");
         Ok(code)
     }
 }

@@ -91,6 +91,7 @@ fn spawn_and_wait(
         .map(|c| c.state.pid);
     let exe = crate::monitor::sandbox::sealed_exe::sealed_exe(running_monitors)
         .map_err(CreateError::SealedCopy)?;
+    vmm::timing::mark("binary protection ready");
     let mut command = Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
     // argv[0] names the binary on disk, as a plain exec would.
     if let Ok(path) = std::env::current_exe() {

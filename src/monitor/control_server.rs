@@ -142,6 +142,7 @@ impl Control {
                 refused("the container was already started")
             }
             Request::Start { .. } => {
+                vmm::timing::mark("start received");
                 let input = lifecycle.hook_input(Status::Created);
                 let hooks = std::mem::take(&mut lifecycle.start_hooks);
                 if let Err(e) = run_in_guest("startContainer", &hooks, &input, &self.agent) {

@@ -279,13 +279,16 @@ fn run_container(
         .map_err(MonitorError::Thread)?;
 
     let mut agent = AgentClient::connect(&uds, config.agent_timeout)?;
+    vmm::timing::mark("agent reached");
     if let Some(wiring) = wiring.filter(|w| !w.config.interfaces.is_empty()) {
         agent.configure_network(&wiring.config)?;
     }
     if let Some(container) = &config.container {
         agent.create_container(&container.spec)?;
+        vmm::timing::mark("container created");
     }
     let mut session = Session::create(agent, INIT_EXEC_ID, &config.process)?;
+    vmm::timing::mark("streams attached");
 
     let (started_tx, started_rx) = channel();
     let (lifecycle, ready) = match config.launch {
@@ -363,6 +366,7 @@ fn run_container(
     }
 
     let status = session.wait(signals, Some(supervisor_filter));
+    vmm::timing::mark("exit");
     lock(&lifecycle).set_status(Status::Stopped);
     status.map_err(|e| {
         // The agent's connections drop when the VM goes down; the vm

@@ -151,6 +151,7 @@ struct Relays {
 /// with the rest of the stream lost.
 fn copy_until_eof(mut from: impl Read + AsFd, mut to: impl Write + AsFd) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut first = true;
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) => return,
@@ -164,6 +165,9 @@ fn copy_until_eof(mut from: impl Read + AsFd, mut to: impl Write + AsFd) {
             }
             Err(_) => return,
         };
+        if std::mem::take(&mut first) {
+            vmm::timing::mark("first stream byte relayed");
+        }
         if write_all(&mut to, &buf[..n]).is_err() {
             return;
         }

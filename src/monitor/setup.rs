@@ -140,6 +140,7 @@ impl ContainerMonitor<'_> {
         crate::monitor::sandbox::jail::make_movable(&dir)?;
         let share_dir = dir.share();
         let mut guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
+        vmm::timing::mark("share staged");
         if let Some(linux) = guest_spec.linux_mut() {
             let resources = linux.resources().as_ref().map(sizing::guest_resources);
             linux.set_resources(resources);

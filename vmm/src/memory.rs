@@ -1,8 +1,8 @@
 //! Guest RAM: one memfd mapped into the VMM and registered with KVM.
 
 use std::fs::File;
-use std::os::fd::FromRawFd;
 
+use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 use vm_memory::{FileOffset, GuestAddress, GuestMemoryMmap};
 
 use crate::arch::layout::{MMIO_GAP_END, MMIO_GAP_START};
@@ -53,14 +53,9 @@ pub fn create_guest_memory(mib: u64) -> Result<GuestMemory, MemoryError> {
         return Err(MemoryError::TooLarge(mib));
     }
     let size = mib << 20;
-    // SAFETY: the name is a valid NUL-terminated string and the flags are
-    // valid; the return value is checked below.
-    let fd = unsafe { libc::memfd_create(c"runvm-guest-ram".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(MemoryError::Memfd(std::io::Error::last_os_error()));
-    }
-    // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
-    let file = unsafe { File::from_raw_fd(fd) };
+    let fd = memfd_create(c"runvm-guest-ram", MemFdCreateFlag::MFD_CLOEXEC)
+        .map_err(|e| MemoryError::Memfd(e.into()))?;
+    let file = File::from(fd);
     file.set_len(size).map_err(MemoryError::Truncate)?;
     let file = std::sync::Arc::new(file);
     let ranges = ram_ranges(size).into_iter().map(|(start, len)| {

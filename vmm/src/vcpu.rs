@@ -1,7 +1,6 @@
 //! A vCPU thread: runs the guest and hands port and MMIO exits to the
 //! buses until the VM ends.
 
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 use kvm_bindings::{
@@ -10,23 +9,8 @@ use kvm_bindings::{
 use kvm_ioctls::{VcpuExit, VcpuFd};
 
 use crate::devices::bus::Bus;
+use crate::exit::{ExitEvent, VcpuError, VmExit};
 use crate::pause::PauseGate;
-use crate::vm::VmExit;
-
-/// Why a vCPU stopped running the guest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum VcpuError {
-    #[error("KVM_RUN failed with errno {0}")]
-    Run(i32),
-    #[error("KVM could not emulate a guest instruction (internal error, emulation failure)")]
-    EmulationFailure,
-    #[error("KVM internal error {0}")]
-    Internal(u32),
-    #[error("KVM could not enter the guest (hardware reason {0:#x})")]
-    FailEntry(u64),
-    #[error("unexpected KVM exit {0}")]
-    UnexpectedExit(&'static str),
-}
 
 /// The parts of the VM a vCPU thread touches.
 pub struct Vcpu {
@@ -38,8 +22,8 @@ pub struct Vcpu {
     pub pio: Arc<Bus>,
     /// Memory-mapped devices.
     pub mmio: Arc<Bus>,
-    /// Where the VM's end is reported.
-    pub exits: Sender<VmExit>,
+    /// Where the VM's end is signalled.
+    pub exits: Arc<ExitEvent>,
     /// Holds the vCPU outside the guest while the VM is paused.
     pub pause: Arc<PauseGate>,
 }
@@ -53,13 +37,15 @@ enum Step {
 impl Vcpu {
     /// Runs the guest until something ends the VM, then reports it.
     pub fn run(mut self) {
+        if self.id == 0 {
+            crate::timing::mark("first vCPU entry");
+        }
         loop {
             self.pause.park_if_paused();
             match self.step() {
                 Step::Continue => {}
                 Step::Stop(exit) => {
-                    // The receiver is gone only when the VM already ended.
-                    let _ = self.exits.send(exit);
+                    self.exits.signal(exit);
                     return;
                 }
             }

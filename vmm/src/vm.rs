@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
 
 use event_manager::{EventManager, MutEventSubscriber, SubscriberOps};
@@ -25,29 +25,20 @@ use crate::arch::mptable::MAX_VCPUS;
 use crate::arch::regs::{self, RegsError};
 use crate::devices::bus::{Bus, BusError};
 use crate::devices::exit_port::ExitPort;
-use crate::devices::i8042::{self, I8042};
+use crate::devices::i8042;
 use crate::devices::serial::{SerialConsole, COM1_BASE, COM1_IRQ, COM1_LEN};
+use crate::devices::timing_port::TimingPort;
 use crate::devices::virtio_mmio;
+use crate::exit::{ExitEvent, VmExit};
 use crate::memory::{create_guest_memory, GuestMemory, MemoryError};
 use crate::pause::PauseGate;
 use crate::seccomp::{self, SeccompError, ThreadCaps};
-use crate::vcpu::{Vcpu, VcpuError};
+use crate::timing;
+use crate::vcpu::Vcpu;
 
 /// Where KVM keeps the TSS for real-mode emulation on Intel: three pages
 /// just below the BIOS area, inside the MMIO gap.
 const KVM_TSS_ADDRESS: usize = 0xfffb_d000;
-
-/// How a VM ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VmExit {
-    /// The guest init wrote this status to the exit port.
-    PoweredOff(u8),
-    /// The guest reset or triple-faulted (reboot, or a kernel panic with
-    /// `panic=-1`) without reporting a status.
-    Reset,
-    /// A vCPU could not go on running the guest.
-    VcpuFailed { vcpu: u8, error: VcpuError },
-}
 
 /// The shape of the VM.
 pub struct VmConfig<'a> {
@@ -117,6 +108,10 @@ pub enum VmError {
     SetCpuid(u8, #[source] kvm_ioctls::Error),
     #[error("setting the boot state of vCPU {0}")]
     VcpuState(u8, #[source] RegsError),
+    #[error("creating the exit event")]
+    ExitEvent(#[source] std::io::Error),
+    #[error("waiting for the VM to end")]
+    WaitExit(#[source] std::io::Error),
     #[error("creating the serial interrupt")]
     SerialIrq(#[source] std::io::Error),
     #[error("binding the serial interrupt")]
@@ -165,7 +160,7 @@ pub struct Vm {
     _memory: GuestMemory,
     vcpus: Vec<Vcpu>,
     event_manager: EventManager<Subscriber>,
-    exits: Receiver<VmExit>,
+    exits: Arc<ExitEvent>,
     pause: Arc<PauseGate>,
 }
 
@@ -188,7 +183,7 @@ fn register_memory(vm: &VmFd, mem: &GuestMemory) -> Result<(), VmError> {
 fn legacy_devices(
     vm: &VmFd,
     console: impl Write + Send + 'static,
-    exits: &Sender<VmExit>,
+    exits: &Arc<ExitEvent>,
 ) -> Result<Bus, VmError> {
     let mut pio = Bus::default();
     let serial_irq =
@@ -198,13 +193,9 @@ fn legacy_devices(
     let serial = SerialConsole::new(serial_irq, console);
     pio.insert(COM1_BASE, COM1_LEN, Arc::new(Mutex::new(serial)))
         .map_err(VmError::Bus)?;
-    let i8042 = I8042::new(exits.clone());
-    pio.insert(
-        i8042::DATA_PORT,
-        i8042::COMMAND_PORT - i8042::DATA_PORT + 1,
-        Arc::new(Mutex::new(i8042)),
-    )
-    .map_err(VmError::Bus)?;
+    let i8042 = i8042::i8042(exits.clone());
+    pio.insert(i8042::DATA_PORT, i8042::PORTS, Arc::new(Mutex::new(i8042)))
+        .map_err(VmError::Bus)?;
     let exit_port = ExitPort::new(exits.clone());
     pio.insert(
         u64::from(proto::EXIT_PORT),
@@ -212,6 +203,9 @@ fn legacy_devices(
         Arc::new(Mutex::new(exit_port)),
     )
     .map_err(VmError::Bus)?;
+    let timing_port = Arc::new(Mutex::new(TimingPort));
+    pio.insert(u64::from(proto::timing::TIMING_PORT), 1, timing_port)
+        .map_err(VmError::Bus)?;
     Ok(pio)
 }
 
@@ -269,6 +263,7 @@ impl Vm {
         vm.create_pit2(pit).map_err(VmError::Irqchip)?;
 
         let memory = create_guest_memory(config.memory_mib).map_err(VmError::Memory)?;
+        timing::mark("guest memory made");
         register_memory(&vm, &memory)?;
 
         let mut event_manager = EventManager::<Subscriber>::new().map_err(VmError::EventManager)?;
@@ -309,6 +304,7 @@ impl Vm {
         }
         let mmio = Arc::new(mmio);
 
+        timing::mark("devices made");
         let images = BootImages {
             kernel: config.images.kernel,
             initrd: config.images.initrd,
@@ -317,9 +313,10 @@ impl Vm {
         };
         let entry = load_boot_images(&memory, &images, config.vcpus).map_err(VmError::Boot)?;
         regs::write_boot_tables(&memory, entry).map_err(|e| VmError::VcpuState(0, e))?;
+        timing::mark("images loaded");
 
-        let (exit_tx, exits) = channel();
-        let pio = Arc::new(legacy_devices(&vm, console, &exit_tx)?);
+        let exits = Arc::new(ExitEvent::new().map_err(VmError::ExitEvent)?);
+        let pio = Arc::new(legacy_devices(&vm, console, &exits)?);
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(VmError::SupportedCpuid)?;
@@ -349,7 +346,7 @@ impl Vm {
                 fd,
                 pio: pio.clone(),
                 mmio: mmio.clone(),
-                exits: exit_tx.clone(),
+                exits: exits.clone(),
                 pause: pause.clone(),
             });
         }
@@ -406,8 +403,7 @@ impl Vm {
             std::thread::Builder::new()
                 .name(format!("vcpu{id}"))
                 .spawn(move || {
-                    // SAFETY: gettid has no preconditions.
-                    let tid = unsafe { libc::gettid() };
+                    let tid = nix::unistd::gettid().as_raw();
                     let installed = seccomp::confine(&filter, ThreadCaps::None).map(|()| tid);
                     let confined = installed.is_ok();
                     drop(filter);
@@ -432,9 +428,7 @@ impl Vm {
         }
         // This thread only waits from here on, and its caller reports.
         seccomp::confine(&waiter_filter, ThreadCaps::None).map_err(VmError::Seccomp)?;
-        // Every vCPU and device holds a sender, so this only fails if all
-        // of them are gone, which they report first.
-        Ok(self.exits.recv().unwrap_or(VmExit::Reset))
+        self.exits.wait().map_err(VmError::WaitExit)
     }
 }
 
@@ -447,8 +441,7 @@ mod tests {
         // Taps made in a network namespace of their own thread's.
         let count = usize::try_from(virtio_mmio::MAX_NET_DEVICES).unwrap() + 1;
         let taps = std::thread::spawn(move || {
-            // SAFETY: unshare takes no pointers; it moves only this thread.
-            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
             (0..count)
                 .map(|_| Tap::open("rvvm%d").unwrap())
                 .collect::<Vec<_>>()

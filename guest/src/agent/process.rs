@@ -537,6 +537,7 @@ impl Setup {
         // owned by `self` or this stack frame, valid for the duration of
         // each call; the same holds for every call below.
         check(unsafe { libc::setsid() }).map_err(at(Step::Setsid))?;
+        crate::timing::drop_inherited_permission();
         if self.terminal {
             // SAFETY: see above.
             check(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) }).map_err(at(Step::Tty))?;

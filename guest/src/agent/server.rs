@@ -13,6 +13,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use proto::agent::{Request, Response, StreamKind, PROTOCOL_VERSION};
 use proto::frame::{read_message, write_message, FrameError};
+use proto::timing::GuestStage;
 
 use super::cgroup::{self, Cgroup, CGROUP_MOUNT};
 use super::container::{self, Container};
@@ -133,6 +134,7 @@ impl Agent {
                 let created = container::create(&spec)?;
                 let cgroup = Cgroup::create(Path::new(CGROUP_MOUNT), resources)?;
                 *container = Some(Arc::new(created.with_cgroup(cgroup)));
+                crate::timing::mark(GuestStage::ContainerSetUp);
                 Response::Ok
             }
             Request::ConfigureNetwork { network: config } => {
@@ -142,11 +144,14 @@ impl Agent {
             Request::CreateProcess { exec_id, process } => {
                 let container = self.lock_container().clone();
                 table.create(exec_id, &process, container)?;
+                crate::timing::mark(GuestStage::ProcessForked);
                 Response::Ok
             }
-            Request::Start { exec_id } => Response::Started {
-                pid: table.start(&exec_id)?,
-            },
+            Request::Start { exec_id } => {
+                let pid = table.start(&exec_id)?;
+                crate::timing::mark(GuestStage::ProcessExec);
+                Response::Started { pid }
+            }
             Request::Wait { exec_id } => Response::Exited {
                 status: table.wait(&exec_id)?,
             },

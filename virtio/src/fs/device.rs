@@ -333,8 +333,8 @@ mod tests {
 
     #[test]
     fn config_space_holds_the_tag_and_one_request_queue() {
-        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
-        let fs = Fs::new("runvm", dir.as_path().to_owned(), FsOptions::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let fs = Fs::new("runvm", dir.path().to_owned(), FsOptions::default()).unwrap();
         assert_eq!(fs.device_type(), 26);
         assert_eq!(fs.queue_max_sizes(), &[QUEUE_SIZE, QUEUE_SIZE]);
         assert_eq!(fs.avail_features(), 1 << 32);
@@ -351,8 +351,8 @@ mod tests {
 
     #[test]
     fn bad_tags_and_directories_are_refused() {
-        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
-        let path = dir.as_path().to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
         for tag in ["", "a\0b", &"x".repeat(TAG_LEN + 1)] {
             assert!(matches!(
                 Fs::new(tag, path.clone(), FsOptions::default()),

@@ -13,33 +13,19 @@
 
 use std::io;
 
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use tracing::warn;
 
 /// Most fds kept for the VMM's own use (vCPUs, eventfds, sockets, stdio).
 const MAX_RESERVED_FDS: u64 = 1024;
 
-fn nofile_limit() -> io::Result<libc::rlimit> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(limit)
+/// RLIMIT_NOFILE as (soft, hard).
+fn nofile_limit() -> io::Result<(u64, u64)> {
+    Ok(getrlimit(Resource::RLIMIT_NOFILE)?)
 }
 
 fn set_nofile_limit(soft: u64, hard: u64) -> io::Result<()> {
-    let limit = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: setrlimit only reads the struct it is given.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?)
 }
 
 /// The fds the rest of the VMM keeps under a soft limit of `soft_limit`.
@@ -62,21 +48,21 @@ pub(crate) fn host_fd_budget(max: usize) -> usize {
     let wanted = u64::try_from(max)
         .unwrap_or(u64::MAX)
         .saturating_add(MAX_RESERVED_FDS);
-    let limit = match nofile_limit() {
-        Ok(limit) => limit,
+    let (soft, hard) = match nofile_limit() {
+        Ok(limits) => limits,
         Err(e) => {
             warn!("virtio-fs: cannot read RLIMIT_NOFILE ({e}); the share keeps to 768 fds");
             return budget_within(1024, max);
         }
     };
-    if limit.rlim_cur < wanted {
-        let raised = limit.rlim_max < wanted && set_nofile_limit(wanted, wanted).is_ok();
+    if soft < wanted {
+        let raised = hard < wanted && set_nofile_limit(wanted, wanted).is_ok();
         if !raised {
             // Not allowed past the hard limit: up to it, then.
-            let _ = set_nofile_limit(wanted.min(limit.rlim_max), limit.rlim_max);
+            let _ = set_nofile_limit(wanted.min(hard), hard);
         }
     }
-    let soft = nofile_limit().map_or(limit.rlim_cur, |limit| limit.rlim_cur);
+    let soft = nofile_limit().map_or(soft, |(soft, _)| soft);
     let budget = budget_within(soft, max);
     if budget < max {
         warn!(
@@ -106,15 +92,14 @@ mod tests {
     fn the_soft_limit_is_raised_to_fit_the_budget() {
         // Raising only ever grows the limits, which other tests can bear.
         let budget = host_fd_budget(2048);
-        let limit = nofile_limit().unwrap();
+        let (soft, hard) = nofile_limit().unwrap();
         assert!(budget > 0);
         assert!(
-            limit.rlim_cur >= budget as u64 + reserved(limit.rlim_cur),
-            "soft limit {} for a budget of {budget}",
-            limit.rlim_cur
+            soft >= budget as u64 + reserved(soft),
+            "soft limit {soft} for a budget of {budget}"
         );
         // Unless the hard limit forbids it, all of it fits.
-        if limit.rlim_max >= 2048 + MAX_RESERVED_FDS {
+        if hard >= 2048 + MAX_RESERVED_FDS {
             assert_eq!(budget, 2048);
         }
     }

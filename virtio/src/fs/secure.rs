@@ -47,6 +47,8 @@ use fuse_backend_rs::api::filesystem::{
     ListxattrReply, OpenOptions, SetattrValid, ZeroCopyReader, ZeroCopyWriter,
 };
 use fuse_backend_rs::passthrough::{CachePolicy, Config, PassthroughFs};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::stat::{umask, Mode};
 use tracing::warn;
 
 use super::{
@@ -108,12 +110,7 @@ fn check_name(name: &CStr) -> io::Result<()> {
 /// 0 the passthrough sets at FUSE INIT and DESTROY stays on the thread that
 /// serves requests instead of applying to the whole VMM.
 fn confine_umask_to_this_thread() -> io::Result<()> {
-    // SAFETY: unshare(CLONE_FS) takes no pointers; it only gives this
-    // thread a private copy of its root, cwd and umask.
-    if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(unshare(CloneFlags::CLONE_FS)?)
 }
 
 fn strip_setid(mode: u32) -> u32 {
@@ -271,8 +268,8 @@ impl FileSystem for SecureFs {
     fn init(&self, capable: FuseInitOptions) -> io::Result<FuseInitOptions> {
         // The passthrough applies the guest's umask itself.
         confine_umask_to_this_thread()?;
-        // SAFETY: umask takes no pointers, and only this thread's is changed.
-        unsafe { libc::umask(0) };
+        // Only this thread's umask changes.
+        umask(Mode::empty());
         self.inner.init(capable - UNSUPPORTED_INIT_OPTIONS)
     }
 
@@ -741,7 +738,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use fuse_backend_rs::api::filesystem::ROOT_ID;
-    use vmm_sys_util::tempdir::TempDir;
+    use tempfile::TempDir;
 
     use super::*;
 
@@ -753,12 +750,12 @@ mod tests {
     fn secure_fs(files: &[&str], max_host_fds: usize) -> (SecureFs, Context, TempDir) {
         let dir = TempDir::new().unwrap();
         for file in files {
-            std::fs::write(dir.as_path().join(file), file.as_bytes()).unwrap();
+            std::fs::write(dir.path().join(file), file.as_bytes()).unwrap();
         }
-        let root_dir = dir.as_path().to_str().unwrap().to_owned();
+        let root_dir = dir.path().to_str().unwrap().to_owned();
         let fs = SecureFs::open(root_dir, FsOptions::default(), max_host_fds).unwrap();
         fs.init(FuseInitOptions::empty()).unwrap();
-        let owner = std::fs::metadata(dir.as_path()).unwrap();
+        let owner = std::fs::metadata(dir.path()).unwrap();
         let ctx = Context {
             uid: owner.uid(),
             gid: owner.gid(),
@@ -929,9 +926,9 @@ mod tests {
 
     #[test]
     fn the_umask_of_zero_stays_on_the_serving_thread() {
-        // SAFETY: umask takes no pointers; the usual 022 for the process
-        // (no test thread has unshared its umask), so a leak of 0 shows.
-        unsafe { libc::umask(0o022) };
+        // The usual 022 for the process (no test thread has unshared its
+        // umask), so a leak of 0 shows.
+        umask(Mode::from_bits_truncate(0o022));
         // /proc/self is the main thread, which shares the process umask.
         let process_umask = umask_in("/proc/self/status");
         assert_eq!(process_umask, "0022");

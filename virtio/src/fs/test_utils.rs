@@ -12,10 +12,10 @@ use fuse_backend_rs::abi::fuse_abi::{
     AttrOut, CreateIn, EntryOut, GetattrIn, InHeader, InitIn, MkdirIn, MknodIn, Opcode, OpenIn,
     OpenOut, OutHeader, ReadIn, SetattrIn, WriteIn, WriteOut, KERNEL_MINOR_VERSION, KERNEL_VERSION,
 };
+use tempfile::TempDir;
 use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
 use virtio_queue::mock::{AvailRing, DescriptorTable, UsedRing};
 use vm_memory::{Address, ByteValued, Bytes, GuestAddress};
-use vmm_sys_util::tempdir::TempDir;
 
 use super::{Fs, FsOptions, HIPRIO_QUEUE, NUM_QUEUES, REQUEST_QUEUE, TAG_LEN};
 use crate::mmio::reg;
@@ -178,11 +178,11 @@ impl TestContext {
         // The mock queues borrow the memory for the whole test.
         let guest_mem: &'static GuestMemory = Box::leak(Box::new(mem.clone()));
         let dir = TempDir::new().unwrap();
-        let share = dir.as_path().join("share");
+        let share = dir.path().join("share");
         std::fs::create_dir(&share).unwrap();
-        let canary = dir.as_path().join("canary");
+        let canary = dir.path().join("canary");
         std::fs::write(&canary, CANARY).unwrap();
-        let owner = std::fs::metadata(dir.as_path()).unwrap();
+        let owner = std::fs::metadata(dir.path()).unwrap();
 
         let fs = Arc::new(Mutex::new(
             Fs::new(TEST_TAG, share.clone(), options).unwrap(),

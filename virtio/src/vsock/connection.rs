@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
 use event_manager::EventSet;
+use nix::sys::socket::{send, MsgFlags};
 use tracing::warn;
 use virtio_vsock::packet::{VsockPacket, PKT_HEADER_SIZE};
 use vm_memory::{ReadVolatile, VolatileMemoryError, VolatileSlice};
@@ -495,17 +496,8 @@ impl Connection {
 
 /// Writes to a Unix socket without raising SIGPIPE if the peer is gone.
 fn send_nosignal(stream: &UnixStream, buf: &[u8]) -> std::io::Result<usize> {
-    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole
-    // call, and the descriptor belongs to `stream`, which outlives it.
-    let ret = unsafe {
-        libc::send(
-            stream.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-        )
-    };
-    usize::try_from(ret).map_err(|_| std::io::Error::last_os_error())
+    let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT;
+    Ok(send(stream.as_raw_fd(), buf, flags)?)
 }
 
 fn is_would_block(e: &VolatileMemoryError) -> bool {

@@ -707,17 +707,17 @@ mod tests {
 
     #[test]
     fn invalid_cids_are_refused() {
-        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
         for cid in [0, 1, 2, u64::from(u32::MAX), u64::MAX] {
-            let err = Vsock::new(cid, dir.as_path().join("v.sock")).unwrap_err();
+            let err = Vsock::new(cid, dir.path().join("v.sock")).unwrap_err();
             assert!(matches!(err, VsockError::InvalidCid(c) if c == cid));
         }
     }
 
     #[test]
     fn existing_socket_path_is_refused() {
-        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
-        let path = dir.as_path().join("v.sock");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.sock");
         let first = Vsock::new(3, path.clone()).unwrap();
         assert!(matches!(
             Vsock::new(4, path.clone()),
@@ -731,8 +731,8 @@ mod tests {
 
     #[test]
     fn config_space_holds_the_cid() {
-        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
-        let vsock = Vsock::new(0x1234_5678, dir.as_path().join("v.sock")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let vsock = Vsock::new(0x1234_5678, dir.path().join("v.sock")).unwrap();
         assert_eq!(vsock.device_type(), device_type::VSOCK);
         assert_eq!(vsock.queue_max_sizes(), &[QUEUE_SIZE; 3]);
         assert_eq!(vsock.avail_features(), 1 << VIRTIO_F_VERSION_1);

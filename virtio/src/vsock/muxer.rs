@@ -4,12 +4,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use event_manager::{EventOps, EventSet, Events};
+use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
 use tracing::warn;
 
 use super::connection::{init_rx_header, Connection, Packet};
@@ -56,49 +56,10 @@ fn parse_connect(line: &[u8]) -> Option<u32> {
 /// Connects to a Unix socket without blocking: a listener whose backlog is
 /// full refuses instead of stalling the event loop.
 fn connect_nonblocking(path: &Path) -> std::io::Result<UnixStream> {
-    // SAFETY: socket(2) with constant arguments; the result is checked and
-    // owned right below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a socket we just created and nothing else owns.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-
-    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::sa_family_t::try_from(libc::AF_UNIX)
-        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
-    let bytes = path.as_os_str().as_bytes();
-    // Keep a terminating NUL.
-    if bytes.len() >= addr.sun_path.len() {
-        return Err(ErrorKind::InvalidInput.into());
-    }
-    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
-        *dst = libc::c_char::from_ne_bytes([*src]);
-    }
-    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
-    let len = libc::socklen_t::try_from(len)
-        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
-    // SAFETY: `addr` is a valid sockaddr_un that outlives the call, and `len`
-    // is within its size.
-    let ret = unsafe {
-        libc::connect(
-            owned.as_raw_fd(),
-            (&raw const addr).cast::<libc::sockaddr>(),
-            len,
-        )
-    };
-    if ret < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(UnixStream::from(owned))
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = socket(AddressFamily::Unix, SockType::Stream, flags, None)?;
+    connect(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
+    Ok(UnixStream::from(fd))
 }
 
 /// The host side of the device.
@@ -682,12 +643,12 @@ mod tests {
 
     #[test]
     fn nonblocking_connect_refuses_missing_and_long_paths() {
-        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
-        let missing = dir.as_path().join("nobody");
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nobody");
         assert!(connect_nonblocking(&missing).is_err());
-        let long = dir.as_path().join("x".repeat(200));
+        let long = dir.path().join("x".repeat(200));
         assert!(connect_nonblocking(&long).is_err());
-        let path = dir.as_path().join("sock");
+        let path = dir.path().join("sock");
         let _listener = UnixListener::bind(&path).unwrap();
         assert!(connect_nonblocking(&path).is_ok());
     }

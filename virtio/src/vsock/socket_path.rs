@@ -82,16 +82,17 @@ mod tests {
     use std::io::{Read, Write};
 
     /// A directory whose path alone is longer than a socket address.
-    fn deep_dir(tag: &str) -> (PathBuf, PathBuf) {
-        let top = std::env::temp_dir().join(format!("socket-path-{tag}-{}", std::process::id()));
-        let dir = top.join("x".repeat(120)).join("y".repeat(80));
+    /// (The temporary directory to keep, the deep one inside it.)
+    fn deep_dir() -> (tempfile::TempDir, PathBuf) {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("x".repeat(120)).join("y".repeat(80));
         std::fs::create_dir_all(&dir).unwrap();
         (top, dir)
     }
 
     #[test]
     fn binds_and_connects_below_a_long_directory() {
-        let (top, dir) = deep_dir("bind");
+        let (_top, dir) = deep_dir();
         let path = dir.join("s.sock");
         assert!(path.as_os_str().len() > 200);
         assert!(
@@ -105,17 +106,15 @@ mod tests {
         let mut buf = [0; 2];
         listener.accept().unwrap().0.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"hi");
-        std::fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]
     fn suffixed_address_names_a_sibling() {
-        let (top, dir) = deep_dir("suffix");
+        let (_top, dir) = deep_dir();
         let socket = SocketPath::new(&dir.join("v.sock")).unwrap();
         let _listener = UnixListener::bind(socket.address_with_suffix("_52")).unwrap();
         assert!(dir.join("v.sock_52").exists());
         assert_eq!(socket.path(), dir.join("v.sock"));
-        std::fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]

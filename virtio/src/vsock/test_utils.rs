@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use event_manager::{EventManager, MutEventSubscriber, SubscriberOps};
+use tempfile::TempDir;
 use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
 use virtio_queue::mock::{AvailRing, DescriptorTable, UsedRing};
 use vm_memory::{Bytes, GuestAddress};
-use vmm_sys_util::tempdir::TempDir;
 
 use super::{op, SocketPath, Vsock, VSOCK_HOST_CID, VSOCK_TYPE_STREAM};
 use crate::mmio::reg;
@@ -240,7 +240,7 @@ impl TestContext {
         let guest_mem: &'static GuestMemory = Box::leak(Box::new(mem.clone()));
         let dir = TempDir::new().unwrap();
         // Deeper than a socket address can name: the device must not care.
-        let deep = dir.as_path().join("d".repeat(100)).join("e".repeat(100));
+        let deep = dir.path().join("d".repeat(100)).join("e".repeat(100));
         std::fs::create_dir_all(&deep).unwrap();
         let uds_path = deep.join("vsock.sock");
 

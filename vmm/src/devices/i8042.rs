@@ -1,42 +1,44 @@
-//! Just enough of the i8042 keyboard controller for the kernel's
-//! `reboot=k` path: the CPU-reset command ends the VM.
+//! The i8042 keyboard controller, as far as the kernel's `reboot=k` path
+//! needs it (vm-superio's): its CPU-reset command ends the VM.
 
-use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use vm_superio::{I8042Device, Trigger};
 
 use super::bus::BusDevice;
-use crate::vm::VmExit;
+use crate::exit::{ExitEvent, VmExit};
 
-/// Port of the data register.
+/// Port of the data register, the controller's base.
 pub const DATA_PORT: u64 = 0x60;
-/// Port of the status/command register.
-pub const COMMAND_PORT: u64 = 0x64;
-/// Offset of the command register from [`DATA_PORT`].
-const COMMAND_OFFSET: u64 = COMMAND_PORT - DATA_PORT;
-/// The "pulse reset line" command.
-const CMD_RESET_CPU: u8 = 0xfe;
+/// Ports from the data register to the status/command register (0x64).
+pub const PORTS: u64 = 5;
 
-/// An i8042 with no keyboard: its status says "nothing to read, ready for
-/// a command", and a reset command ends the VM.
-pub struct I8042 {
-    exits: Sender<VmExit>,
-}
+/// Signals a reset to the run loop.
+pub struct ResetTrigger(Arc<ExitEvent>);
 
-impl I8042 {
-    /// A controller reporting resets to `exits`.
-    pub fn new(exits: Sender<VmExit>) -> Self {
-        Self { exits }
+impl Trigger for ResetTrigger {
+    type E = std::convert::Infallible;
+
+    fn trigger(&self) -> Result<(), Self::E> {
+        self.0.signal(VmExit::Reset);
+        Ok(())
     }
 }
 
-impl BusDevice for I8042 {
-    fn read(&mut self, _offset: u64, data: &mut [u8]) {
-        data.fill(0);
+/// An i8042 with no keyboard whose reset command signals `exits`.
+pub fn i8042(exits: Arc<ExitEvent>) -> I8042Device<ResetTrigger> {
+    I8042Device::new(ResetTrigger(exits))
+}
+
+impl BusDevice for I8042Device<ResetTrigger> {
+    fn read(&mut self, offset: u64, data: &mut [u8]) {
+        let value = u8::try_from(offset).map_or(0, |reg| I8042Device::read(self, reg));
+        data.fill(value);
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) {
-        if offset == COMMAND_OFFSET && data.first() == Some(&CMD_RESET_CPU) {
-            // The receiver is gone only when the VM is already ending.
-            let _ = self.exits.send(VmExit::Reset);
+        if let (Ok(reg), Some(&value)) = (u8::try_from(offset), data.first()) {
+            let Ok(()) = I8042Device::write(self, reg, value);
         }
     }
 }
@@ -45,18 +47,28 @@ impl BusDevice for I8042 {
 mod tests {
     use super::*;
 
+    const COMMAND_OFFSET: u64 = 4;
+    const CMD_RESET_CPU: u8 = 0xfe;
+
     #[test]
     fn reset_command_ends_the_vm() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut dev = I8042::new(tx);
-        dev.write(0, &[CMD_RESET_CPU]);
-        assert!(rx.try_recv().is_err(), "a data byte is not a command");
-        dev.write(COMMAND_OFFSET, &[0xaa]);
-        assert!(rx.try_recv().is_err());
-        dev.write(COMMAND_OFFSET, &[CMD_RESET_CPU]);
-        assert_eq!(rx.try_recv().unwrap(), VmExit::Reset);
+        let exits = Arc::new(ExitEvent::new().unwrap());
+        let mut dev = i8042(exits.clone());
+        BusDevice::write(&mut dev, COMMAND_OFFSET, &[CMD_RESET_CPU]);
+        assert_eq!(exits.wait().unwrap(), VmExit::Reset);
+    }
+
+    #[test]
+    fn other_writes_are_not_resets() {
+        let exits = Arc::new(ExitEvent::new().unwrap());
+        let mut dev = i8042(exits.clone());
+        BusDevice::write(&mut dev, 0, &[CMD_RESET_CPU]);
+        BusDevice::write(&mut dev, COMMAND_OFFSET, &[0xaa]);
+        BusDevice::write(&mut dev, 1 << 40, &[CMD_RESET_CPU]);
         let mut status = [0xffu8];
-        dev.read(COMMAND_OFFSET, &mut status);
-        assert_eq!(status, [0]);
+        BusDevice::read(&mut dev, COMMAND_OFFSET, &mut status);
+        assert_eq!(status, [0], "nothing to read, ready for a command");
+        exits.signal(VmExit::PoweredOff(0));
+        assert_eq!(exits.wait().unwrap(), VmExit::PoweredOff(0));
     }
 }

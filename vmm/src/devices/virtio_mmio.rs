@@ -1,6 +1,8 @@
 //! Virtio devices on the MMIO bus: the transport behind the bus trait,
 //! and where each device's window and interrupt are.
 
+use virtio::mmio::reg;
+use virtio::status::DRIVER_OK;
 use virtio::MmioTransport;
 
 use super::bus::BusDevice;
@@ -45,6 +47,9 @@ impl BusDevice for MmioTransport {
 
     fn write(&mut self, offset: u64, data: &[u8]) {
         MmioTransport::write(self, offset, data);
+        if offset == reg::STATUS && data.first().is_some_and(|s| u32::from(*s) & DRIVER_OK != 0) {
+            crate::timing::mark("virtio device activated");
+        }
     }
 }
 
