@@ -104,12 +104,38 @@ container_complete() {
 	rm -f "out.$1" "err.$1"
 }
 
+# pair_ended I J: whether the runs of cI and cJ have both returned.
+pair_ended() {
+	[ -e "status.$1" ] && [ -e "status.$2" ]
+}
+# A run that never returns is a defect of its own, not lost output: after
+# 300 s say where each unfinished container is (its state, the monitor's
+# log, the guest's console), end it, and fail, rather than hang until the
+# test's timeout and leave its monitor to the next test.
+end_hung_pair() {
+	for c in "$@"; do
+		[ -e "status.$c" ] && continue
+		echo "--- c$c has not ended after 300 s: $("$RUNVM" --root "$root" state "c$c" 2>&1 | tr -d '\n')"
+		echo "--- c$c monitor.log:"; tail -20 "$root/c$c/monitor.log" 2>/dev/null
+		echo "--- c$c console.log:"; tail -30 "$root/c$c/console.log" 2>/dev/null
+		ps | grep "c$c" | grep -v grep
+		"$RUNVM" --root "$root" delete --force "c$c"
+	done
+	wait
+	fail "a run did not return"
+}
 # Two at a time: the test host has two CPUs.
 start=$(cut -d. -f1 /proc/uptime)
 i=1
 while [ $i -le $runs ]; do
 	run_container $i &
 	run_container $((i + 1)) &
+	tries=3000
+	until pair_ended $i $((i + 1)) || [ $tries = 0 ]; do
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	pair_ended $i $((i + 1)) || end_hung_pair $i $((i + 1))
 	wait
 	container_complete $i
 	container_complete $((i + 1))
