@@ -15,12 +15,8 @@ ALL_CAPS='"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", 
 # and every capability.
 make_bundle() {
 	dir=$1 command=$2 extra=${3:-}
-	mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp" || return 1
-	cp "$BUSYBOX" "$dir/rootfs/bin/busybox" || return 1
-	for applet in sh cat echo sleep tty stty ls mkdir chown stat id hostname mount \
-		touch rm ln mknod head wc true false kill grep sha256sum dd sync mv seq; do
-		ln -sf busybox "$dir/rootfs/bin/$applet"
-	done
+	busybox_rootfs "$dir" sh cat echo sleep tty stty ls mkdir chown stat id hostname mount \
+		touch rm ln mknod head wc true false kill grep sha256sum dd sync mv seq || return 1
 	cat >"$dir/config.json" <<JSON
 {
   "ociVersion": "1.2.0",
@@ -48,6 +44,18 @@ make_bundle() {
   }
 }
 JSON
+}
+
+# busybox_rootfs DIR APPLET...: DIR/rootfs with /etc, /tmp and busybox in
+# /bin, each APPLET a link to it.
+busybox_rootfs() {
+	rootfs=$1/rootfs
+	shift
+	mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" || return 1
+	cp "$BUSYBOX" "$rootfs/bin/busybox" || return 1
+	for applet in "$@"; do
+		[ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet" || return 1
+	done
 }
 
 # nothing_under DIR: fails the test if DIR holds anything.

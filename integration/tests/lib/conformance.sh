@@ -26,11 +26,7 @@ rt() {
 # top level.
 spec_bundle() {
 	dir=$1 command=$2 linux=$3 mounts=${4:-} process=${5:-} top=${6:-}
-	mkdir -p "$dir/rootfs/bin" "$dir/rootfs/tmp" "$dir/rootfs/etc" || return 1
-	cp "$BUSYBOX" "$dir/rootfs/bin/busybox" || return 1
-	for applet in $("$BUSYBOX" --list); do
-		[ "$applet" = busybox ] || ln -sf busybox "$dir/rootfs/bin/$applet" || return 1
-	done
+	busybox_rootfs "$dir" $("$BUSYBOX" --list) || return 1
 	cat >"$dir/config.json" <<JSON
 {
   "ociVersion": "1.2.0",
