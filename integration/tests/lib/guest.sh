@@ -34,7 +34,10 @@ wait_for() {
 	fail "no line matching '$pattern' in $file after ${seconds}s"
 }
 
-# alive PID: whether PID is a live (not zombie) process.
+# alive PID: whether PID is a live (not zombie) process. One read of
+# status: a process that ends between two reads is not alive.
 alive() {
-	[ -r "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status"
+	local state
+	state=$(grep '^State:' "/proc/$1/status" 2>/dev/null) || return 1
+	case "$state" in *Z*) return 1;; esac
 }
