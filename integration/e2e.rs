@@ -117,13 +117,32 @@ impl Shared {
             // kernel crashed (a stack overflow in interrupt context), or its
             // nested guests could not run at all, which its init detects
             // with one plain boot and ends the run early. That is the
-            // harness failing, not runvm: a fresh test host is booted. A
-            // script that fails while the test host lives is not retried.
-            for _ in 0..TESTHOST_RETRIES {
+            // harness failing, not runvm: a fresh test host runs what the
+            // dead one did not finish (the client host's setup again
+            // first), the dead one's console kept beside. A script that
+            // fails while the test host lives is not retried.
+            for attempt in 1..=TESTHOST_RETRIES {
                 let Some(why) = &run.cut_short else { break };
-                eprintln!("test host: the run was cut short ({why}); booting a fresh one");
-                run = testhost::run(&self.artifacts, &payload, work_dir)
+                let unfinished: Vec<Script> = payload
+                    .scripts
+                    .iter()
+                    .filter(|s| s.name == clienthost::SETUP_NAME || !run.finished(&s.name))
+                    .cloned()
+                    .collect();
+                eprintln!(
+                    "test host: the run was cut short ({why}); booting a fresh one for the {} scripts not finished",
+                    unfinished.len()
+                );
+                let kept = run.console_file.with_extension(format!("cut-{attempt}.log"));
+                std::fs::rename(&run.console_file, &kept)
+                    .map_err(|e| format!("keeping {}: {e}", run.console_file.display()))?;
+                let rest = Payload {
+                    scripts: unfinished,
+                    ..payload.clone()
+                };
+                let rerun = testhost::run(&self.artifacts, &rest, work_dir)
                     .map_err(|e| e.to_string())?;
+                run = run.completed_by(rerun);
             }
             print_timings(&run);
             Ok(run)

@@ -34,7 +34,7 @@ const MACHINE_LOCK: &str = "/tmp/runvm-testhost.lock";
 const SHUTDOWN_ALLOWANCE: Duration = Duration::from_secs(30);
 
 /// What a test host boot carries besides busybox and its /init.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Payload {
     pub scripts: Vec<Script>,
     /// Host files (or directories, with everything under them) copied to
@@ -57,6 +57,26 @@ pub struct TestHostRun {
 }
 
 impl TestHostRun {
+    /// Whether the named script ran to its end in this boot.
+    pub fn finished(&self, name: &str) -> bool {
+        self.console
+            .records
+            .get(name)
+            .is_some_and(|record| record.exit_code.is_some())
+    }
+
+    /// This run's results after `rerun`, a fresh boot that ran (at least)
+    /// the scripts this one did not finish: the rerun's, plus this run's
+    /// finished scripts it did not run again.
+    pub fn completed_by(self, mut rerun: TestHostRun) -> TestHostRun {
+        for (name, record) in self.console.records {
+            if record.exit_code.is_some() {
+                rerun.console.records.entry(name).or_insert(record);
+            }
+        }
+        rerun
+    }
+
     /// The named script's run as the console reported it.
     pub fn script_run(&self, name: &str) -> ScriptRun {
         let why = || {
@@ -367,6 +387,67 @@ fn end_qemu(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run whose console printed `lines`.
+    fn run_of(lines: &[&str], cut_short: Option<&str>) -> TestHostRun {
+        let mut console = ConsoleLog::new(Instant::now());
+        for line in lines {
+            console.feed(line, Instant::now());
+        }
+        TestHostRun {
+            console,
+            cut_short: cut_short.map(str::to_owned),
+            qemu_stderr: String::new(),
+            console_file: PathBuf::from("console.log"),
+        }
+    }
+
+    #[test]
+    fn a_rerun_completes_what_a_dead_test_host_left() {
+        let dead = run_of(
+            &[
+                "@@RUNVM-HOST-UP",
+                "@@RUNVM-TEST-BEGIN a",
+                "@@RUNVM-TEST-END a 0",
+                "@@RUNVM-TEST-BEGIN b",
+                "@@RUNVM-TEST-END b 1",
+                "@@RUNVM-TEST-BEGIN c",
+                "BUG: stack guard page was hit",
+            ],
+            Some("QEMU ended"),
+        );
+        assert!(dead.finished("a") && dead.finished("b"));
+        assert!(!dead.finished("c") && !dead.finished("d"));
+        let rerun = run_of(
+            &[
+                "@@RUNVM-HOST-UP",
+                "@@RUNVM-TEST-BEGIN c",
+                "@@RUNVM-TEST-END c 0",
+                "@@RUNVM-TEST-BEGIN d",
+                "@@RUNVM-TEST-END d 0",
+                "@@RUNVM-DONE",
+            ],
+            None,
+        );
+        let run = dead.completed_by(rerun);
+        assert!(run.cut_short.is_none());
+        let verdicts: Vec<(&str, Option<i32>)> = run
+            .console
+            .records
+            .iter()
+            .map(|(name, record)| (name.as_str(), record.exit_code))
+            .collect();
+        // b failed while its test host lived: its failure stands.
+        assert_eq!(
+            verdicts,
+            [
+                ("a", Some(0)),
+                ("b", Some(1)),
+                ("c", Some(0)),
+                ("d", Some(0))
+            ]
+        );
+    }
 
     #[test]
     fn shell_quote_survives_quotes() {

@@ -47,6 +47,23 @@ if ! grep -q "runvm-init: ready" /tmp/canary.out; then
 	tail -5 /tmp/canary.out
 	reboot -f
 fi
+# The test host's own kernel has been seen to break under TCG while nested
+# guests run: a stack-guard-page oops in a vCPU thread that leaves its CPU
+# stuck (oops=panic cannot end a CPU whose stack is gone), then a
+# context-tracking warning, and the running script hangs until its timeout.
+# The test host's kernel log (never a nested guest's, whose console goes to
+# a file) shows it: reboot at once, and the runner reruns, on a fresh test
+# host, the scripts this one did not finish.
+watch_own_kernel() {
+	while sleep 2; do
+		failure=$(dmesg | grep -m1 -e ': 0000 \[#[0-9]*\]' -e 'WARNING: CPU: [0-9]' -e 'BUG: ')
+		[ -n "$failure" ] || continue
+		echo "runvm-testhost: its own kernel failed ($failure); rebooting"
+		reboot -f
+	done
+}
+watch_own_kernel &
+
 # cgroup v1, for the scripts marked `# cgroup: v1` among their leading
 # comments: the hybrid layout of Debian 10 or Ubuntu 20.04 (a tmpfs with one
 # v1 hierarchy per controller the kernel has, systemd's named one, and
