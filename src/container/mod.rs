@@ -6,6 +6,7 @@
 pub mod create;
 pub mod exec;
 pub mod id;
+pub mod pod;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -381,6 +382,9 @@ impl Container {
         // A monitor that recorded `stopped` may still be exiting; its
         // cgroup can only go once it is gone.
         wait_gone(&self.state.id, self.state.pid, self.state.pid_start_time)?;
+        if let (Some(first), Some(root)) = (&self.state.pod, self.dir.parent()) {
+            pod::leave(root, first, &self.state.id);
+        }
         crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&self.dir);
         crate::monitor::sandbox::network::remove_recorded(&self.dir);
         let input = self.state.hook_input(Status::Stopped);
@@ -500,6 +504,7 @@ mod tests {
             annotations: Default::default(),
             poststart_hooks: Vec::new(),
             poststop_hooks: Vec::new(),
+            pod: None,
         }
     }
 

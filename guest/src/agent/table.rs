@@ -62,6 +62,12 @@ pub enum Error {
     Network(#[from] super::network::Error),
     #[error("no container: create_container first")]
     NoContainer,
+    #[error("pod member {0} already exists")]
+    MemberExists(String),
+    #[error("no pod member {0}")]
+    UnknownMember(String),
+    #[error("{0:?} is not a pod member id")]
+    MemberId(String),
 }
 
 fn stream_name(kind: StreamKind) -> &'static str {
@@ -296,7 +302,7 @@ impl Exec {
         match self.spec.spawn(
             child,
             Box::new(move |status| exec.exited(status)),
-            self.id == proto::agent::INIT_EXEC_ID,
+            proto::agent::is_init_exec_id(&self.id),
         ) {
             Ok(pid) => {
                 state.phase = Phase::Running(pid);

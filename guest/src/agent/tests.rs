@@ -94,6 +94,7 @@ fn create(conn: &mut UnixStream, exec_id: &str, process: Box<Process>) -> Respon
     let request = Request::CreateProcess {
         exec_id: exec_id.into(),
         process,
+        container: None,
     };
     call(conn, &request)
 }
@@ -991,7 +992,8 @@ fn container_agent(scratch: &TempDir) -> Option<Arc<Agent>> {
         let flags = nix::mount::MsFlags::MS_BIND;
         nix::mount::mount(Some(&source), dir, None::<&str>, flags, None::<&str>)
     });
-    let container = super::container::create_with(&spec, layout, bind_share).unwrap();
+    let container =
+        super::container::create_with(&spec, layout, Default::default(), bind_share).unwrap();
     // Everything was mounted in the container's own namespace.
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
@@ -1190,7 +1192,8 @@ fn container_setup_failures_name_the_mount_and_leave_no_mounts() {
             let flags = nix::mount::MsFlags::MS_BIND;
             nix::mount::mount(Some(&source), dir, None::<&str>, flags, None::<&str>)
         });
-        let error = super::container::create_with(&spec, layout, bind_share).unwrap_err();
+        let error = super::container::create_with(&spec, layout, Default::default(), bind_share)
+            .unwrap_err();
         assert_eq!(error.to_string(), message);
     }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
