@@ -49,7 +49,7 @@ echo "--- a: pid $pid_a, $boot_a"
 
 member second 'echo "fetched: $(wget -q -O - http://127.0.0.1:8080/a.txt)"; echo "hostname: $(hostname)"; echo "shm: $(vmctl shm-read 4242)"; echo "sysvipc: $(grep -c " 4242 " /proc/sysvipc/shm)"; echo "boot $(cat /proc/sys/kernel/random/boot_id) $(uname -r)"; echo done; while true; do sleep 1; done'
 rv create --bundle second b </dev/null >b.out 2>b.err || { cat b.err; fail "create of the member b failed"; }
-rv state b | grep -q '"status": "created"' || fail "b is not created: $(rv state b)"
+rv state b | grep '"status": "created"' >/dev/null || fail "b is not created: $(rv state b)"
 rv start b || fail "start of b failed"
 wait_for '^done$' b.out 90
 echo "--- b:"; cat b.out b.err
@@ -63,7 +63,7 @@ pid_b=$(monitor_pid "$root" b)
 echo "--- b: pid $pid_b; state: $(rv state b | tr -d '\n ')"
 [ -n "$pid_b" ] && [ "$pid_b" != "$pid_a" ] || fail "b has no pid of its own: $pid_b"
 alive "$pid_b" || fail "b's pid $pid_b is not a live process"
-rv state b | grep -q '"status": "running"' || fail "b is not running"
+rv state b | grep '"status": "running"' >/dev/null || fail "b is not running"
 for type in net ipc uts; do
 	[ "$(ns "$pid_b" $type)" = "$(ns "$pid_a" $type)" ] || fail "b's pid is not in a's $type namespace"
 done
@@ -80,7 +80,7 @@ rv delete b || fail "delete of b failed"
 [ -e "$root/b" ] && fail "delete of b left $root/b"
 [ -e "$root/a/share/members/b" ] && fail "delete of b left its share in a's: $(ls -R "$root/a/share/members/b")"
 grep members "/proc/$pid_a/mountinfo" && fail "delete of b left mounts in a's monitor"
-rv state a | grep -q '"status": "running"' || fail "a is not running after b went: $(rv state a)"
+rv state a | grep '"status": "running"' >/dev/null || fail "a is not running after b went: $(rv state a)"
 fetched=$(rv exec a wget -q -O - http://127.0.0.1:8080/a.txt) || fail "exec in a failed after b went"
 [ "$fetched" = "hello from the first" ] || fail "a's server is gone after b went: $fetched"
 
