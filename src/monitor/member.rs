@@ -21,10 +21,10 @@ use proto::agent::{member_init_exec_id, ExitStatus, SharedNamespaces};
 use vmm::seccomp::BpfProgram;
 
 use super::control_server::Control;
-use super::hooks::{run_in_guest, run_on_host};
+use super::hooks::run_in_guest;
 use super::lifecycle::{lock, Lifecycle};
 use super::session::Session;
-use super::{hook_list, sandbox, supervise, MonitorError, MonitorEvent};
+use super::{hook_list, run_runtime_hooks, supervise, MonitorError, MonitorEvent};
 use crate::agent_client::AgentClient;
 use crate::container::state::{State, Status};
 use crate::control::report_ready;
@@ -85,14 +85,7 @@ fn run_member(
         runtime_namespaces,
     } = config;
     let creating = state.hook_input(Status::Creating);
-    sandbox::netns::run_in(&runtime_namespaces, || {
-        run_on_host("prestart", &hook_list(hooks.prestart()), &creating)?;
-        run_on_host(
-            "createRuntime",
-            &hook_list(hooks.create_runtime()),
-            &creating,
-        )
-    })??;
+    run_runtime_hooks(&runtime_namespaces, &hooks, &creating)?;
     drop(runtime_namespaces);
     let mut agent = AgentClient::connect(&vsock, AGENT_TIMEOUT)?;
     agent.create_member(&id, &spec, shared)?;
@@ -100,14 +93,8 @@ fn run_member(
     let session = Session::create(agent, &init_exec_id, &process)?;
     let guest_hooks = hook_list(hooks.create_container());
     run_in_guest("createContainer", &guest_hooks, &creating, session.agent())?;
-    let mut lifecycle = Lifecycle {
-        state: Some((state_dir, *state)),
-        started: false,
-        paused: false,
-        pending_signals: Vec::new(),
-        start_hooks: hook_list(hooks.start_container()),
-    };
-    lifecycle.set_status(Status::Created);
+    let start_hooks = hook_list(hooks.start_container());
+    let lifecycle = Lifecycle::created(state_dir, *state, start_hooks);
     let lifecycle = Arc::new(Mutex::new(lifecycle));
     let (started, started_rx) = channel();
     let control = Control {

@@ -219,15 +219,11 @@ fn run_container(
     {
         // Before the VM is built: what these hooks put in the monitor's
         // network namespace (docker's veth) becomes the VM's network.
-        let creating = state.hook_input(Status::Creating);
-        sandbox::netns::run_in(runtime_namespaces, || {
-            run_on_host("prestart", &hook_list(hooks.prestart()), &creating)?;
-            run_on_host(
-                "createRuntime",
-                &hook_list(hooks.create_runtime()),
-                &creating,
-            )
-        })??;
+        run_runtime_hooks(
+            runtime_namespaces,
+            hooks,
+            &state.hook_input(Status::Creating),
+        )?;
     }
     // After the hooks: what they put in the namespace is the VM's network.
     let mut wiring = match &config.container {
@@ -336,14 +332,8 @@ fn run_container(
             if config.container.is_some() {
                 crate::monitor::sandbox::jail::enter(&config.runtime_dir)?;
             }
-            let mut lifecycle = Lifecycle {
-                state: Some((state_dir, *state)),
-                started: false,
-                paused: false,
-                pending_signals: Vec::new(),
-                start_hooks: hook_list(hooks.start_container()),
-            };
-            lifecycle.set_status(Status::Created);
+            let start_hooks = hook_list(hooks.start_container());
+            let lifecycle = Lifecycle::created(state_dir, *state, start_hooks);
             (lifecycle, Some(ready))
         }
     };
@@ -409,6 +399,24 @@ fn wire_network(network: &Network, dir: &Path) -> Result<Wiring, NetworkError> {
         }
     }
     Ok(wiring)
+}
+
+/// Runs the prestart and createRuntime hooks, with `creating` (the state
+/// JSON) on their stdin, in the runtime's `namespaces`.
+fn run_runtime_hooks(
+    namespaces: &[File],
+    hooks: &Hooks,
+    creating: &[u8],
+) -> Result<(), MonitorError> {
+    sandbox::netns::run_in(namespaces, || {
+        run_on_host("prestart", &hook_list(hooks.prestart()), creating)?;
+        run_on_host(
+            "createRuntime",
+            &hook_list(hooks.create_runtime()),
+            creating,
+        )
+    })??;
+    Ok(())
 }
 
 /// One of the spec's hook lists, empty when absent.

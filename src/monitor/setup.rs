@@ -112,6 +112,29 @@ impl ContainerMonitor<'_> {
             .map_err(MonitorSetupError::HostCgroupRecord)
     }
 
+    /// The container's process, its stdio attached to the console socket
+    /// if it has a terminal; `guest_spec`'s resources as the guest's
+    /// cgroup takes them.
+    fn guest_process(
+        &self,
+        bundle: &bundle::Bundle,
+        guest_spec: &mut oci_spec::runtime::Spec,
+    ) -> Result<oci_spec::runtime::Process, MonitorSetupError> {
+        if let Some(linux) = guest_spec.linux_mut() {
+            let resources = linux.resources().as_ref().map(sizing::guest_resources);
+            linux.set_resources(resources);
+        }
+        let process = bundle
+            .spec
+            .process()
+            .clone()
+            .ok_or(bundle::BundleError::NoProcess)?;
+        if let (Some(socket), Some(true)) = (self.console_socket, process.terminal()) {
+            session::attach_console(socket)?;
+        }
+        Ok(process)
+    }
+
     /// The state of the container from `bundle` as `create` leaves it, a
     /// member of `pod`'s pod if that is given.
     fn state(&self, bundle: &bundle::Bundle, pod: Option<&str>) -> State {
@@ -172,18 +195,7 @@ impl ContainerMonitor<'_> {
         );
         pod::stage(first.state.pid, &binds)?;
         let shared = pod_namespaces(&mut guest_spec);
-        if let Some(linux) = guest_spec.linux_mut() {
-            let resources = linux.resources().as_ref().map(sizing::guest_resources);
-            linux.set_resources(resources);
-        }
-        let process = bundle
-            .spec
-            .process()
-            .clone()
-            .ok_or(bundle::BundleError::NoProcess)?;
-        if let (Some(socket), Some(true)) = (self.console_socket, process.terminal()) {
-            session::attach_console(socket)?;
-        }
+        let process = self.guest_process(&bundle, &mut guest_spec)?;
         let dir = ContainerDir::new(root, self.id);
         let state = self.state(&bundle, Some(owner));
         let config = member::MemberConfig {
@@ -241,18 +253,7 @@ impl ContainerMonitor<'_> {
         let share_dir = dir.share();
         let mut guest_spec = share::stage(&bundle.spec, &bundle.dir, &bundle.rootfs, &share_dir)?;
         vmm::timing::mark("share staged");
-        if let Some(linux) = guest_spec.linux_mut() {
-            let resources = linux.resources().as_ref().map(sizing::guest_resources);
-            linux.set_resources(resources);
-        }
-        let process = bundle
-            .spec
-            .process()
-            .clone()
-            .ok_or(bundle::BundleError::NoProcess)?;
-        if let (Some(socket), Some(true)) = (self.console_socket, process.terminal()) {
-            session::attach_console(socket)?;
-        }
+        let process = self.guest_process(&bundle, &mut guest_spec)?;
         let hooks = bundle.spec.hooks().clone();
         let state = self.state(&bundle, None);
         let config = MonitorConfig {

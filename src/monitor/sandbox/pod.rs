@@ -8,8 +8,8 @@
 //! as they cross into the first container's own.
 //!
 //! Each source is cloned as a detached mount tree in the caller's mount
-//! namespace (`open_tree`), made nosuid, nodev and noexec (and read-only
-//! if asked) as the jail makes the share, and attached (`move_mount`) by a
+//! namespace (`open_tree`), hardened as the jail hardens the share (and
+//! made read-only if asked), and attached (`move_mount`) by a
 //! thread that has entered the monitor's mount namespace: no host path is
 //! resolved in there, and the rest of the process stays where it is. The
 //! mounts go with the member ([`unstage`]), or with the namespace when the
@@ -17,13 +17,14 @@
 
 use std::fs::File;
 use std::io::BufRead;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{umount2, MntFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
+use super::jail::harden_tree;
 use super::share::Bind;
 
 /// Why a member's share could not be staged or removed.
@@ -72,37 +73,6 @@ fn clone_tree(source: &Path, recursive: bool) -> std::io::Result<OwnedFd> {
     let fd = i32::try_from(fd).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))?;
     // SAFETY: open_tree just returned this fd; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Makes every mount of the detached tree `tree` nosuid, nodev, noexec
-/// and, with `readonly`, read-only.
-fn harden(tree: &OwnedFd, readonly: bool) -> std::io::Result<()> {
-    let mut set = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
-    if readonly {
-        set |= libc::MOUNT_ATTR_RDONLY;
-    }
-    let attr = libc::mount_attr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: the path is a static empty string and `attr` a live
-    // mount_attr of the size passed; the kernel only reads both.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &raw const attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Attaches the detached tree `tree` at `target` (a path in the calling
@@ -169,7 +139,7 @@ pub fn stage(monitor_pid: i32, binds: &[Bind]) -> Result<(), PodError> {
             .map_err(|e| PodError::Create(target.clone(), e))?;
         let tree =
             clone_tree(source, *recursive).map_err(|e| PodError::Clone(source.clone(), e))?;
-        harden(&tree, *readonly).map_err(|e| PodError::Harden(source.clone(), e))?;
+        harden_tree(tree.as_fd(), *readonly).map_err(|e| PodError::Harden(source.clone(), e))?;
         trees.push((tree, target));
     }
     in_mount_namespace(monitor_pid, || {
