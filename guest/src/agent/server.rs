@@ -337,3 +337,19 @@ fn reply_error(conn: &mut Stream, message: String) {
     // The connection is closed next; if the peer cannot hear this, so be it.
     let _ = write_message(conn, &Response::Error { message });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_cgroup_is_one_path_component() {
+        assert_eq!(member_cgroup("b").unwrap(), "member-b");
+        for id in ["", ".", "..", "a/b", "a\0b"] {
+            assert!(
+                matches!(member_cgroup(id), Err(Error::MemberId(_))),
+                "{id:?}"
+            );
+        }
+    }
+}

@@ -1237,3 +1237,86 @@ fn configure_network_names_and_addresses_the_device_with_the_mac() {
         );
     });
 }
+
+/// A container with `namespaces` and `hostname` whose rootfs is `root`
+/// under a scratch share (needs root), joining `joined`.
+fn bare_container(
+    scratch: &TempDir,
+    root: &str,
+    namespaces: serde_json::Value,
+    hostname: Option<&str>,
+    joined: super::container::Joined,
+) -> super::container::Container {
+    let source = scratch.path().join("share-source");
+    std::fs::create_dir_all(source.join(root)).unwrap();
+    let mut spec = json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": root},
+        "linux": {"namespaces": namespaces},
+    });
+    if let Some(hostname) = hostname {
+        spec["hostname"] = json!(hostname);
+    }
+    let spec: oci_spec::runtime::Spec = serde_json::from_value(spec).unwrap();
+    let layout = super::container::Layout {
+        share: scratch
+            .path()
+            .join(format!("share-{}", root.replace('/', "-"))),
+        root: scratch
+            .path()
+            .join(format!("root-{}", root.replace('/', "-"))),
+    };
+    let bind_share = Box::new(move |dir: &std::path::Path| {
+        let flags = nix::mount::MsFlags::MS_BIND;
+        nix::mount::mount(Some(&source), dir, None::<&str>, flags, None::<&str>)
+    });
+    super::container::create_with(&spec, layout, joined, bind_share).unwrap()
+}
+
+#[test]
+fn a_pod_member_joins_the_first_containers_uts_and_ipc_namespaces() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mounting needs root");
+        return;
+    }
+    let scratch = scratch_share();
+    let namespace = |fd: Option<std::os::fd::BorrowedFd>| {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&fd.unwrap());
+        std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap()
+    };
+    let first = bare_container(
+        &scratch,
+        "rootfs",
+        json!([{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]),
+        Some("pod-first"),
+        Default::default(),
+    );
+    let shared = proto::agent::SharedNamespaces {
+        uts: true,
+        ipc: false,
+    };
+    let member = bare_container(
+        &scratch,
+        "members/m/rootfs",
+        json!([{"type": "mount"}, {"type": "ipc"}]),
+        Some("set-by-member"),
+        first.shared(shared).unwrap(),
+    );
+    assert_eq!(namespace(member.uts()), namespace(first.uts()));
+    // The member's hostname went into the shared namespace, as runc sets
+    // it in a joined one.
+    let uts = first.uts().unwrap().try_clone_to_owned().unwrap();
+    let seen = thread::spawn(move || {
+        nix::sched::setns(uts, nix::sched::CloneFlags::CLONE_NEWUTS).unwrap();
+        nix::unistd::gethostname().unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(seen, "set-by-member");
+    assert_ne!(namespace(member.ipc()), namespace(first.ipc()));
+    // The guest's own namespaces are untouched.
+    assert_ne!(
+        std::fs::read_link("/proc/self/ns/uts").unwrap(),
+        namespace(first.uts())
+    );
+}
