@@ -47,7 +47,7 @@ pub enum CreateError {
     Monitor(String),
     #[error("the monitor exited before the container was created")]
     MonitorDied,
-    #[error("recording the monitor's pid")]
+    #[error("recording the monitor's pid or pod")]
     Record(#[source] std::io::Error),
     #[error("writing the pid file {}", .0.display())]
     PidFile(PathBuf, #[source] std::io::Error),
@@ -68,7 +68,11 @@ pub(crate) fn write_pid_file(path: &Path, pid: u32) -> Result<(), CreateError> {
 /// container's process on the host.
 pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, CreateError> {
     let dir = create_dir(root, id)?;
-    match spawn_and_wait(root, id, &dir, options) {
+    let recorded = match options.pod {
+        Some(first) => write_atomically(&dir.pod_record(), first).map_err(CreateError::Record),
+        None => Ok(()),
+    };
+    match recorded.and_then(|()| spawn_and_wait(root, id, &dir, options)) {
         Ok(child) => Ok(child),
         Err(e) => {
             // The monitor is gone (spawn_and_wait reaped it).

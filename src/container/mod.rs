@@ -436,7 +436,8 @@ fn live_host_process(path: &Path) -> Option<i32> {
 
 /// `delete --force` of container `id` whose `create` has not finished:
 /// its directory holds no state yet. Kills the monitor (and the host
-/// hooks it is running, with its host cgroup) and removes the directory.
+/// hooks it is running, with its host cgroup), takes a pod member out of
+/// its pod, and removes the directory.
 /// Fails as for an unknown container if there is no such directory.
 pub fn delete_unfinished(root: &Path, id: &str) -> Result<(), ContainerError> {
     validate_id(id)?;
@@ -449,6 +450,9 @@ pub fn delete_unfinished(root: &Path, id: &str) -> Result<(), ContainerError> {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         }
         wait_gone(id, pid, start_time)?;
+    }
+    if let Ok(first) = std::fs::read_to_string(dir.pod_record()) {
+        pod::leave(root, &first, id);
     }
     crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&dir);
     match std::fs::remove_dir_all(&dir) {
@@ -605,8 +609,17 @@ mod tests {
             Err(ContainerError::NotExist(_))
         ));
         std::fs::write(dir.join("console.log"), "booting").unwrap();
+        // A pod member's: its share in its first container's goes too (the
+        // first container is gone: nothing to ask of its VM).
+        std::fs::write(dir.pod_record(), "first").unwrap();
+        let member_share = ContainerDir::new(root, "first")
+            .share()
+            .join(proto::agent::SHARE_MEMBERS)
+            .join("c1");
+        std::fs::create_dir_all(member_share.join("rootfs")).unwrap();
         delete_unfinished(root, "c1").unwrap();
         assert!(!dir.exists());
+        assert!(!member_share.exists());
         let status = monitor.wait().unwrap();
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),
