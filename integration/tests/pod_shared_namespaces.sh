@@ -4,7 +4,8 @@
 # it reaches a's server on 127.0.0.1, has a's hostname, sees the System V
 # shared memory segment a made, and the same guest kernel (boot id,
 # release); its pid is a host process of its own (in a's network, IPC and
-# UTS namespaces, without KVM), and `exec` runs in it. Killing and
+# UTS namespaces, without KVM), `exec` runs in it, and `ps` of each lists
+# its own processes only. Killing and
 # deleting b leaves a running and nothing of b's behind; a member that
 # exits gives `run` its status. Joining a's namespaces under another
 # --root, or a's IPC namespace without its network, is refused. Deleting a
@@ -73,6 +74,13 @@ hostname_b=$(rv exec b hostname) || fail "exec in b failed"
 rv exec b sh -c 'test -e /bin/vmctl && echo "pid1: $(cat /proc/1/cmdline | tr "\0" " ")"' >exec.out 2>&1 || { cat exec.out; fail "exec in b failed"; }
 echo "--- exec in b: $(cat exec.out)"
 grep -q 'echo "fetched' exec.out || fail "exec in b does not run in b's PID namespace"
+rv ps a >ps_a && rv ps b >ps_b || fail "ps failed"
+echo "--- ps a:"; cat ps_a; echo "--- ps b:"; cat ps_b
+ps_json=$(rv ps --format json b)
+[ "$ps_json" = "[$pid_b]" ] || fail "ps --format json of b says $ps_json, not [$pid_b]"
+grep -q "^$pid_b[[:space:]]" ps_b || fail "ps of b does not list b's process under b's pid"
+grep -q "^$pid_b[[:space:]]" ps_a && fail "ps of a lists b's process"
+grep -q "^$pid_a[[:space:]]" ps_a || fail "ps of a does not list a's process"
 
 rv kill b KILL || fail "kill of b failed"
 wait_stopped "$root" b 30

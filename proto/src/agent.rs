@@ -158,8 +158,12 @@ pub enum Request {
         rows: u16,
         cols: u16,
     },
-    /// Lists the processes the agent started.
-    ListProcesses,
+    /// Lists the running processes the agent started in the first
+    /// container (and outside any), or in the pod member `container`.
+    ListProcesses {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
+    },
     /// Reads the container cgroup's resource usage.
     Stats,
     /// Applies `resources` to the container's cgroup; fields left out keep

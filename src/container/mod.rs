@@ -312,7 +312,9 @@ impl Container {
     /// is gone or unknown).
     pub fn processes(&self) -> Result<Vec<(Option<i32>, ProcessInfo)>, ContainerError> {
         self.expect_live("list processes of")?;
-        let processes = match self.request(&ControlRequest::Agent(Request::ListProcesses))? {
+        let processes = match self.request(&ControlRequest::Agent(Request::ListProcesses {
+            container: None,
+        }))? {
             Response::Processes { processes } => processes,
             other => {
                 return Err(ContainerError::Monitor(format!(
@@ -328,7 +330,11 @@ impl Container {
 
     /// The live host process standing for the process `exec_id`.
     fn host_process(&self, exec_id: &str) -> Option<i32> {
-        if exec_id == proto::agent::INIT_EXEC_ID {
+        let own = match self.state.pod {
+            Some(_) => proto::agent::member_init_exec_id(&self.state.id),
+            None => proto::agent::INIT_EXEC_ID.to_string(),
+        };
+        if exec_id == own {
             return Some(self.state.pid);
         }
         // An exec id is the agent's answer: only a plain name is a path.

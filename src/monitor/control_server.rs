@@ -11,7 +11,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use proto::agent::{ExitStatus, Request, Response, INIT_EXEC_ID};
+use proto::agent::{member_init_exec_id, ExitStatus, Request, Response, INIT_EXEC_ID};
 use proto::frame::{read_message, write_message};
 use vmm::seccomp::BpfProgram;
 use vmm::PauseGate;
@@ -37,10 +37,11 @@ pub(super) struct OwnVm {
 
 /// The control socket's server.
 pub(super) struct Control {
-    /// The VM, or None for a pod member (see [`Control::init_exec_id`]).
+    /// The VM, or None for a pod member.
     pub(super) vm: Option<OwnVm>,
-    /// The exec id of the container's own process in the agent.
-    pub(super) init_exec_id: String,
+    /// The pod member's id (None: the VM's first container): its
+    /// processes are the member's.
+    pub(super) member: Option<String>,
     pub(super) agent: AgentClient,
     pub(super) lifecycle: Arc<Mutex<Lifecycle>>,
     pub(super) started: Sender<()>,
@@ -133,14 +134,22 @@ impl Control {
         Response::Ok
     }
 
-    /// `request` with the container's own process under its exec id in
-    /// the agent: the CLI names it [`INIT_EXEC_ID`], whatever container.
+    /// `request` about the container's own processes as the agent knows
+    /// them: the CLI names the container's process [`INIT_EXEC_ID`], and
+    /// lists the processes of the VM's first container, whatever
+    /// container it asks.
     fn for_own_process(&self, request: Request) -> Request {
+        let Some(member) = &self.member else {
+            return request;
+        };
         let own = |exec_id: String| match exec_id == INIT_EXEC_ID {
-            true => self.init_exec_id.clone(),
+            true => member_init_exec_id(member),
             false => exec_id,
         };
         match request {
+            Request::ListProcesses { .. } => Request::ListProcesses {
+                container: Some(member.clone()),
+            },
             Request::Start { exec_id } => Request::Start {
                 exec_id: own(exec_id),
             },
@@ -230,7 +239,7 @@ impl Control {
             }
             Request::Signal { .. }
             | Request::ResizeTty { .. }
-            | Request::ListProcesses
+            | Request::ListProcesses { .. }
             | Request::Stats => {
                 drop(lifecycle);
                 answer(self.agent.request(&request))

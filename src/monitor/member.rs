@@ -89,8 +89,7 @@ fn run_member(
     drop(runtime_namespaces);
     let mut agent = AgentClient::connect(&vsock, AGENT_TIMEOUT)?;
     agent.create_member(&id, &spec, shared)?;
-    let init_exec_id = member_init_exec_id(&id);
-    let session = Session::create(agent, &init_exec_id, &process)?;
+    let session = Session::create(agent, &member_init_exec_id(&id), &process)?;
     let guest_hooks = hook_list(hooks.create_container());
     run_in_guest("createContainer", &guest_hooks, &creating, session.agent())?;
     let start_hooks = hook_list(hooks.start_container());
@@ -99,7 +98,7 @@ fn run_member(
     let (started, started_rx) = channel();
     let control = Control {
         vm: None,
-        init_exec_id,
+        member: Some(id),
         agent: session.agent().try_clone()?,
         lifecycle: lifecycle.clone(),
         started,

@@ -347,7 +347,7 @@ fn run_container(
                 },
                 pause,
             }),
-            init_exec_id: INIT_EXEC_ID.to_string(),
+            member: None,
             agent: session.agent().try_clone()?,
             lifecycle: lifecycle.clone(),
             started: started_tx,

@@ -210,9 +210,21 @@ impl Agent {
                 table.get(&exec_id)?.resize(rows, cols)?;
                 Response::Ok
             }
-            Request::ListProcesses => Response::Processes {
-                processes: table.running(),
-            },
+            Request::ListProcesses { container: None } => {
+                let members: Vec<_> = self.lock_members().values().cloned().collect();
+                Response::Processes {
+                    processes: table.running(|exec| !members.iter().any(|m| exec.runs_in(m))),
+                }
+            }
+            Request::ListProcesses {
+                container: Some(id),
+            } => {
+                let member = self.lock_members().get(&id).cloned();
+                let member = member.ok_or(Error::UnknownMember(id))?;
+                Response::Processes {
+                    processes: table.running(|exec| exec.runs_in(&member)),
+                }
+            }
             Request::Stats => Response::Stats {
                 stats: Box::new(self.with_cgroup(Cgroup::stats)?),
             },

@@ -139,10 +139,12 @@ impl Table {
         Ok(status)
     }
 
-    pub fn running(&self) -> Vec<ProcessInfo> {
+    /// The running processes that `listed` picks.
+    pub fn running(&self, listed: impl Fn(&Exec) -> bool) -> Vec<ProcessInfo> {
         let mut running: Vec<ProcessInfo> = self
             .lock()
             .values()
+            .filter(|exec| listed(exec))
             .filter_map(|exec| {
                 let pid = exec.running_pid()?;
                 Some(ProcessInfo {
@@ -344,6 +346,11 @@ impl Exec {
             Phase::Running(pid) => Some(pid),
             _ => None,
         }
+    }
+
+    /// Whether the process runs in `container`.
+    pub fn runs_in(&self, container: &Arc<Container>) -> bool {
+        self.spec.runs_in(container)
     }
 
     pub fn signal(&self, signal: i32, all: bool) -> Result<(), Error> {

@@ -245,7 +245,9 @@ fn wait_after_the_exit_keeps_the_status() {
     );
     assert_eq!(piped.stdout.join().unwrap(), b"");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while call(&mut conn, &Request::ListProcesses) != (Response::Processes { processes: vec![] }) {
+    while call(&mut conn, &Request::ListProcesses { container: None })
+        != (Response::Processes { processes: vec![] })
+    {
         assert!(Instant::now() < deadline, "process did not exit");
         thread::sleep(Duration::from_millis(10));
     }
@@ -267,7 +269,7 @@ fn signal_kills_the_process() {
         "sleeper",
         spec(&["sleep", "100"], json!({})),
     );
-    let listed = call(&mut conn, &Request::ListProcesses);
+    let listed = call(&mut conn, &Request::ListProcesses { container: None });
     let Response::Processes { processes } = listed else {
         panic!("list: {listed:?}");
     };
@@ -290,7 +292,7 @@ fn signal_kills_the_process() {
         }
     );
     assert_eq!(
-        call(&mut conn, &Request::ListProcesses),
+        call(&mut conn, &Request::ListProcesses { container: None }),
         Response::Processes { processes: vec![] }
     );
 }
@@ -799,7 +801,7 @@ fn hello_with_another_version_is_refused() {
     assert!(rest.is_empty());
 
     let mut conn = connect(&agent);
-    let message = error(call(&mut conn, &Request::ListProcesses));
+    let message = error(call(&mut conn, &Request::ListProcesses { container: None }));
     assert_eq!(
         message,
         "a connection must start with hello or attach_stream"
@@ -816,7 +818,7 @@ fn shutdown_answers_then_powers_off() {
     );
     // The next answer proves the power-off already ran.
     assert!(matches!(
-        call(&mut conn, &Request::ListProcesses),
+        call(&mut conn, &Request::ListProcesses { container: None }),
         Response::Processes { .. }
     ));
     assert_eq!(*statuses.lock().unwrap(), [7]);
@@ -878,7 +880,7 @@ fn garbage_closes_the_connection_and_the_agent_keeps_serving() {
     let mut conn = UnixStream::connect(&path).unwrap();
     assert!(matches!(call(&mut conn, &hello), Response::Hello { .. }));
     assert!(matches!(
-        call(&mut conn, &Request::ListProcesses),
+        call(&mut conn, &Request::ListProcesses { container: None }),
         Response::Processes { .. }
     ));
     let _ = std::fs::remove_dir_all(&dir);
