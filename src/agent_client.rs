@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{Process, Spec};
-use proto::agent::{ExitStatus, Request, Response, StreamKind, AGENT_PORT, PROTOCOL_VERSION};
+use proto::agent::{
+    ExitStatus, Request, Response, SharedNamespaces, StreamKind, AGENT_PORT, PROTOCOL_VERSION,
+};
 use proto::frame::{read_message, write_message, FrameError};
 use proto::net::NetworkConfig;
 use virtio::vsock::SocketPath;
@@ -72,6 +74,9 @@ pub struct AgentClient {
     /// thread whose seccomp filter forbids opening the directory again.
     uds: Arc<SocketPath>,
     control: UnixStream,
+    /// The pod member the processes created through this client run in
+    /// (None: the VM's first container).
+    member: Option<String>,
 }
 
 impl AgentClient {
@@ -98,7 +103,11 @@ impl AgentClient {
                 Err(e) => return Err(e),
             }
         };
-        let mut client = Self { uds, control };
+        let mut client = Self {
+            uds,
+            control,
+            member: None,
+        };
         match client.request(&Request::Hello {
             version: PROTOCOL_VERSION,
         })? {
@@ -144,6 +153,7 @@ impl AgentClient {
         self.expect_ok(&Request::CreateProcess {
             exec_id: exec_id.to_string(),
             process: Box::new(process.clone()),
+            container: self.member.clone(),
         })
     }
 
@@ -208,7 +218,37 @@ impl AgentClient {
 
     /// A second control connection, for another thread.
     pub fn try_clone(&self) -> Result<Self, AgentError> {
-        Self::connect_through(self.uds.clone(), Duration::ZERO)
+        let mut clone = Self::connect_through(self.uds.clone(), Duration::ZERO)?;
+        clone.member.clone_from(&self.member);
+        Ok(clone)
+    }
+
+    /// Sets pod member `id` up in the VM from `spec` (paths relative to
+    /// the share), sharing `shared` with the first container; processes
+    /// created through this client run in it from then on.
+    pub fn create_member(
+        &mut self,
+        id: &str,
+        spec: &Spec,
+        shared: SharedNamespaces,
+    ) -> Result<(), AgentError> {
+        self.expect_ok(&Request::CreateMember {
+            id: id.to_string(),
+            spec: Box::new(spec.clone()),
+            shared,
+        })?;
+        self.in_member(id);
+        Ok(())
+    }
+
+    /// Creates processes in pod member `id` (which exists) from now on.
+    pub fn in_member(&mut self, id: &str) {
+        self.member = Some(id.to_string());
+    }
+
+    /// Ends pod member `id`'s processes and forgets it.
+    pub fn delete_member(&mut self, id: &str) -> Result<(), AgentError> {
+        self.expect_ok(&Request::DeleteMember { id: id.to_string() })
     }
 }
 

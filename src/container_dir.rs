@@ -25,6 +25,12 @@ impl ContainerDir {
         self.join(MONITOR_RECORD)
     }
 
+    /// For a pod member, the id of its pod's first container, recorded by
+    /// `create` before the member's host process starts.
+    pub fn pod_record(&self) -> PathBuf {
+        self.join(POD_RECORD)
+    }
+
     /// Where each exec'd process's host end is recorded.
     pub fn exec_records(&self) -> PathBuf {
         self.join(EXEC_RECORDS)
@@ -68,6 +74,9 @@ const CONTROL_SOCKET: &str = "monitor.sock";
 /// has started the monitor, long before the state exists: what `delete
 /// --force` of a create that has not finished goes by.
 const MONITOR_RECORD: &str = "monitor.pid";
+/// The pod member's first container: what `delete --force` of a member
+/// whose create has not finished goes by, as the state holds it later.
+const POD_RECORD: &str = "pod";
 /// The directory where each exec'd process's host end records its pid and
 /// start time, under the process's exec id, for `ps`.
 const EXEC_RECORDS: &str = "execs";

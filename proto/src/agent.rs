@@ -41,6 +41,33 @@ pub const SHARE_MOUNTS: &str = "mounts";
 /// The exec id of the container's own process (`start` starts it); every
 /// other process (exec, the guest's hooks) has another.
 pub const INIT_EXEC_ID: &str = "init";
+/// The share's directory holding each pod member's own share, by id: its
+/// `rootfs/` and `mounts/<n>` as the first container's are at the top.
+pub const SHARE_MEMBERS: &str = "members";
+
+/// The exec id of the own process of the pod member `id` (see
+/// [`Request::CreateMember`]).
+pub fn member_init_exec_id(id: &str) -> String {
+    format!("{INIT_EXEC_ID}.{id}")
+}
+
+/// Whether `exec_id` is a container's own process: the first container's
+/// or a pod member's. It makes the container's PID namespace, which the
+/// container's other processes join.
+pub fn is_init_exec_id(exec_id: &str) -> bool {
+    exec_id == INIT_EXEC_ID
+        || exec_id
+            .strip_prefix(INIT_EXEC_ID)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|id| !id.is_empty())
+}
+
+/// The namespaces a pod member shares with the first container.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedNamespaces {
+    pub uts: bool,
+    pub ipc: bool,
+}
 
 /// One stdio stream of a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,14 +110,34 @@ pub enum Request {
     /// the hostname, masked and read-only paths are as in config.json.
     /// Processes created afterwards run inside this container.
     CreateContainer { spec: Box<Spec> },
+    /// Sets up another container in the VM, a member of the first one's
+    /// pod (the first must exist): as `CreateContainer`, with `root.path`
+    /// and bind sources relative to the share too (under
+    /// [`SHARE_MEMBERS`]`/<id>/`). It joins the first container's UTS and
+    /// IPC namespaces where `shared` says so (its spec then lists none of
+    /// them), and the VM's network like every container; the rest are as
+    /// its spec asks, and it gets a cgroup of its own. Its processes are
+    /// created with `container: Some(id)`, its own under
+    /// [`member_init_exec_id`].
+    CreateMember {
+        id: String,
+        spec: Box<Spec>,
+        shared: SharedNamespaces,
+    },
+    /// Ends every process of member `id` (SIGKILL through its cgroup),
+    /// removes its cgroup and forgets it; an unknown id is not an error.
+    DeleteMember { id: String },
     /// Configures the guest's network (the container's) as `network` says:
     /// its interfaces found by MAC, named, sized, up and addressed, then
     /// its routes and neighbours. Loopback is up whether or not this comes.
     ConfigureNetwork { network: Box<NetworkConfig> },
-    /// Prepares a process from the OCI process spec, under `exec_id`.
+    /// Prepares a process from the OCI process spec, under `exec_id`, in
+    /// the first container, or in the pod member `container` names.
     CreateProcess {
         exec_id: String,
         process: Box<Process>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
     },
     /// Turns this connection into one stdio stream of `exec_id`.
     AttachStream { exec_id: String, stream: StreamKind },
@@ -111,8 +158,12 @@ pub enum Request {
         rows: u16,
         cols: u16,
     },
-    /// Lists the processes the agent started.
-    ListProcesses,
+    /// Lists the running processes the agent started in the first
+    /// container (and outside any), or in the pod member `container`.
+    ListProcesses {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
+    },
     /// Reads the container cgroup's resource usage.
     Stats,
     /// Applies `resources` to the container's cgroup; fields left out keep
@@ -169,10 +220,22 @@ mod tests {
         let request = Request::CreateProcess {
             exec_id: "init".into(),
             process: Box::new(process),
+            container: None,
         };
+        let json = serde_json::to_string(&request).unwrap();
+        assert!(!json.contains("container"), "{json}");
         let json = serde_json::to_string(&request).unwrap();
         let back: Request = serde_json::from_str(&json).unwrap();
         assert_eq!(back, request);
+    }
+
+    #[test]
+    fn a_members_own_process_is_an_init() {
+        assert!(is_init_exec_id(INIT_EXEC_ID));
+        assert!(is_init_exec_id(&member_init_exec_id("b")));
+        assert!(!is_init_exec_id("init."));
+        assert!(!is_init_exec_id("initial"));
+        assert!(!is_init_exec_id("exec-1"));
     }
 
     #[test]

@@ -48,13 +48,14 @@ impl Create {
         // the same answer on a host without usable KVM.
         crate::container::validate_id(&self.id).map_err(crate::container::ContainerError::from)?;
         let bundle = crate::oci::bundle::load(&self.bundle, true)?;
-        crate::oci::bundle::namespaces::check_paths(&bundle.spec, root)?;
+        let pod = crate::oci::bundle::namespaces::check_paths(&bundle.spec, root)?;
         check_kvm(&LocalHost)?;
         vmm::timing::mark("bundle and host checked");
         let options = CreateOptions {
             bundle: &self.bundle,
             pid_file: self.pid_file.as_deref(),
             console_socket: self.console_socket.as_deref(),
+            pod: pod.as_deref(),
             global_args: flags.to_args(),
         };
         Ok(create(root, &self.id, &options)?)

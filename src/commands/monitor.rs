@@ -29,6 +29,9 @@ pub struct Monitor {
     /// Where to send the pty master.
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
+    /// Run as a member of this container's pod, in its VM.
+    #[arg(long)]
+    pub pod: Option<String>,
 }
 
 impl Monitor {
@@ -46,6 +49,7 @@ impl Monitor {
             bundle: &self.bundle,
             console_socket: self.console_socket.as_deref(),
             systemd_cgroup: flags.systemd_cgroup,
+            pod: self.pod.as_deref(),
         };
         match monitor.run(root, ready) {
             Ok(status) => Some(status),

@@ -25,6 +25,9 @@ pub struct CreateOptions<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
+    /// For a pod member: the id of the pod's first container, whose VM it
+    /// runs in.
+    pub pod: Option<&'a str>,
     /// Global flags to hand on to the monitor (`--log`, `--debug`, ...).
     pub global_args: Vec<String>,
 }
@@ -44,7 +47,7 @@ pub enum CreateError {
     Monitor(String),
     #[error("the monitor exited before the container was created")]
     MonitorDied,
-    #[error("recording the monitor's pid")]
+    #[error("recording the monitor's pid or pod")]
     Record(#[source] std::io::Error),
     #[error("writing the pid file {}", .0.display())]
     PidFile(PathBuf, #[source] std::io::Error),
@@ -65,12 +68,19 @@ pub(crate) fn write_pid_file(path: &Path, pid: u32) -> Result<(), CreateError> {
 /// container's process on the host.
 pub fn create(root: &Path, id: &str, options: &CreateOptions) -> Result<Child, CreateError> {
     let dir = create_dir(root, id)?;
-    match spawn_and_wait(root, id, &dir, options) {
+    let recorded = match options.pod {
+        Some(first) => write_atomically(&dir.pod_record(), first).map_err(CreateError::Record),
+        None => Ok(()),
+    };
+    match recorded.and_then(|()| spawn_and_wait(root, id, &dir, options)) {
         Ok(child) => Ok(child),
         Err(e) => {
             // The monitor is gone (spawn_and_wait reaped it).
             crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&dir);
             crate::monitor::sandbox::network::remove_recorded(&dir);
+            if let Some(first) = options.pod {
+                super::pod::leave(root, first, id);
+            }
             let _ = std::fs::remove_dir_all(&dir);
             Err(e)
         }
@@ -111,6 +121,9 @@ fn spawn_and_wait(
     command.arg("--ready-fd").arg(READY_FD.to_string());
     if let Some(socket) = options.console_socket {
         command.arg("--console-socket").arg(socket);
+    }
+    if let Some(first) = options.pod {
+        command.arg("--pod").arg(first);
     }
     let write_fd = ready_write.as_raw_fd();
     // SAFETY: the closure only makes async-signal-safe system calls (dup2,

@@ -144,8 +144,7 @@ impl Container {
         if let (Some(socket), Some(true)) = (options.console_socket, options.process.terminal()) {
             attach_console(socket)?;
         }
-        let agent = AgentClient::connect(&self.dir.vsock_socket(), AGENT_TIMEOUT)
-            .map_err(SessionError::from)?;
+        let agent = self.agent().map_err(SessionError::from)?;
         let exec_id = new_exec_id();
         let mut session = Session::create(agent, &exec_id, &options.process)?;
         session.start()?;
@@ -169,6 +168,21 @@ impl Container {
         let status = session.wait(signals, None);
         let _ = std::fs::remove_file(&record);
         Ok(status?)
+    }
+}
+
+impl Container {
+    /// A connection to the agent of the container's VM: its own, or for a
+    /// pod member its pod's first container's, creating processes in it.
+    fn agent(&self) -> Result<AgentClient, crate::agent_client::AgentError> {
+        let Some(first) = self.state.pod.as_deref() else {
+            return AgentClient::connect(&self.dir.vsock_socket(), AGENT_TIMEOUT);
+        };
+        let root = self.dir.parent().unwrap_or(Path::new("/"));
+        let socket = crate::container_dir::ContainerDir::new(root, first).vsock_socket();
+        let mut agent = AgentClient::connect(&socket, AGENT_TIMEOUT)?;
+        agent.in_member(&self.state.id);
+        Ok(agent)
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod create;
 pub mod exec;
 pub mod id;
+pub mod pod;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -311,7 +312,9 @@ impl Container {
     /// is gone or unknown).
     pub fn processes(&self) -> Result<Vec<(Option<i32>, ProcessInfo)>, ContainerError> {
         self.expect_live("list processes of")?;
-        let processes = match self.request(&ControlRequest::Agent(Request::ListProcesses))? {
+        let processes = match self.request(&ControlRequest::Agent(Request::ListProcesses {
+            container: None,
+        }))? {
             Response::Processes { processes } => processes,
             other => {
                 return Err(ContainerError::Monitor(format!(
@@ -327,7 +330,11 @@ impl Container {
 
     /// The live host process standing for the process `exec_id`.
     fn host_process(&self, exec_id: &str) -> Option<i32> {
-        if exec_id == proto::agent::INIT_EXEC_ID {
+        let own = match self.state.pod {
+            Some(_) => proto::agent::member_init_exec_id(&self.state.id),
+            None => proto::agent::INIT_EXEC_ID.to_string(),
+        };
+        if exec_id == own {
             return Some(self.state.pid);
         }
         // An exec id is the agent's answer: only a plain name is a path.
@@ -381,6 +388,9 @@ impl Container {
         // A monitor that recorded `stopped` may still be exiting; its
         // cgroup can only go once it is gone.
         wait_gone(&self.state.id, self.state.pid, self.state.pid_start_time)?;
+        if let (Some(first), Some(root)) = (&self.state.pod, self.dir.parent()) {
+            pod::leave(root, first, &self.state.id);
+        }
         crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&self.dir);
         crate::monitor::sandbox::network::remove_recorded(&self.dir);
         let input = self.state.hook_input(Status::Stopped);
@@ -432,7 +442,8 @@ fn live_host_process(path: &Path) -> Option<i32> {
 
 /// `delete --force` of container `id` whose `create` has not finished:
 /// its directory holds no state yet. Kills the monitor (and the host
-/// hooks it is running, with its host cgroup) and removes the directory.
+/// hooks it is running, with its host cgroup), takes a pod member out of
+/// its pod, and removes the directory.
 /// Fails as for an unknown container if there is no such directory.
 pub fn delete_unfinished(root: &Path, id: &str) -> Result<(), ContainerError> {
     validate_id(id)?;
@@ -445,6 +456,9 @@ pub fn delete_unfinished(root: &Path, id: &str) -> Result<(), ContainerError> {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         }
         wait_gone(id, pid, start_time)?;
+    }
+    if let Ok(first) = std::fs::read_to_string(dir.pod_record()) {
+        pod::leave(root, &first, id);
     }
     crate::monitor::sandbox::host_cgroup::HostCgroup::remove_recorded(&dir);
     match std::fs::remove_dir_all(&dir) {
@@ -500,6 +514,7 @@ mod tests {
             annotations: Default::default(),
             poststart_hooks: Vec::new(),
             poststop_hooks: Vec::new(),
+            pod: None,
         }
     }
 
@@ -600,8 +615,17 @@ mod tests {
             Err(ContainerError::NotExist(_))
         ));
         std::fs::write(dir.join("console.log"), "booting").unwrap();
+        // A pod member's: its share in its first container's goes too (the
+        // first container is gone: nothing to ask of its VM).
+        std::fs::write(dir.pod_record(), "first").unwrap();
+        let member_share = ContainerDir::new(root, "first")
+            .share()
+            .join(proto::agent::SHARE_MEMBERS)
+            .join("c1");
+        std::fs::create_dir_all(member_share.join("rootfs")).unwrap();
         delete_unfinished(root, "c1").unwrap();
         assert!(!dir.exists());
+        assert!(!member_share.exists());
         let status = monitor.wait().unwrap();
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),

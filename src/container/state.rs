@@ -58,6 +58,10 @@ pub struct State {
     /// may be gone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststop_hooks: Vec<oci_spec::runtime::Hook>,
+    /// For a pod member: the id of the pod's first container, whose VM it
+    /// runs in (under the same `--root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
 }
 
 /// Why the state could not be read or written.
@@ -114,7 +118,23 @@ mod tests {
             annotations: Default::default(),
             poststart_hooks: Vec::new(),
             poststop_hooks: Vec::new(),
+            pod: None,
         }
+    }
+
+    #[test]
+    fn a_pod_member_records_its_first_container() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut state = sample();
+        state.save(tmp.path()).unwrap();
+        let text = std::fs::read_to_string(tmp.path().join(STATE_FILE)).unwrap();
+        assert!(!text.contains("pod"), "{text}");
+        state.pod = Some("first".into());
+        state.save(tmp.path()).unwrap();
+        assert_eq!(
+            State::load(tmp.path()).unwrap().pod.as_deref(),
+            Some("first")
+        );
     }
 
     #[test]

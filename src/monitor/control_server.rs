@@ -1,5 +1,9 @@
 //! The monitor's control socket: the server that `start`, `kill`, `ps`,
-//! `pause`, `resume`, `events` and `update` reach.
+//! `pause`, `resume`, `events` and `update` reach. A pod member's host
+//! process serves its member's the same way, without a VM of its own:
+//! its requests name the member's process, and what acts on the whole VM
+//! (pause, resume) or on the first container's cgroup (events, update) is
+//! refused.
 
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -7,7 +11,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use proto::agent::{ExitStatus, Request, Response};
+use proto::agent::{member_init_exec_id, ExitStatus, Request, Response, INIT_EXEC_ID};
 use proto::frame::{read_message, write_message};
 use vmm::seccomp::BpfProgram;
 use vmm::PauseGate;
@@ -24,17 +28,30 @@ use crate::oci::sizing::{check_update_fits, guest_resources, VmSize};
 /// How long a pause may take to stop every vCPU.
 const PAUSE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The VM a first container's monitor owns.
+pub(super) struct OwnVm {
+    /// Its size, which `update` cannot exceed.
+    pub(super) size: VmSize,
+    pub(super) pause: Arc<PauseGate>,
+}
+
 /// The control socket's server.
 pub(super) struct Control {
-    /// The VM's size, which `update` cannot exceed.
-    pub(super) size: VmSize,
+    /// The VM, or None for a pod member.
+    pub(super) vm: Option<OwnVm>,
+    /// The pod member's id (None: the VM's first container): its
+    /// processes are the member's.
+    pub(super) member: Option<String>,
     pub(super) agent: AgentClient,
     pub(super) lifecycle: Arc<Mutex<Lifecycle>>,
-    pub(super) pause: Arc<PauseGate>,
     pub(super) started: Sender<()>,
     /// Where the control thread reports what ends the monitor.
     pub(super) events: Sender<MonitorEvent>,
 }
+
+/// Why a pod member refuses what acts on the VM or the first container.
+const NOT_FOR_MEMBERS: &str = "a pod member cannot be paused, resumed, updated or \
+     report stats yet: it shares the VM of the pod's first container";
 
 fn refused(message: impl Into<String>) -> Response {
     Response::Error {
@@ -76,11 +93,14 @@ impl Control {
     }
 
     fn pause(&mut self) -> Response {
+        let Some(vm) = &self.vm else {
+            return refused(NOT_FOR_MEMBERS);
+        };
         let mut lifecycle = lock(&self.lifecycle);
         if lifecycle.paused {
             return refused("the container is already paused");
         }
-        match self.pause.pause(PAUSE_TIMEOUT) {
+        match vm.pause.pause(PAUSE_TIMEOUT) {
             Ok(()) => {
                 lifecycle.paused = true;
                 lifecycle.set_status(Status::Paused);
@@ -91,11 +111,14 @@ impl Control {
     }
 
     fn resume(&mut self) -> Response {
+        let Some(vm) = &self.vm else {
+            return refused(NOT_FOR_MEMBERS);
+        };
         let mut lifecycle = lock(&self.lifecycle);
         if !lifecycle.paused {
             return refused("the container is not paused");
         }
-        self.pause.resume();
+        vm.pause.resume();
         lifecycle.paused = false;
         let status = if lifecycle.started {
             Status::Running
@@ -111,6 +134,47 @@ impl Control {
         Response::Ok
     }
 
+    /// `request` about the container's own processes as the agent knows
+    /// them: the CLI names the container's process [`INIT_EXEC_ID`], and
+    /// lists the processes of the VM's first container, whatever
+    /// container it asks.
+    fn for_own_process(&self, request: Request) -> Request {
+        let Some(member) = &self.member else {
+            return request;
+        };
+        let own = |exec_id: String| match exec_id == INIT_EXEC_ID {
+            true => member_init_exec_id(member),
+            false => exec_id,
+        };
+        match request {
+            Request::ListProcesses { .. } => Request::ListProcesses {
+                container: Some(member.clone()),
+            },
+            Request::Start { exec_id } => Request::Start {
+                exec_id: own(exec_id),
+            },
+            Request::Signal {
+                exec_id,
+                signal,
+                all,
+            } => Request::Signal {
+                exec_id: own(exec_id),
+                signal,
+                all,
+            },
+            Request::ResizeTty {
+                exec_id,
+                rows,
+                cols,
+            } => Request::ResizeTty {
+                exec_id: own(exec_id),
+                rows,
+                cols,
+            },
+            other => other,
+        }
+    }
+
     /// Has the main thread end the monitor with `status`, and serves
     /// nothing more: the lifecycle stays locked as it is until the end.
     fn end(&self, lifecycle: MutexGuard<'_, Lifecycle>, status: ExitStatus) -> ! {
@@ -122,6 +186,7 @@ impl Control {
     }
 
     fn pass_on(&mut self, request: Request, client: &mut UnixStream) -> Response {
+        let request = self.for_own_process(request);
         let mut lifecycle = lock(&self.lifecycle);
         match request {
             Request::Signal { signal, .. }
@@ -160,9 +225,13 @@ impl Control {
                 }
                 response
             }
+            Request::Stats if self.vm.is_none() => refused(NOT_FOR_MEMBERS),
             Request::Update { resources } => {
                 drop(lifecycle);
-                if let Err(e) = check_update_fits(&resources, &self.size) {
+                let Some(vm) = &self.vm else {
+                    return refused(NOT_FOR_MEMBERS);
+                };
+                if let Err(e) = check_update_fits(&resources, &vm.size) {
                     return refused(e.to_string());
                 }
                 let resources = Box::new(guest_resources(&resources));
@@ -170,7 +239,7 @@ impl Control {
             }
             Request::Signal { .. }
             | Request::ResizeTty { .. }
-            | Request::ListProcesses
+            | Request::ListProcesses { .. }
             | Request::Stats => {
                 drop(lifecycle);
                 answer(self.agent.request(&request))

@@ -24,6 +24,20 @@ pub(super) struct Lifecycle {
 }
 
 impl Lifecycle {
+    /// A container created and not started, its state (in `dir`) saying
+    /// so; `start_hooks` run at `start`.
+    pub(super) fn created(dir: PathBuf, state: State, start_hooks: Vec<Hook>) -> Self {
+        let mut lifecycle = Lifecycle {
+            state: Some((dir, state)),
+            started: false,
+            paused: false,
+            pending_signals: Vec::new(),
+            start_hooks,
+        };
+        lifecycle.set_status(Status::Created);
+        lifecycle
+    }
+
     /// The container's state JSON with `status`, for hooks.
     pub(super) fn hook_input(&self, status: Status) -> Vec<u8> {
         self.state

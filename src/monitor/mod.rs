@@ -14,6 +14,7 @@ mod control_server;
 pub mod guest_images;
 pub mod hooks;
 mod lifecycle;
+mod member;
 pub mod sandbox;
 pub mod seccomp;
 pub mod session;
@@ -42,7 +43,7 @@ use crate::monitor::hooks::{run_in_guest, run_on_host, HookError};
 use crate::monitor::session::{block_forwarded_signals, Session, SessionError};
 use crate::oci::bundle::network::{Network, NetworkNamespace};
 use crate::oci::sizing::VmSize;
-use control_server::Control;
+use control_server::{Control, OwnVm};
 use lifecycle::{lock, Lifecycle};
 use rtnl::Rtnl;
 use sandbox::network::{NetworkError, Wiring};
@@ -151,10 +152,29 @@ pub enum Launch {
 }
 
 /// Runs the container to its end and returns how the monitor ends: the
-/// process's status, or what its threads reported first. Blocks the
-/// forwarded signals in this thread first, so every thread started here
-/// inherits the mask and only the forwarder receives them.
+/// process's status, or what its threads reported first.
 pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
+    supervise(move |signals, supervisor_filter, control_filter, events| {
+        run_container(config, signals, supervisor_filter, control_filter, events)
+    })
+}
+
+/// Runs `work` (what sets up and runs the container) on the container
+/// thread and returns how the monitor ends: what `work` returns, or what
+/// a thread reported first. Blocks the forwarded signals in this thread
+/// first, so every thread started here inherits the mask and only the
+/// forwarder receives them. `work` gets that mask, the supervisor's
+/// seccomp filter, the control thread's, and where to report.
+fn supervise(
+    work: impl FnOnce(
+            SigSet,
+            &BpfProgram,
+            BpfProgram,
+            Sender<MonitorEvent>,
+        ) -> Result<ExitStatus, MonitorError>
+        + Send
+        + 'static,
+) -> Result<ExitStatus, MonitorError> {
     let signals = block_forwarded_signals()?;
     // Built before any thread: each installs its own, the container
     // thread once the container runs, the others at once.
@@ -165,13 +185,7 @@ pub fn run(config: MonitorConfig) -> Result<ExitStatus, MonitorError> {
     std::thread::Builder::new()
         .name("container".into())
         .spawn(move || {
-            let result = run_container(
-                config,
-                signals,
-                &supervisor_filter,
-                control_filter,
-                events.clone(),
-            );
+            let result = work(signals, &supervisor_filter, control_filter, events.clone());
             let _ = events.send(MonitorEvent::ProcessEnded(result));
         })
         .map_err(MonitorError::Thread)?;
@@ -205,15 +219,11 @@ fn run_container(
     {
         // Before the VM is built: what these hooks put in the monitor's
         // network namespace (docker's veth) becomes the VM's network.
-        let creating = state.hook_input(Status::Creating);
-        sandbox::netns::run_in(runtime_namespaces, || {
-            run_on_host("prestart", &hook_list(hooks.prestart()), &creating)?;
-            run_on_host(
-                "createRuntime",
-                &hook_list(hooks.create_runtime()),
-                &creating,
-            )
-        })??;
+        run_runtime_hooks(
+            runtime_namespaces,
+            hooks,
+            &state.hook_input(Status::Creating),
+        )?;
     }
     // After the hooks: what they put in the namespace is the VM's network.
     let mut wiring = match &config.container {
@@ -322,27 +332,24 @@ fn run_container(
             if config.container.is_some() {
                 crate::monitor::sandbox::jail::enter(&config.runtime_dir)?;
             }
-            let mut lifecycle = Lifecycle {
-                state: Some((state_dir, *state)),
-                started: false,
-                paused: false,
-                pending_signals: Vec::new(),
-                start_hooks: hook_list(hooks.start_container()),
-            };
-            lifecycle.set_status(Status::Created);
+            let start_hooks = hook_list(hooks.start_container());
+            let lifecycle = Lifecycle::created(state_dir, *state, start_hooks);
             (lifecycle, Some(ready))
         }
     };
     let lifecycle = Arc::new(Mutex::new(lifecycle));
     if let Some(path) = &config.control_socket {
         let control = Control {
-            size: VmSize {
-                vcpus: config.vcpus,
-                memory_mib: config.memory_mib,
-            },
+            vm: Some(OwnVm {
+                size: VmSize {
+                    vcpus: config.vcpus,
+                    memory_mib: config.memory_mib,
+                },
+                pause,
+            }),
+            member: None,
             agent: session.agent().try_clone()?,
             lifecycle: lifecycle.clone(),
-            pause,
             started: started_tx,
             events,
         };
@@ -392,6 +399,24 @@ fn wire_network(network: &Network, dir: &Path) -> Result<Wiring, NetworkError> {
         }
     }
     Ok(wiring)
+}
+
+/// Runs the prestart and createRuntime hooks, with `creating` (the state
+/// JSON) on their stdin, in the runtime's `namespaces`.
+fn run_runtime_hooks(
+    namespaces: &[File],
+    hooks: &Hooks,
+    creating: &[u8],
+) -> Result<(), MonitorError> {
+    sandbox::netns::run_in(namespaces, || {
+        run_on_host("prestart", &hook_list(hooks.prestart()), creating)?;
+        run_on_host(
+            "createRuntime",
+            &hook_list(hooks.create_runtime()),
+            creating,
+        )
+    })??;
+    Ok(())
 }
 
 /// One of the spec's hook lists, empty when absent.

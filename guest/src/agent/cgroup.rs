@@ -18,8 +18,10 @@ use super::describe;
 
 /// Where init mounts the cgroup v2 hierarchy.
 pub const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
-/// The container's cgroup under it.
-const CONTAINER_CGROUP: &str = "container";
+/// The first container's cgroup under it.
+pub const CONTAINER_CGROUP: &str = "container";
+/// How long removing a member's cgroup waits for its killed processes.
+const KILL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The controllers the container's cgroup gets, where the kernel has them.
 const CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
 
@@ -28,6 +30,8 @@ const CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
 pub enum Error {
     #[error("creating the container cgroup {}: {}", .path.display(), describe(*.errno))]
     Create { path: PathBuf, errno: Errno },
+    #[error("removing the cgroup {}: {}", .path.display(), describe(*.errno))]
+    Remove { path: PathBuf, errno: Errno },
     #[error("linux.resources.{field}: writing {file}: {}", describe(*.errno))]
     Write {
         field: &'static str,
@@ -63,9 +67,13 @@ fn errno_of(error: &std::io::Error) -> Errno {
 }
 
 impl Cgroup {
-    /// Creates the container's cgroup under the hierarchy at `root`, with
-    /// the controllers delegated to it, and applies `resources`.
-    pub fn create(root: &Path, resources: Option<&LinuxResources>) -> Result<Self, Error> {
+    /// Creates the container's cgroup `name` under the hierarchy at `root`,
+    /// with the controllers delegated to it, and applies `resources`.
+    pub fn create(
+        root: &Path,
+        name: &str,
+        resources: Option<&LinuxResources>,
+    ) -> Result<Self, Error> {
         let create = |path: &Path, error: &std::io::Error| Error::Create {
             path: path.to_path_buf(),
             errno: errno_of(error),
@@ -78,7 +86,7 @@ impl Cgroup {
                 fs::write(&subtree, format!("+{controller}")).map_err(|e| create(&subtree, &e))?;
             }
         }
-        let dir = root.join(CONTAINER_CGROUP);
+        let dir = root.join(name);
         match fs::create_dir(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
                 return Err(create(&dir, &e))
@@ -102,6 +110,33 @@ impl Cgroup {
             cgroup.update(resources)?;
         }
         Ok(cgroup)
+    }
+
+    /// Kills every process in the cgroup (`cgroup.kill`), waits a while
+    /// for them to go, and removes it.
+    pub fn remove(&self) -> Result<(), Error> {
+        let kill = fs::write(self.dir.join("cgroup.kill"), "1");
+        let deadline = std::time::Instant::now() + KILL_WAIT;
+        loop {
+            match fs::remove_dir(&self.dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                // Processes not gone yet.
+                Err(e)
+                    if errno_of(&e) == Errno::EBUSY
+                        && kill.is_ok()
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => {
+                    return Err(Error::Remove {
+                        path: self.dir.clone(),
+                        errno: errno_of(&e),
+                    })
+                }
+            }
+        }
     }
 
     /// The descriptor a child writes "0" to in order to join.
@@ -356,7 +391,7 @@ mod tests {
     fn stats_read_the_cgroup_files() {
         let hierarchy = fake_hierarchy();
         let root = hierarchy.path();
-        let cgroup = Cgroup::create(root, None).unwrap();
+        let cgroup = Cgroup::create(root, CONTAINER_CGROUP, None).unwrap();
         // Each write replaces the file: the last controller enabled is left.
         assert_eq!(
             fs::read_to_string(root.join("cgroup.subtree_control")).unwrap(),
@@ -398,8 +433,23 @@ mod tests {
     }
 
     #[test]
+    fn a_member_cgroup_is_named_and_removed() {
+        let hierarchy = fake_hierarchy();
+        let root = hierarchy.path();
+        // What the kernel would make in a new cgroup.
+        fs::create_dir(root.join("member-b")).unwrap();
+        fs::write(root.join("member-b/cgroup.procs"), "").unwrap();
+        let cgroup = Cgroup::create(root, "member-b", None).unwrap();
+        assert!(root.join("member-b/cgroup.procs").exists());
+        // A fake hierarchy's directory holds files: rmdir fails, named.
+        let err = cgroup.remove().unwrap_err();
+        assert!(err.to_string().contains("member-b"), "{err}");
+    }
+
+    #[test]
     fn a_missing_hierarchy_is_named() {
-        let err = Cgroup::create(Path::new("/nonexistent/cgroup"), None).unwrap_err();
+        let err =
+            Cgroup::create(Path::new("/nonexistent/cgroup"), CONTAINER_CGROUP, None).unwrap_err();
         assert!(err
             .to_string()
             .starts_with("creating the container cgroup /nonexistent/cgroup"));

@@ -182,8 +182,37 @@ impl Container {
     }
 }
 
-/// Creates the container in the guest: the share comes from virtio-fs.
-pub fn create(spec: &Spec) -> Result<Container, Error> {
+/// The first container's namespaces a pod member joins instead of having
+/// its own (None: it has none of its own, the member keeps the guest's).
+#[derive(Debug, Default)]
+pub struct Joined {
+    pub uts: Option<OwnedFd>,
+    pub ipc: Option<OwnedFd>,
+}
+
+impl Container {
+    /// The namespaces of this container that a pod member sharing
+    /// `shared` joins.
+    pub fn shared(&self, shared: proto::agent::SharedNamespaces) -> Result<Joined, Error> {
+        let dup = |wanted: bool, fd: Option<BorrowedFd>| {
+            fd.filter(|_| wanted)
+                .map(|fd| fd.try_clone_to_owned())
+                .transpose()
+                .map_err(|error| Error::Setup {
+                    step: "duplicating the first container's namespaces",
+                    errno: super::errno_of(&error),
+                })
+        };
+        Ok(Joined {
+            uts: dup(shared.uts, self.uts())?,
+            ipc: dup(shared.ipc, self.ipc())?,
+        })
+    }
+}
+
+/// Creates the container in the guest: the share comes from virtio-fs. A
+/// pod member joins the first container's namespaces in `joined`.
+pub fn create(spec: &Spec, joined: Joined) -> Result<Container, Error> {
     let layout = Layout {
         share: SHARE_DIR.into(),
         root: ROOT_DIR.into(),
@@ -191,6 +220,7 @@ pub fn create(spec: &Spec) -> Result<Container, Error> {
     create_with(
         spec,
         layout,
+        joined,
         Box::new(|dir: &Path| {
             // No nosuid or nodev: the root filesystem is the share's, and its
             // setuid programs must work as under runc.
@@ -215,6 +245,7 @@ pub type MountShare = Box<dyn FnOnce(&Path) -> Result<(), Errno> + Send>;
 pub fn create_with(
     spec: &Spec,
     layout: Layout,
+    joined: Joined,
     mount_share: MountShare,
 ) -> Result<Container, Error> {
     let plan = Plan::new(spec)?;
@@ -230,7 +261,7 @@ pub fn create_with(
     let container = thread::scope(|scope| {
         let setup = thread::Builder::new()
             .name("container-setup".into())
-            .spawn_scoped(scope, || plan.build(&layout, mount_share))
+            .spawn_scoped(scope, || plan.build(&layout, joined, mount_share))
             .map_err(|error| Error::Setup {
                 step: "starting the setup thread",
                 errno: super::errno_of(&error),
@@ -480,8 +511,23 @@ impl Plan {
 
     /// Builds the container; runs on its own thread, whose mount namespace
     /// becomes the container's.
-    fn build(&self, layout: &Layout, mount_share: MountShare) -> Result<Container, Error> {
+    fn build(
+        &self,
+        layout: &Layout,
+        joined: Joined,
+        mount_share: MountShare,
+    ) -> Result<Container, Error> {
         let at = |step| move |errno| Error::Setup { step, errno };
+        // A pod member's hostname and sysctls land in what it shares.
+        for (fd, kind) in [
+            (&joined.uts, CloneFlags::CLONE_NEWUTS),
+            (&joined.ipc, CloneFlags::CLONE_NEWIPC),
+        ] {
+            if let Some(fd) = fd {
+                nix::sched::setns(fd, kind)
+                    .map_err(at("joining the first container's namespaces"))?;
+            }
+        }
         nix::sched::unshare(self.namespaces.at_create()).map_err(at("unshare"))?;
         let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
         nix::mount::mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
@@ -614,8 +660,8 @@ impl Plan {
             .map_err(at("moving the root onto /"))?;
         Ok(Container {
             namespace,
-            uts,
-            ipc,
+            uts: uts.or(joined.uts),
+            ipc: ipc.or(joined.ipc),
             user: None,
             init_namespaces: self.namespaces,
             root,

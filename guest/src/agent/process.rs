@@ -97,6 +97,13 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// Whether the process runs in `container`.
+    pub fn runs_in(&self, container: &Arc<Container>) -> bool {
+        self.container
+            .as_ref()
+            .is_some_and(|own| Arc::ptr_eq(own, container))
+    }
+
     /// Validates `process`, to run in `container` if there is one (paths
     /// are then the container's).
     pub fn new(process: &Process, container: Option<Arc<Container>>) -> Result<Self, SpecError> {

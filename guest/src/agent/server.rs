@@ -5,8 +5,9 @@
 //! by one, in order), `AttachStream` makes it one stdio stream of a process
 //! (raw bytes after the `Ok`).
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use proto::agent::{Request, Response, StreamKind, PROTOCOL_VERSION};
 use proto::frame::{read_message, write_message, FrameError};
 use proto::timing::GuestStage;
 
-use super::cgroup::{self, Cgroup, CGROUP_MOUNT};
+use super::cgroup::{self, Cgroup, CGROUP_MOUNT, CONTAINER_CGROUP};
 use super::container::{self, Container};
 use super::network;
 use super::socket::{Listener, Stream};
@@ -25,10 +26,12 @@ use super::table::{Error, Table};
 /// Ends the VM with a status; in the VM it never returns.
 pub type PowerOff = Box<dyn Fn(u8) + Send + Sync>;
 
-/// The agent: the container once created, the process table and what
-/// `Shutdown` calls.
+/// The agent: the container once created, its pod's members, the process
+/// table and what `Shutdown` calls.
 pub struct Agent {
     container: Mutex<Option<Arc<Container>>>,
+    /// Pod members by id (see [`Request::CreateMember`]).
+    members: Mutex<HashMap<String, Arc<Container>>>,
     table: Table,
     power_off: PowerOff,
 }
@@ -37,6 +40,7 @@ impl Agent {
     pub fn new(power_off: PowerOff) -> Arc<Self> {
         Arc::new(Agent {
             container: Mutex::default(),
+            members: Mutex::default(),
             table: Table::default(),
             power_off,
         })
@@ -131,20 +135,55 @@ impl Agent {
                     return Err(container::Error::Exists.into());
                 }
                 let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-                let created = container::create(&spec)?;
-                let cgroup = Cgroup::create(Path::new(CGROUP_MOUNT), resources)?;
+                let created = container::create(&spec, container::Joined::default())?;
+                let cgroup = Cgroup::create(Path::new(CGROUP_MOUNT), CONTAINER_CGROUP, resources)?;
                 *container = Some(Arc::new(created.with_cgroup(cgroup)));
                 crate::timing::mark(GuestStage::ContainerSetUp);
+                Response::Ok
+            }
+            Request::CreateMember { id, spec, shared } => {
+                let first = self.lock_container().clone().ok_or(Error::NoContainer)?;
+                let name = member_cgroup(&id)?;
+                // Held while creating, as for the first container.
+                let mut members = self.lock_members();
+                if members.contains_key(&id) {
+                    return Err(Error::MemberExists(id));
+                }
+                let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+                let created = container::create(&spec, first.shared(shared)?)?;
+                let cgroup = Cgroup::create(Path::new(CGROUP_MOUNT), &name, resources)?;
+                members.insert(id, Arc::new(created.with_cgroup(cgroup)));
+                Response::Ok
+            }
+            Request::DeleteMember { id } => {
+                let removed = self.lock_members().remove(&id);
+                if let Some(cgroup) = removed.as_deref().and_then(Container::cgroup) {
+                    cgroup.remove()?;
+                }
                 Response::Ok
             }
             Request::ConfigureNetwork { network: config } => {
                 network::configure(&config)?;
                 Response::Ok
             }
-            Request::CreateProcess { exec_id, process } => {
+            Request::CreateProcess {
+                exec_id,
+                process,
+                container: None,
+            } => {
                 let container = self.lock_container().clone();
                 table.create(exec_id, &process, container)?;
                 crate::timing::mark(GuestStage::ProcessForked);
+                Response::Ok
+            }
+            Request::CreateProcess {
+                exec_id,
+                process,
+                container: Some(id),
+            } => {
+                let container = self.lock_members().get(&id).cloned();
+                let container = container.ok_or(Error::UnknownMember(id))?;
+                table.create(exec_id, &process, Some(container))?;
                 Response::Ok
             }
             Request::Start { exec_id } => {
@@ -171,9 +210,21 @@ impl Agent {
                 table.get(&exec_id)?.resize(rows, cols)?;
                 Response::Ok
             }
-            Request::ListProcesses => Response::Processes {
-                processes: table.running(),
-            },
+            Request::ListProcesses { container: None } => {
+                let members: Vec<_> = self.lock_members().values().cloned().collect();
+                Response::Processes {
+                    processes: table.running(|exec| !members.iter().any(|m| exec.runs_in(m))),
+                }
+            }
+            Request::ListProcesses {
+                container: Some(id),
+            } => {
+                let member = self.lock_members().get(&id).cloned();
+                let member = member.ok_or(Error::UnknownMember(id))?;
+                Response::Processes {
+                    processes: table.running(|exec| exec.runs_in(&member)),
+                }
+            }
             Request::Stats => Response::Stats {
                 stats: Box::new(self.with_cgroup(Cgroup::stats)?),
             },
@@ -209,10 +260,14 @@ impl Agent {
         Ok(f(cgroup.ok_or(Error::NoContainer)?)?)
     }
 
-    fn lock_container(&self) -> std::sync::MutexGuard<'_, Option<Arc<Container>>> {
+    fn lock_container(&self) -> MutexGuard<'_, Option<Arc<Container>>> {
         self.container
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_members(&self) -> MutexGuard<'_, HashMap<String, Arc<Container>>> {
+        self.members.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Turns `conn` into a stdio stream of `exec_id` and relays it.
@@ -264,6 +319,14 @@ impl Agent {
     }
 }
 
+/// The cgroup of pod member `id`: a name of one path component.
+fn member_cgroup(id: &str) -> Result<String, Error> {
+    if id.is_empty() || id.contains(['/', '\0']) || id == "." || id == ".." {
+        return Err(Error::MemberId(id.to_string()));
+    }
+    Ok(format!("member-{id}"))
+}
+
 /// Reads the next request; None when the peer closed the connection or
 /// sent something that is not a request (after telling it so, if it can
 /// still listen).
@@ -285,4 +348,20 @@ fn receive(conn: &mut Stream) -> Option<Request> {
 fn reply_error(conn: &mut Stream, message: String) {
     // The connection is closed next; if the peer cannot hear this, so be it.
     let _ = write_message(conn, &Response::Error { message });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_cgroup_is_one_path_component() {
+        assert_eq!(member_cgroup("b").unwrap(), "member-b");
+        for id in ["", ".", "..", "a/b", "a\0b"] {
+            assert!(
+                matches!(member_cgroup(id), Err(Error::MemberId(_))),
+                "{id:?}"
+            );
+        }
+    }
 }

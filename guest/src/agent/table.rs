@@ -62,6 +62,12 @@ pub enum Error {
     Network(#[from] super::network::Error),
     #[error("no container: create_container first")]
     NoContainer,
+    #[error("pod member {0} already exists")]
+    MemberExists(String),
+    #[error("no pod member {0}")]
+    UnknownMember(String),
+    #[error("{0:?} is not a pod member id")]
+    MemberId(String),
 }
 
 fn stream_name(kind: StreamKind) -> &'static str {
@@ -133,10 +139,12 @@ impl Table {
         Ok(status)
     }
 
-    pub fn running(&self) -> Vec<ProcessInfo> {
+    /// The running processes that `listed` picks.
+    pub fn running(&self, listed: impl Fn(&Exec) -> bool) -> Vec<ProcessInfo> {
         let mut running: Vec<ProcessInfo> = self
             .lock()
             .values()
+            .filter(|exec| listed(exec))
             .filter_map(|exec| {
                 let pid = exec.running_pid()?;
                 Some(ProcessInfo {
@@ -296,7 +304,7 @@ impl Exec {
         match self.spec.spawn(
             child,
             Box::new(move |status| exec.exited(status)),
-            self.id == proto::agent::INIT_EXEC_ID,
+            proto::agent::is_init_exec_id(&self.id),
         ) {
             Ok(pid) => {
                 state.phase = Phase::Running(pid);
@@ -338,6 +346,11 @@ impl Exec {
             Phase::Running(pid) => Some(pid),
             _ => None,
         }
+    }
+
+    /// Whether the process runs in `container`.
+    pub fn runs_in(&self, container: &Arc<Container>) -> bool {
+        self.spec.runs_in(container)
     }
 
     pub fn signal(&self, signal: i32, all: bool) -> Result<(), Error> {

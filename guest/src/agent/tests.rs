@@ -94,6 +94,7 @@ fn create(conn: &mut UnixStream, exec_id: &str, process: Box<Process>) -> Respon
     let request = Request::CreateProcess {
         exec_id: exec_id.into(),
         process,
+        container: None,
     };
     call(conn, &request)
 }
@@ -244,7 +245,9 @@ fn wait_after_the_exit_keeps_the_status() {
     );
     assert_eq!(piped.stdout.join().unwrap(), b"");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while call(&mut conn, &Request::ListProcesses) != (Response::Processes { processes: vec![] }) {
+    while call(&mut conn, &Request::ListProcesses { container: None })
+        != (Response::Processes { processes: vec![] })
+    {
         assert!(Instant::now() < deadline, "process did not exit");
         thread::sleep(Duration::from_millis(10));
     }
@@ -266,7 +269,7 @@ fn signal_kills_the_process() {
         "sleeper",
         spec(&["sleep", "100"], json!({})),
     );
-    let listed = call(&mut conn, &Request::ListProcesses);
+    let listed = call(&mut conn, &Request::ListProcesses { container: None });
     let Response::Processes { processes } = listed else {
         panic!("list: {listed:?}");
     };
@@ -289,7 +292,7 @@ fn signal_kills_the_process() {
         }
     );
     assert_eq!(
-        call(&mut conn, &Request::ListProcesses),
+        call(&mut conn, &Request::ListProcesses { container: None }),
         Response::Processes { processes: vec![] }
     );
 }
@@ -798,7 +801,7 @@ fn hello_with_another_version_is_refused() {
     assert!(rest.is_empty());
 
     let mut conn = connect(&agent);
-    let message = error(call(&mut conn, &Request::ListProcesses));
+    let message = error(call(&mut conn, &Request::ListProcesses { container: None }));
     assert_eq!(
         message,
         "a connection must start with hello or attach_stream"
@@ -815,7 +818,7 @@ fn shutdown_answers_then_powers_off() {
     );
     // The next answer proves the power-off already ran.
     assert!(matches!(
-        call(&mut conn, &Request::ListProcesses),
+        call(&mut conn, &Request::ListProcesses { container: None }),
         Response::Processes { .. }
     ));
     assert_eq!(*statuses.lock().unwrap(), [7]);
@@ -877,7 +880,7 @@ fn garbage_closes_the_connection_and_the_agent_keeps_serving() {
     let mut conn = UnixStream::connect(&path).unwrap();
     assert!(matches!(call(&mut conn, &hello), Response::Hello { .. }));
     assert!(matches!(
-        call(&mut conn, &Request::ListProcesses),
+        call(&mut conn, &Request::ListProcesses { container: None }),
         Response::Processes { .. }
     ));
     let _ = std::fs::remove_dir_all(&dir);
@@ -991,7 +994,8 @@ fn container_agent(scratch: &TempDir) -> Option<Arc<Agent>> {
         let flags = nix::mount::MsFlags::MS_BIND;
         nix::mount::mount(Some(&source), dir, None::<&str>, flags, None::<&str>)
     });
-    let container = super::container::create_with(&spec, layout, bind_share).unwrap();
+    let container =
+        super::container::create_with(&spec, layout, Default::default(), bind_share).unwrap();
     // Everything was mounted in the container's own namespace.
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
@@ -1190,7 +1194,8 @@ fn container_setup_failures_name_the_mount_and_leave_no_mounts() {
             let flags = nix::mount::MsFlags::MS_BIND;
             nix::mount::mount(Some(&source), dir, None::<&str>, flags, None::<&str>)
         });
-        let error = super::container::create_with(&spec, layout, bind_share).unwrap_err();
+        let error = super::container::create_with(&spec, layout, Default::default(), bind_share)
+            .unwrap_err();
         assert_eq!(error.to_string(), message);
     }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -1233,4 +1238,87 @@ fn configure_network_names_and_addresses_the_device_with_the_mac() {
             "interface eth0: no network device has MAC 02:00:00:00:00:09"
         );
     });
+}
+
+/// A container with `namespaces` and `hostname` whose rootfs is `root`
+/// under a scratch share (needs root), joining `joined`.
+fn bare_container(
+    scratch: &TempDir,
+    root: &str,
+    namespaces: serde_json::Value,
+    hostname: Option<&str>,
+    joined: super::container::Joined,
+) -> super::container::Container {
+    let source = scratch.path().join("share-source");
+    std::fs::create_dir_all(source.join(root)).unwrap();
+    let mut spec = json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": root},
+        "linux": {"namespaces": namespaces},
+    });
+    if let Some(hostname) = hostname {
+        spec["hostname"] = json!(hostname);
+    }
+    let spec: oci_spec::runtime::Spec = serde_json::from_value(spec).unwrap();
+    let layout = super::container::Layout {
+        share: scratch
+            .path()
+            .join(format!("share-{}", root.replace('/', "-"))),
+        root: scratch
+            .path()
+            .join(format!("root-{}", root.replace('/', "-"))),
+    };
+    let bind_share = Box::new(move |dir: &std::path::Path| {
+        let flags = nix::mount::MsFlags::MS_BIND;
+        nix::mount::mount(Some(&source), dir, None::<&str>, flags, None::<&str>)
+    });
+    super::container::create_with(&spec, layout, joined, bind_share).unwrap()
+}
+
+#[test]
+fn a_pod_member_joins_the_first_containers_uts_and_ipc_namespaces() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mounting needs root");
+        return;
+    }
+    let scratch = scratch_share();
+    let namespace = |fd: Option<std::os::fd::BorrowedFd>| {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&fd.unwrap());
+        std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap()
+    };
+    let first = bare_container(
+        &scratch,
+        "rootfs",
+        json!([{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]),
+        Some("pod-first"),
+        Default::default(),
+    );
+    let shared = proto::agent::SharedNamespaces {
+        uts: true,
+        ipc: false,
+    };
+    let member = bare_container(
+        &scratch,
+        "members/m/rootfs",
+        json!([{"type": "mount"}, {"type": "ipc"}]),
+        Some("set-by-member"),
+        first.shared(shared).unwrap(),
+    );
+    assert_eq!(namespace(member.uts()), namespace(first.uts()));
+    // The member's hostname went into the shared namespace, as runc sets
+    // it in a joined one.
+    let uts = first.uts().unwrap().try_clone_to_owned().unwrap();
+    let seen = thread::spawn(move || {
+        nix::sched::setns(uts, nix::sched::CloneFlags::CLONE_NEWUTS).unwrap();
+        nix::unistd::gethostname().unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(seen, "set-by-member");
+    assert_ne!(namespace(member.ipc()), namespace(first.ipc()));
+    // The guest's own namespaces are untouched.
+    assert_ne!(
+        std::fs::read_link("/proc/self/ns/uts").unwrap(),
+        namespace(first.uts())
+    );
 }

@@ -11,7 +11,9 @@
 //! monitor's mount namespace is its private one already.
 //!
 //! Namespace paths other than the network's are refused at `create`
-//! (`bundle::namespaces`), so each of these is a new namespace or none.
+//! (`bundle::namespaces`), but for a pod member's, which name the UTS and
+//! IPC namespaces of the pod's first container: the member's host process
+//! joins those ([`join_paths`]), as runc's init would.
 
 use std::fs::File;
 
@@ -35,6 +37,8 @@ const MIRRORED: [(LinuxNamespaceType, CloneFlags, &str); 3] = [
 pub enum MirrorError {
     #[error("opening the monitor's own {0} namespace")]
     Own(&'static str, #[source] std::io::Error),
+    #[error("joining the {} namespace at {}", .0, .1.display())]
+    Join(&'static str, std::path::PathBuf, #[source] std::io::Error),
     #[error("creating the container's namespaces on the host")]
     Unshare(#[source] Errno),
     #[error("setting the hostname {0:?}")]
@@ -54,6 +58,31 @@ fn wanted(spec: &Spec) -> Vec<(LinuxNamespaceType, CloneFlags, &'static str)> {
             })
         })
         .collect()
+}
+
+/// Moves the calling process into the UTS and IPC namespaces whose paths
+/// `spec` names (a pod member's: its first container's), and returns the
+/// namespaces it left, as [`enter`] does. Same conditions as [`enter`].
+pub fn join_paths(spec: &Spec) -> Result<Vec<File>, MirrorError> {
+    let list = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    let mut left = Vec::new();
+    for (kind, flag, name) in &MIRRORED[..2] {
+        let path = list
+            .into_iter()
+            .flatten()
+            .find(|ns| ns.typ() == *kind)
+            .and_then(|ns| ns.path().clone())
+            .filter(|p| !p.as_os_str().is_empty());
+        let Some(path) = path else {
+            continue;
+        };
+        let own = format!("/proc/thread-self/ns/{name}");
+        left.push(File::open(own).map_err(|e| MirrorError::Own(name, e))?);
+        File::open(&path)
+            .and_then(|target| nix::sched::setns(&target, *flag).map_err(std::io::Error::from))
+            .map_err(|e| MirrorError::Join(name, path.clone(), e))?;
+    }
+    Ok(left)
 }
 
 /// Moves the calling process into a new UTS, IPC and cgroup namespace as

@@ -18,7 +18,7 @@
 //! mounts): lookups from those fds would find the empty directories under
 //! the mount points.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -66,13 +66,17 @@ fn bind_flags() -> MsFlags {
     MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC
 }
 
-/// Makes every mount of the tree at `dir` private, nosuid, nodev and
-/// noexec: the share's files are the guest's, which the monitor never
-/// executes, and its device nodes are the guest kernel's business, never
-/// the host's.
-fn harden_tree(dir: &std::fs::File) -> std::io::Result<()> {
+/// Makes every mount of the tree at `tree` private, nosuid, nodev,
+/// noexec and, with `readonly`, read-only: the share's files are the
+/// guest's, which the monitor never executes, and its device nodes are the
+/// guest kernel's business, never the host's.
+pub fn harden_tree(tree: BorrowedFd<'_>, readonly: bool) -> std::io::Result<()> {
+    let mut set = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
+    if readonly {
+        set |= libc::MOUNT_ATTR_RDONLY;
+    }
     let attr = libc::mount_attr {
-        attr_set: libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC,
+        attr_set: set,
         attr_clr: 0,
         // Nothing the host mounts later propagates in unhardened.
         propagation: libc::MS_PRIVATE,
@@ -83,7 +87,7 @@ fn harden_tree(dir: &std::fs::File) -> std::io::Result<()> {
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            dir.as_raw_fd(),
+            tree.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
             &raw const attr,
@@ -155,7 +159,7 @@ pub fn enter(container_dir: &Path) -> Result<(), JailError> {
         .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
         .open(container_dir)
         .map_err(|e| JailError::Open(container_dir.into(), e))?;
-    harden_tree(&dir).map_err(|e| JailError::Harden(container_dir.into(), e))?;
+    harden_tree(dir.as_fd(), false).map_err(|e| JailError::Harden(container_dir.into(), e))?;
     let by_fd = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
 
     // The jail's root is a tmpfs over the --root directory: a mount point

@@ -74,14 +74,21 @@ fn bind(source: &Path, target: &Path, recursive: bool, readonly: bool) -> Result
     Ok(())
 }
 
-/// The share layout for `spec`: the rewritten spec the agent gets, and the
-/// (source, share path, recursive, read-only) bind mounts that make it.
+/// One bind mount that makes the share: source, share path, recursive,
+/// read-only.
+pub type Bind = (PathBuf, PathBuf, bool, bool);
+
+/// The share layout for `spec` under `prefix` in the share at `share`
+/// (empty for the VM's first container; `members/<id>` for a pod
+/// member): the rewritten spec the agent gets, and the bind mounts that
+/// make it.
 pub fn plan(
     spec: &Spec,
     bundle_dir: &Path,
     rootfs: &Path,
     share: &Path,
-) -> (Spec, Vec<(PathBuf, PathBuf, bool, bool)>) {
+    prefix: &Path,
+) -> (Spec, Vec<Bind>) {
     let mut spec = spec.clone();
     let readonly_root = spec
         .root()
@@ -90,12 +97,12 @@ pub fn plan(
         .unwrap_or(false);
     let mut binds = vec![(
         rootfs.to_path_buf(),
-        share.join(SHARE_ROOTFS),
+        share.join(prefix).join(SHARE_ROOTFS),
         true,
         readonly_root,
     )];
     if let Some(root) = spec.root_mut() {
-        root.set_path(PathBuf::from(SHARE_ROOTFS));
+        root.set_path(prefix.join(SHARE_ROOTFS));
     }
     if let Some(mounts) = spec.mounts_mut() {
         for (index, mount) in mounts.iter_mut().enumerate().filter(|(_, m)| is_bind(m)) {
@@ -107,7 +114,7 @@ pub fn plan(
             } else {
                 bundle_dir.join(source)
             };
-            let mut in_share = Path::new(SHARE_MOUNTS).join(index.to_string());
+            let mut in_share = prefix.join(SHARE_MOUNTS).join(index.to_string());
             if let Some(name) = source.file_name() {
                 in_share.push(name);
             }
@@ -131,7 +138,7 @@ pub fn stage(
     rootfs: &Path,
     share: &Path,
 ) -> Result<Spec, ShareError> {
-    let (guest_spec, binds) = plan(spec, bundle_dir, rootfs, share);
+    let (guest_spec, binds) = plan(spec, bundle_dir, rootfs, share, Path::new(""));
     std::fs::create_dir_all(share.join(SHARE_MOUNTS))
         .map_err(|e| ShareError::Create(share.into(), e))?;
     for (source, target, recursive, readonly) in binds {
@@ -178,6 +185,7 @@ mod tests {
             Path::new("/b"),
             Path::new("/b/rootfs"),
             Path::new("/s"),
+            Path::new(""),
         );
         assert_eq!(guest.root().as_ref().unwrap().path(), Path::new("rootfs"));
         let mounts = guest.mounts().as_ref().unwrap();
@@ -198,6 +206,26 @@ mod tests {
                 ("/b/hosts".into(), "/s/mounts/2/hosts".into(), false, false),
             ]
         );
+    }
+
+    #[test]
+    fn a_pod_members_share_is_under_its_prefix() {
+        let (guest, binds) = plan(
+            &spec(),
+            Path::new("/b"),
+            Path::new("/b/rootfs"),
+            Path::new("/s"),
+            Path::new("members/m1"),
+        );
+        let root = guest.root().as_ref().unwrap();
+        assert_eq!(root.path(), Path::new("members/m1/rootfs"));
+        let mounts = guest.mounts().as_ref().unwrap();
+        assert_eq!(
+            mounts[1].source().as_deref(),
+            Some(Path::new("members/m1/mounts/1/data"))
+        );
+        assert_eq!(binds[0].1, Path::new("/s/members/m1/rootfs"));
+        assert_eq!(binds[2].1, Path::new("/s/members/m1/mounts/2/hosts"));
     }
 
     #[test]

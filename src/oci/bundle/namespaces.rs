@@ -8,10 +8,15 @@
 //!
 //! - the namespace there must be of the type the spec names
 //!   (`NS_GET_NSTYPE`);
-//! - a namespace of a runvm container running under the same `--root`
-//!   (whose monitor mirrors its network, UTS, IPC and cgroup namespaces on
-//!   the host) asks to share that container's namespaces, as the
-//!   containers of a pod do: not supported yet;
+//! - a network, IPC or UTS namespace of a runvm container running under
+//!   the same `--root` (whose monitor mirrors those namespaces on the
+//!   host; a pod member's host process joins them) makes the new container
+//!   a **pod member** of that container's VM: it runs there, sharing the
+//!   VM's network and, as named, the first container's IPC and UTS
+//!   namespaces. All such paths must name one container, the network one
+//!   among them; its other namespace types cannot be shared;
+//! - a network namespace where a runvm monitor of another `--root` lives
+//!   is refused: two VMs cannot share one network;
 //! - the runtime's own network namespace is the host's network stack,
 //!   which a VM cannot share;
 //! - any other network namespace is joined by the monitor: the container's
@@ -99,15 +104,36 @@ pub enum PathProblem {
         wanted: &'static str,
     },
     #[error(
-        "{} is the {kind} namespace of the runvm container {id}: joining another runvm \
-         container's namespaces (pods) is not supported yet",
+        "{} is the {kind} namespace of the runvm container {id}: a pod member shares only \
+         the network, IPC and UTS namespaces of the container whose VM it runs in",
         path.display()
     )]
-    OtherContainer {
+    NotShareable {
         path: PathBuf,
         kind: &'static str,
         id: String,
     },
+    #[error(
+        "{} is a namespace of the runvm container {found}, but another path names {first}'s: \
+         a pod member runs in one container's VM",
+        path.display()
+    )]
+    TwoPods {
+        path: PathBuf,
+        first: String,
+        found: String,
+    },
+    #[error(
+        "the spec joins namespaces of the runvm container {0} but not its network namespace: \
+         a pod member runs in that container's VM and shares its network"
+    )]
+    MemberNetwork(String),
+    #[error(
+        "{} is the network namespace of a runvm container under another --root: two VMs \
+         cannot share a network (a pod's containers share one --root)",
+        .0.display()
+    )]
+    OtherRoot(PathBuf),
     #[error(
         "{} is the runtime's own network namespace: a VM cannot share the host's network \
          stack (give the container a network namespace of its own)",
@@ -137,10 +163,24 @@ fn namespace_of(pid: &str, proc_name: &str) -> Option<NamespaceId> {
         .map(|m| id_of(&m))
 }
 
+/// What a namespace path names, once accepted.
+#[derive(Debug, PartialEq, Eq)]
+enum Named {
+    /// A network namespace for the container's VM.
+    Network,
+    /// A namespace of the runvm container with this id: the container is
+    /// a member of its pod.
+    Pod(String),
+}
+
 /// Checks every namespace path of `spec` against the rule above;
-/// `root` is where runvm keeps its containers (`--root`).
-pub fn check_paths(spec: &Spec, root: &Path) -> Result<(), BundleError> {
+/// `root` is where runvm keeps its containers (`--root`). Returns the id
+/// of the container whose pod the spec joins, if it does.
+pub fn check_paths(spec: &Spec, root: &Path) -> Result<Option<String>, BundleError> {
     let list = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    let field = |index: usize| format!("linux.namespaces[{index}].path");
+    let mut pod: Option<String> = None;
+    let mut network_named = false;
     for (index, namespace) in list.into_iter().flatten().enumerate() {
         let Some(path) = namespace
             .path()
@@ -149,15 +189,66 @@ pub fn check_paths(spec: &Spec, root: &Path) -> Result<(), BundleError> {
         else {
             continue;
         };
-        check_path(namespace.typ(), path, root).map_err(|problem| BundleError::NamespacePath {
-            field: format!("linux.namespaces[{index}].path"),
+        let problem = |problem| BundleError::NamespacePath {
+            field: field(index),
             problem,
-        })?;
+        };
+        let Named::Pod(owner) = check_path(namespace.typ(), path, root).map_err(problem)? else {
+            continue;
+        };
+        network_named |= namespace.typ() == LinuxNamespaceType::Network;
+        match &pod {
+            Some(first) if *first != owner => {
+                return Err(problem(PathProblem::TwoPods {
+                    path: path.clone(),
+                    first: first.clone(),
+                    found: owner,
+                }))
+            }
+            _ => pod = Some(owner),
+        }
     }
-    Ok(())
+    match pod {
+        Some(owner) if !network_named => Err(BundleError::NamespacePath {
+            field: "linux.namespaces".into(),
+            problem: PathProblem::MemberNetwork(owner),
+        }),
+        pod => Ok(pod),
+    }
 }
 
-fn check_path(wanted: LinuxNamespaceType, path: &Path, root: &Path) -> Result<(), PathProblem> {
+/// The live runvm container under `root` whose host process is in
+/// `target` (of the kind `proc_name`): for a pod member, the pod's first
+/// container.
+fn pod_owner(root: &Path, proc_name: &str, target: NamespaceId) -> Option<String> {
+    let container = Container::list(root).into_iter().find(|container| {
+        container.status() != Status::Stopped
+            && namespace_of(&container.state.pid.to_string(), proc_name) == Some(target)
+    })?;
+    Some(container.state.pod.unwrap_or(container.state.id))
+}
+
+/// Whether a runvm process (a monitor, whose name is the binary's) lives
+/// in the network namespace `target`.
+fn runvm_lives_in(target: NamespaceId) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let pid = entry.file_name();
+        let Some(pid) = pid
+            .to_str()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return false;
+        };
+        namespace_of(pid, "net") == Some(target)
+            && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "runvm")
+    })
+}
+
+fn check_path(wanted: LinuxNamespaceType, path: &Path, root: &Path) -> Result<Named, PathProblem> {
     let file = File::open(path).map_err(|e| PathProblem::Open(path.into(), e))?;
     // SAFETY: NS_GET_NSTYPE takes no argument; on a file that is not a
     // namespace it fails with ENOTTY.
@@ -188,21 +279,23 @@ fn check_path(wanted: LinuxNamespaceType, path: &Path, root: &Path) -> Result<()
     }
     // The runtime's own namespace is the host's, whoever else is in it
     // (every monitor shares the host's PID namespace, say).
-    if !own {
-        let owner = Container::list(root).into_iter().find(|container| {
-            container.status() != Status::Stopped
-                && namespace_of(&container.state.pid.to_string(), proc_name) == Some(target)
-        });
-        if let Some(container) = owner {
-            return Err(PathProblem::OtherContainer {
+    if let Some(id) = (!own).then(|| pod_owner(root, proc_name, target)).flatten() {
+        return match wanted.typ {
+            LinuxNamespaceType::Network | LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts => {
+                Ok(Named::Pod(id))
+            }
+            _ => Err(PathProblem::NotShareable {
                 path: path.into(),
                 kind: wanted.spec_name,
-                id: container.state.id,
-            });
-        }
+                id,
+            }),
+        };
     }
     match wanted.typ {
-        LinuxNamespaceType::Network => Ok(()),
+        LinuxNamespaceType::Network if runvm_lives_in(target) => {
+            Err(PathProblem::OtherRoot(path.into()))
+        }
+        LinuxNamespaceType::Network => Ok(Named::Network),
         _ => Err(PathProblem::Host {
             path: path.into(),
             kind: wanted.spec_name,

@@ -14,6 +14,10 @@
 //! - `vmctl time COMMAND [ARG...]`: runs COMMAND with this process's stdio
 //!   and prints its wall time in seconds (busybox's `time` has 10 ms
 //!   resolution at best); fails if COMMAND does.
+//! - `vmctl shm-write KEY TEXT`: makes a System V shared memory segment
+//!   with KEY (decimal), writes TEXT into it and leaves it for others.
+//! - `vmctl shm-read KEY`: prints the text in the segment with KEY; fails
+//!   if this IPC namespace has none.
 //! - File subcommands for the file system tests, on either side of a
 //!   share: see `vmctl/fs.rs`.
 
@@ -121,6 +125,56 @@ fn console(socket: &str, size: &str, prompt: &str, input: &str) -> Result<()> {
     bail!("the pty stayed open for 60 s")
 }
 
+/// Size of the segments `shm-write` makes.
+const SHM_SIZE: usize = 4096;
+
+/// The System V shared memory segment with `key`, attached; created if
+/// `create`.
+fn shm_attach(key: &str, create: bool) -> Result<*mut libc::c_void> {
+    let key: libc::key_t = key.parse().context("the key must be a decimal number")?;
+    let flags = if create { libc::IPC_CREAT | 0o600 } else { 0 };
+    // SAFETY: shmget takes plain values and touches no memory of ours.
+    let id = unsafe { libc::shmget(key, SHM_SIZE, flags) };
+    if id < 0 {
+        return Err(std::io::Error::last_os_error()).context(format!("shmget of key {key}"));
+    }
+    // SAFETY: a null address lets the kernel choose where to map it.
+    let address = unsafe { libc::shmat(id, std::ptr::null(), 0) };
+    if address as isize == -1 {
+        return Err(std::io::Error::last_os_error()).context("shmat");
+    }
+    Ok(address)
+}
+
+fn shm_write(key: &str, text: &str) -> Result<()> {
+    let bytes = text.as_bytes();
+    if bytes.len() >= SHM_SIZE {
+        bail!("the text must be shorter than {SHM_SIZE} bytes");
+    }
+    let address = shm_attach(key, true)?;
+    // SAFETY: the segment is SHM_SIZE bytes, mapped at `address`; the text
+    // and its NUL fit.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), address.cast::<u8>(), bytes.len());
+        *address.cast::<u8>().add(bytes.len()) = 0;
+        libc::shmdt(address);
+    }
+    Ok(())
+}
+
+fn shm_read(key: &str) -> Result<()> {
+    let address = shm_attach(key, false)?;
+    // SAFETY: the segment is at least as long as the NUL-terminated text
+    // `shm-write` put there; `from_ptr` reads up to the NUL.
+    let text = unsafe { std::ffi::CStr::from_ptr(address.cast()) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: `address` is the segment attached above.
+    unsafe { libc::shmdt(address) };
+    println!("{text}");
+    Ok(())
+}
+
 fn run(args: &[String]) -> Result<()> {
     if let Some(result) = fs::run(args) {
         return result;
@@ -145,6 +199,8 @@ fn run(args: &[String]) -> Result<()> {
         [verb, socket, size, prompt, input] if verb == "console" => {
             console(socket, size, prompt, input)
         }
+        [verb, key, text] if verb == "shm-write" => shm_write(key, text),
+        [verb, key] if verb == "shm-read" => shm_read(key),
         [verb, command, rest @ ..] if verb == "status" => {
             let status = Command::new(command)
                 .args(rest)
@@ -173,7 +229,8 @@ fn run(args: &[String]) -> Result<()> {
         _ => bail!(
             "usage: vmctl signal SOCKET SIGNUM | vmctl resize SOCKET ROWS COLS | \
              vmctl status COMMAND [ARG...] | vmctl time COMMAND [ARG...] | \
-             vmctl console SOCKET ROWSxCOLS PROMPT INPUT | {}",
+             vmctl console SOCKET ROWSxCOLS PROMPT INPUT | vmctl shm-write KEY TEXT | \
+             vmctl shm-read KEY | {}",
             fs::USAGE
         ),
     }
