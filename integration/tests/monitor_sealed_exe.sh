@@ -25,7 +25,7 @@ echo "monitor $pid1 runs $exe1 (file system magic $(stat -f -L -c %t /proc/$pid1
 for pid in $pid1 $pid2; do
 	[ "$(stat -f -L -c %t /proc/$pid/exe)" = 794c7630 ] || fail "monitor $pid should run from an overlayfs, runs $(readlink /proc/$pid/exe)"
 	[ "$(sha256sum </proc/$pid/exe | cut -d' ' -f1)" = "$before" ] || fail "monitor $pid does not run the runvm binary"
-	if grep -q "memfd:runvm" /proc/$pid/maps; then fail "monitor $pid maps a copy of the binary"; fi
+	if grep -q "/memfd:runvm (deleted)" /proc/$pid/maps; then fail "monitor $pid maps a copy of the binary"; fi
 done
 [ "$(cat /proc/$pid1/comm)" = runvm ] || fail "the monitor's name should be runvm, is $(cat /proc/$pid1/comm)"
 case "$(tr '\0' ' ' </proc/$pid1/cmdline)" in
