@@ -9,7 +9,8 @@
 # binary it runs from, the rest). Needs RUNC and VMCTL besides the usual
 # variables. Inside the test host the times carry TCG's overhead; compare
 # the columns. With BASELINE_RUNVM (another runvm binary, an earlier
-# build) the same `run` and first idle container are measured with it too.
+# build) the same `run`, its stages and the first idle container are
+# measured with it too.
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 . "$TEST_LIB/bench.sh"
@@ -34,7 +35,7 @@ while [ "$run" -le "$runs" ]; do
 	echo "$runvm_ms" >>runvm.ms
 	echo "$runc_ms" >>runc.ms
 	if [ -n "${BASELINE_RUNVM:-}" ]; then
-		baseline_s=$("$VMCTL" time "$BASELINE_RUNVM" --root "$PWD/baseline-root" run --bundle bundle \
+		baseline_s=$(RUNVM_TIMING="$PWD/baseline-marks.$run" "$VMCTL" time "$BASELINE_RUNVM" --root "$PWD/baseline-root" run --bundle bundle \
 			"b$run" </dev/null) || fail "baseline runvm run failed"
 		baseline_ms=$(awk -v s="$baseline_s" 'BEGIN { printf "%.1f", s * 1000 }')
 		printf " %10s (baseline)" "$baseline_ms"
@@ -55,22 +56,34 @@ for run in $(seq 1 $runs); do
 	echo "timing marks of run $run:"
 	cat "marks.$run"
 done
-for run in $(seq 1 $runs); do
-	awk '
-		{ stage = $3; for (i = 4; i <= NF; i++) stage = stage " " $i }
-		stage == "cli start" && !start { start = $1 }
-		stage == "virtio device activated" || !(stage in at) { at[stage] = $1 }
-		END { for (s in at) if (s != "cli start") printf "%s\t%.1f\n", s, (at[s] - start) / 1e6 }
-	' "marks.$run" >>stages.tsv
-done
-# Stages in the order of their median time.
-cut -f1 stages.tsv | sort -u | while read -r stage; do
-	awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
-	printf '%s\t%s\n' "$(median stage.values)" "$stage"
-done | sort -n | while IFS="$(printf '\t')" read -r _ stage; do
-	awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
-	row stages "$stage" "ms since CLI start" stage.values
-done
+# stage_rows GROUP PREFIX MARKS...: one row per stage (named PREFIX and
+# the stage), in the order of their median time, from the mark files of
+# the runs.
+stage_rows() {
+	group=$1
+	prefix=$2
+	shift 2
+	: >stages.tsv
+	for marks in "$@"; do
+		awk '
+			{ stage = $3; for (i = 4; i <= NF; i++) stage = stage " " $i }
+			stage == "cli start" && !start { start = $1 }
+			stage == "virtio device activated" || !(stage in at) { at[stage] = $1 }
+			END { for (s in at) if (s != "cli start") printf "%s\t%.1f\n", s, (at[s] - start) / 1e6 }
+		' "$marks" >>stages.tsv
+	done
+	cut -f1 stages.tsv | sort -u | while read -r stage; do
+		awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
+		printf '%s\t%s\n' "$(median stage.values)" "$stage"
+	done | sort -n | while IFS="$(printf '\t')" read -r _ stage; do
+		awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
+		row "$group" "$prefix$stage" "ms since CLI start" stage.values
+	done
+}
+stage_rows stages "" marks.*
+if [ -n "${BASELINE_RUNVM:-}" ]; then
+	stage_rows "baseline stages" "baseline: " baseline-marks.*
+fi
 
 # start_idle RUNTIME ROOT ID: starts an idle container with RUNTIME and prints
 # what it costs the host, as the drop in MemAvailable (processes, guest
@@ -100,7 +113,7 @@ monitor_memory() {
 		/^[0-9a-f]+-[0-9a-f]+ / {
 			kind = "other"
 			if ($0 ~ /runvm-guest-ram/) kind = "guest"
-			else if ($6 == disk || $6 == exe || $6 ~ /^\/memfd:runvm/) kind = "binary"
+			else if ($6 == disk || $6 == exe || $6 == "/memfd:runvm") kind = "binary"
 		}
 		$1 == "Rss:" { rss[kind] += $2 }
 		$1 == "Pss:" { pss[kind] += $2 }

@@ -292,11 +292,16 @@ fn table(rows: &[Row], place: &str) -> String {
          |---|---|---|---|---|---|\n"
     );
     let mut previous_stage = 0.0;
+    let mut stage_group = "";
     for row in rows {
         // A stage's reference column says how long it took after the
-        // stage before it.
+        // stage before it (groups "stages" and "baseline stages").
         let step;
-        let reference = if row.group == "stages" {
+        let reference = if row.group.ends_with("stages") {
+            if row.group != stage_group {
+                stage_group = &row.group;
+                previous_stage = 0.0;
+            }
             let at = stats(&row.runvm).map_or(0.0, |(median, ..)| median);
             step = format!("step (medians): +{}", number(at - previous_stage));
             previous_stage = at;
