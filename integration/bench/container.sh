@@ -6,9 +6,11 @@
 # started. Then an idle container's host memory: the drop in MemAvailable
 # for a first and a second container (neither runtime has a shim here),
 # and the runvm monitor's RSS and PSS split by mapping (guest RAM, the
-# sealed binary, the rest). Needs RUNC and VMCTL besides the usual
+# binary it runs from, the rest). Needs RUNC and VMCTL besides the usual
 # variables. Inside the test host the times carry TCG's overhead; compare
-# the columns.
+# the columns. With BASELINE_RUNVM (another runvm binary, an earlier
+# build) the same `run`, its stages and the first idle container are
+# measured with it too.
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
 . "$TEST_LIB/bench.sh"
@@ -29,13 +31,24 @@ while [ "$run" -le "$runs" ]; do
 		|| fail "runc run failed"
 	runvm_ms=$(awk -v s="$runvm_s" 'BEGIN { printf "%.1f", s * 1000 }')
 	runc_ms=$(awk -v s="$runc_s" 'BEGIN { printf "%.1f", s * 1000 }')
-	printf "%-8s %10s %10s\n" "$run" "$runvm_ms" "$runc_ms"
+	printf "%-8s %10s %10s" "$run" "$runvm_ms" "$runc_ms"
 	echo "$runvm_ms" >>runvm.ms
 	echo "$runc_ms" >>runc.ms
+	if [ -n "${BASELINE_RUNVM:-}" ]; then
+		baseline_s=$(RUNVM_TIMING="$PWD/baseline-marks.$run" "$VMCTL" time "$BASELINE_RUNVM" --root "$PWD/baseline-root" run --bundle bundle \
+			"b$run" </dev/null) || fail "baseline runvm run failed"
+		baseline_ms=$(awk -v s="$baseline_s" 'BEGIN { printf "%.1f", s * 1000 }')
+		printf " %10s (baseline)" "$baseline_ms"
+		echo "$baseline_ms" >>baseline.ms
+	fi
+	echo
 	run=$((run + 1))
 done
 printf "%-8s %10s %10s\n" median "$(median runvm.ms)" "$(median runc.ms)"
 row run "run /bin/true, create -> exit -> delete" ms runvm.ms "runc" runc.ms
+if [ -n "${BASELINE_RUNVM:-}" ]; then
+	row run "run /bin/true, create -> exit -> delete" ms runvm.ms "runvm baseline ($BASELINE_RUNVM)" baseline.ms
+fi
 
 # The stage breakdown: per run, each stage's first mark (the last for
 # device activation: all devices are up) in ms since the CLI's start.
@@ -43,26 +56,38 @@ for run in $(seq 1 $runs); do
 	echo "timing marks of run $run:"
 	cat "marks.$run"
 done
-for run in $(seq 1 $runs); do
-	awk '
-		{ stage = $3; for (i = 4; i <= NF; i++) stage = stage " " $i }
-		stage == "cli start" && !start { start = $1 }
-		stage == "virtio device activated" || !(stage in at) { at[stage] = $1 }
-		END { for (s in at) if (s != "cli start") printf "%s\t%.1f\n", s, (at[s] - start) / 1e6 }
-	' "marks.$run" >>stages.tsv
-done
-# Stages in the order of their median time.
-cut -f1 stages.tsv | sort -u | while read -r stage; do
-	awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
-	printf '%s\t%s\n' "$(median stage.values)" "$stage"
-done | sort -n | while IFS="$(printf '\t')" read -r _ stage; do
-	awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
-	row stages "$stage" "ms since CLI start" stage.values
-done
+# stage_rows GROUP PREFIX MARKS...: one row per stage (named PREFIX and
+# the stage), in the order of their median time, from the mark files of
+# the runs.
+stage_rows() {
+	group=$1
+	prefix=$2
+	shift 2
+	: >stages.tsv
+	for marks in "$@"; do
+		awk '
+			{ stage = $3; for (i = 4; i <= NF; i++) stage = stage " " $i }
+			stage == "cli start" && !start { start = $1 }
+			stage == "virtio device activated" || !(stage in at) { at[stage] = $1 }
+			END { for (s in at) if (s != "cli start") printf "%s\t%.1f\n", s, (at[s] - start) / 1e6 }
+		' "$marks" >>stages.tsv
+	done
+	cut -f1 stages.tsv | sort -u | while read -r stage; do
+		awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
+		printf '%s\t%s\n' "$(median stage.values)" "$stage"
+	done | sort -n | while IFS="$(printf '\t')" read -r _ stage; do
+		awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
+		row "$group" "$prefix$stage" "ms since CLI start" stage.values
+	done
+}
+stage_rows stages "" marks.*
+if [ -n "${BASELINE_RUNVM:-}" ]; then
+	stage_rows "baseline stages" "baseline: " baseline-marks.*
+fi
 
 # start_idle RUNTIME ROOT ID: starts an idle container with RUNTIME and prints
 # what it costs the host, as the drop in MemAvailable (processes, guest
-# RAM touched, page tables, kernel objects, runvm's sealed binary copy)
+# RAM touched, page tables, kernel objects, a sealed copy of runvm's binary if made)
 # 2 s after its first line. The container keeps running.
 start_idle() {
 	sync
@@ -76,22 +101,34 @@ start_idle() {
 }
 # monitor_memory ROOT ID: the monitor's Rss and Pss in KiB, split by
 # mapping: "guest_rss guest_pss binary_rss binary_pss other_rss other_pss
-# threads" (guest RAM is the memfd runvm-guest-ram; the binary is the
-# sealed memfd copy the monitor runs from, /memfd:runvm).
+# threads" (guest RAM is the memfd runvm-guest-ram; the binary is what the
+# monitor runs from: runvm on disk through a read-only overlay, shown by
+# its path on disk or in the overlay, or a sealed memfd copy,
+# /memfd:runvm).
 monitor_memory() {
 	pid=$(monitor_pid "$1" "$2")
 	[ -n "$pid" ] || fail "no monitor pid for $2"
-	awk '
-		/^[0-9a-f]+-[0-9a-f]+ / { kind = "other"; if ($0 ~ /runvm-guest-ram/) kind = "guest"; else if ($0 ~ /memfd:runvm /) kind = "binary" }
+	exe=$(readlink "/proc/$pid/exe")
+	awk -v disk="$RUNVM" -v exe="${exe% (deleted)}" '
+		/^[0-9a-f]+-[0-9a-f]+ / {
+			kind = "other"
+			if ($0 ~ /runvm-guest-ram/) kind = "guest"
+			else if ($6 == disk || $6 == exe || $6 == "/memfd:runvm") kind = "binary"
+		}
 		$1 == "Rss:" { rss[kind] += $2 }
 		$1 == "Pss:" { pss[kind] += $2 }
 		END { printf "%d %d %d %d %d %d", rss["guest"], pss["guest"], rss["binary"], pss["binary"], rss["other"], pss["other"] }
 	' "/proc/$pid/smaps"
 	echo " $(sed -n 's/^Threads:[[:space:]]*//p' "/proc/$pid/status")"
 }
-# The first container of a runtime, then a second beside it: runvm's
-# first monitor makes the sealed copy of the binary (kernel and
-# initramfs included), later ones under the same --root share it.
+# The first container of a runtime, then a second beside it (where runvm
+# falls back to a sealed copy of its binary, kernel and initramfs
+# included, the first monitor makes it and later ones under the same
+# --root share it).
+if [ -n "${BASELINE_RUNVM:-}" ]; then
+	baseline_first=$(start_idle "$BASELINE_RUNVM" "$PWD/baseline-idle" bi1)
+	"$BASELINE_RUNVM" --root "$PWD/baseline-idle" delete --force bi1 || fail "baseline runvm delete failed"
+fi
 runvm_first=$(start_idle "$RUNVM" "$PWD/runvm-idle" vi1)
 runvm_second=$(start_idle "$RUNVM" "$PWD/runvm-idle" vi2)
 mem1=$(monitor_memory "$PWD/runvm-idle" vi1)
@@ -109,13 +146,17 @@ printf "%-8s %10s %10s\n" first "$runvm_first" "$runc_first"
 printf "%-8s %10s %10s\n" second "$runvm_second" "$runc_second"
 row_values memory "idle container, first: host memory (MemAvailable drop)" KiB "$runvm_first" runc "$runc_first"
 row_values memory "idle container, second: host memory (MemAvailable drop)" KiB "$runvm_second" runc "$runc_second"
+if [ -n "${BASELINE_RUNVM:-}" ]; then
+	row_values memory "idle container, first: host memory (MemAvailable drop)" KiB "$runvm_first" \
+		"runvm baseline" "$baseline_first"
+fi
 for which in first second; do
 	[ "$which" = first ] && set -- $mem1 || set -- $mem2
 	row_values memory "$which monitor: RSS beyond guest RAM" KiB "$(($3 + $5))"
 	row_values memory "$which monitor: PSS beyond guest RAM" KiB "$(($4 + $6))"
 	row_values memory "$which monitor: guest RAM touched (RSS)" KiB "$1"
-	row_values memory "$which monitor: sealed binary pages (RSS)" KiB "$3"
-	row_values memory "$which monitor: sealed binary pages (PSS)" KiB "$4"
+	row_values memory "$which monitor: binary pages (RSS)" KiB "$3"
+	row_values memory "$which monitor: binary pages (PSS)" KiB "$4"
 	row_values memory "$which monitor: heap, stacks, buffers (RSS)" KiB "$5"
 	row_values memory "$which monitor: threads" count "$7"
 done

@@ -13,6 +13,9 @@
 //! trips from the host to a container, against a plain network namespace
 //! on the same CNI bridge. `bench/density.sh`: 20 containers started at
 //! once. Words after `--` select scripts by name (`-- fs`).
+//! `RUNVM_BENCH_BASELINE=FILE`: another runvm binary (an earlier build,
+//! its guest images embedded) that `bench/container.sh` also measures, for
+//! a change's before and after in one run.
 //! Not part of `cargo test`.
 
 use std::path::{Path, PathBuf};
@@ -34,6 +37,8 @@ const BENCH_SCRIPTS: [&str; 6] = [
     "net.sh",
     "density.sh",
 ];
+/// Names another runvm binary for `bench/container.sh` to measure too.
+const BASELINE_VAR: &str = "RUNVM_BENCH_BASELINE";
 /// Ten boots of each VMM, nested under TCG, fit well within this.
 const BENCH_TIMEOUT: Duration = Duration::from_secs(900);
 /// Fresh test host boots after one that died or was unusable.
@@ -96,12 +101,22 @@ fn main() -> Result<()> {
     }
     let boot_timer = PathBuf::from(env!("CARGO_BIN_EXE_boot-timer"));
     let vmctl = PathBuf::from(env!("CARGO_BIN_EXE_vmctl"));
-    let extra_env = vec![
+    let mut extra_env = vec![
         ("BOOT_TIMER".to_owned(), boot_timer.clone()),
         ("VMCTL".to_owned(), vmctl.clone()),
         ("QEMU".to_owned(), QEMU.into()),
         ("RUNC".to_owned(), RUNC.into()),
     ];
+    let baseline = std::env::var_os(BASELINE_VAR).map(PathBuf::from);
+    if let Some(path) = &baseline {
+        if !path.is_absolute() || !path.is_file() {
+            bail!(
+                "{BASELINE_VAR}={} is not an absolute path to a file",
+                path.display()
+            );
+        }
+        extra_env.push(("BASELINE_RUNVM".to_owned(), path.clone()));
+    }
     let mut failures = Vec::new();
 
     let work_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
@@ -117,6 +132,7 @@ fn main() -> Result<()> {
                     QEMU_MICROVM_FIRMWARE.into(),
                     RUNC.into(),
                 ],
+                baseline.into_iter().collect(),
                 integration::network_tools::network_tools()?,
             ]
             .concat(),
@@ -276,11 +292,16 @@ fn table(rows: &[Row], place: &str) -> String {
          |---|---|---|---|---|---|\n"
     );
     let mut previous_stage = 0.0;
+    let mut stage_group = "";
     for row in rows {
         // A stage's reference column says how long it took after the
-        // stage before it.
+        // stage before it (groups "stages" and "baseline stages").
         let step;
-        let reference = if row.group == "stages" {
+        let reference = if row.group.ends_with("stages") {
+            if row.group != stage_group {
+                stage_group = &row.group;
+                previous_stage = 0.0;
+            }
             let at = stats(&row.runvm).map_or(0.0, |(median, ..)| median);
             step = format!("step (medians): +{}", number(at - previous_stage));
             previous_stage = at;

@@ -99,7 +99,7 @@ fn spawn_and_wait(
         .into_iter()
         .filter(|c| c.status() != super::Status::Stopped)
         .map(|c| c.state.pid);
-    let exe = crate::monitor::sandbox::sealed_exe::sealed_exe(running_monitors)
+    let exe = crate::monitor::sandbox::sealed_exe::sealed_exe(root, running_monitors)
         .map_err(CreateError::SealedCopy)?;
     vmm::timing::mark("binary protection ready");
     let mut command = Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));

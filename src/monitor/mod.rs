@@ -265,6 +265,7 @@ fn run_container(
     let console =
         File::create(&log_path).map_err(|e| MonitorError::ConsoleLog(log_path.clone(), e))?;
     let vm = Vm::new(&vm_config, console)?;
+    config.images.release_embedded();
     if config.container.is_some() {
         crate::monitor::sandbox::jail::unmount_pid_only_proc()?;
     }

@@ -320,6 +320,7 @@ impl Vm {
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(VmError::SupportedCpuid)?;
+        let tsc_deadline = kvm.check_extension(kvm_ioctls::Cap::TscDeadlineTimer);
 
         let pause = Arc::new(PauseGate::default());
         let mut vcpus = Vec::with_capacity(usize::from(config.vcpus));
@@ -328,7 +329,7 @@ impl Vm {
                 .create_vcpu(u64::from(id))
                 .map_err(|e| VmError::CreateVcpu(id, e))?;
             let mut cpuid = supported.clone();
-            filter_cpuid(cpuid.as_mut_slice(), id, config.vcpus);
+            filter_cpuid(cpuid.as_mut_slice(), id, config.vcpus, tsc_deadline);
             fd.set_cpuid2(&cpuid)
                 .map_err(|e| VmError::SetCpuid(id, e))?;
             let state = |e| VmError::VcpuState(id, e);

@@ -1,20 +1,35 @@
-//! The monitor runs from a sealed in-memory copy of this binary, never from
-//! its path on disk: a process that gets hold of the monitor (through
-//! /proc/PID/exe, say) cannot rewrite the runvm binary the host runs next
-//! (the CVE-2019-5736 class), and replacing the file on disk does not
-//! change a running monitor. The copy is a memfd with every seal set, so
-//! nobody, this process included, can write, grow or shrink it.
+//! The monitor never runs from a writable path to this binary: a process
+//! that gets hold of the monitor (through /proc/PID/exe, say) must not be
+//! able to rewrite the runvm binary the host runs next (the CVE-2019-5736
+//! class), and replacing the file on disk must not change a running
+//! monitor.
 //!
-//! The binary carries the guest kernel and initramfs (some 30 MiB), so one
-//! copy per container would cost that much memory each: a new monitor
-//! reuses the copy of a running monitor under the same `--root` when it is
-//! sealed and byte for byte this binary, and only the first container
-//! there (or the first after an upgrade) makes one.
+//! The monitor is exec'd from a read-only overlayfs over this binary's
+//! directory, as runc 1.2 does: a detached mount (fsopen, fsmount; never
+//! attached anywhere) with no upper layer, so the file it shows cannot be
+//! opened for writing (EROFS), and unlike a read-only bind mount there is
+//! nothing to remount writable. It costs no copy and no memory: the
+//! monitor's pages are the page cache of the file on disk, shared by every
+//! monitor. Replacing the binary (a rename, as install, dpkg and cargo do)
+//! leaves running monitors on the old file. Writing into the file in place
+//! (`cp` over it) does change them, where a plain exec would have made that
+//! write fail with ETXTBSY: overlayfs does not pass the exec's write denial
+//! down to the file below.
+//!
+//! Where overlayfs cannot be mounted (no privilege, no overlay support),
+//! the monitor runs from a sealed in-memory copy instead: a memfd with
+//! every seal set, so nobody, this process included, can write, grow or
+//! shrink it. The binary carries the guest kernel and initramfs (some 30
+//! MiB), so a new monitor reuses the copy of a running monitor under the
+//! same `--root` when it is sealed and byte for byte this binary.
 
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::FileExt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
@@ -28,11 +43,21 @@ const SEALS: SealFlag = SealFlag::F_SEAL_SEAL
 /// Bytes compared at a time when checking a running monitor's copy.
 const COMPARE_CHUNK: usize = 1 << 20;
 
-/// A sealed copy of this binary to exec the monitor from (close-on-exec:
-/// exec it through /proc/self/fd/N, which the kernel opens before it closes
-/// the fd): the one a running monitor in `monitor_pids` runs from, if it is
-/// sealed and identical to this binary, else a new one.
-pub fn sealed_exe(monitor_pids: impl IntoIterator<Item = i32>) -> io::Result<OwnedFd> {
+/// This binary, opened where it cannot be written, to exec the monitor
+/// from (close-on-exec: exec it through /proc/self/fd/N, which the kernel
+/// opens before it closes the fd). `spare_dir` is any existing directory
+/// (the `--root`): overlayfs needs a second lower layer to mount without an
+/// upper one, and this binary's directory, above it, hides its files.
+/// Without overlayfs: the sealed copy a running monitor in `monitor_pids`
+/// runs from, if it is identical to this binary, else a new one.
+pub fn sealed_exe(
+    spare_dir: &Path,
+    monitor_pids: impl IntoIterator<Item = i32>,
+) -> io::Result<OwnedFd> {
+    match read_only_overlay_exe(spare_dir) {
+        Ok(exe) => return Ok(exe),
+        Err(e) => tracing::debug!("no read-only overlay for the monitor ({e}): a sealed copy"),
+    }
     let this = File::open("/proc/self/exe")?;
     for pid in monitor_pids {
         if let Some(copy) = identical_sealed_exe_of(pid, &this) {
@@ -40,6 +65,121 @@ pub fn sealed_exe(monitor_pids: impl IntoIterator<Item = i32>) -> io::Result<Own
         }
     }
     sealed_copy_of(&this)
+}
+
+/// This binary as seen through a new detached read-only overlayfs whose
+/// lower layers are its directory and, under it, `spare_dir`.
+fn read_only_overlay_exe(spare_dir: &Path) -> io::Result<OwnedFd> {
+    let this = std::fs::read_link("/proc/self/exe")?;
+    let (Some(dir), Some(name)) = (this.parent(), this.file_name()) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    // A binary deleted or replaced since this process started: its path
+    // names another file or none.
+    if this.as_os_str().as_bytes().ends_with(b" (deleted)") {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    let context = fsopen(c"overlay")?;
+    let lower = [lower_dir_escaped(dir), lower_dir_escaped(spare_dir)].join(&b':');
+    fsconfig_string(&context, c"lowerdir", &CString::new(lower)?)?;
+    // Inode number mapping is of no use here, and where the layers are on
+    // different file systems the kernel would log about it.
+    let _ = fsconfig_string(&context, c"xino", c"off");
+    fsconfig_create(&context)?;
+    let mount = fsmount(
+        &context,
+        libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+    )?;
+    let exe = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(Path::new(&format!("/proc/self/fd/{}", mount.as_raw_fd())).join(name))?;
+    Ok(exe.into())
+}
+
+/// `dir` as one entry of overlayfs's `lowerdir` list, whose separator is
+/// `:` and escape `\`.
+fn lower_dir_escaped(dir: &Path) -> Vec<u8> {
+    let mut escaped = Vec::new();
+    for &byte in dir.as_os_str().as_bytes() {
+        if byte == b':' || byte == b'\\' {
+            escaped.push(b'\\');
+        }
+        escaped.push(byte);
+    }
+    escaped
+}
+
+/// A new file system context for `fs_type` (close-on-exec).
+fn fsopen(fs_type: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: `fs_type` is a NUL-terminated string the kernel only reads.
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fs_type.as_ptr(), libc::FSOPEN_CLOEXEC) };
+    owned_fd(fd)
+}
+
+/// Sets the string parameter `key` of a file system context.
+fn fsconfig_string(context: &OwnedFd, key: &CStr, value: &CStr) -> io::Result<()> {
+    // SAFETY: both strings are NUL-terminated and only read by the kernel;
+    // the context fd is open for the call's duration.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            context.as_raw_fd(),
+            libc::FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Creates the superblock of a configured file system context.
+fn fsconfig_create(context: &OwnedFd) -> io::Result<()> {
+    // SAFETY: no pointers are passed; the context fd is open.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            context.as_raw_fd(),
+            libc::FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A detached mount of a created file system context, with the mount
+/// attributes `attributes` (close-on-exec).
+fn fsmount(context: &OwnedFd, attributes: u64) -> io::Result<OwnedFd> {
+    // SAFETY: no pointers are passed; the context fd is open.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            context.as_raw_fd(),
+            libc::FSMOUNT_CLOEXEC,
+            attributes,
+        )
+    };
+    owned_fd(fd)
+}
+
+/// The fd a system call returned, or its error.
+fn owned_fd(rc: libc::c_long) -> io::Result<OwnedFd> {
+    let fd = libc::c_int::try_from(rc).map_err(|_| io::Error::last_os_error())?;
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned `fd`, a new descriptor nobody else
+    // owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The executable of `pid` if it is a fully sealed file with the same
@@ -134,8 +274,39 @@ mod tests {
             })
             .unwrap();
         assert!(!same_contents(&other, &this).unwrap());
-        // With no running monitor, a new copy is made.
-        let fresh = File::from(sealed_exe(std::iter::empty()).unwrap());
-        assert!(same_contents(&fresh, &this).unwrap());
+    }
+
+    #[test]
+    fn the_overlay_shows_this_binary_read_only() {
+        // Needs root (fsopen of overlayfs), as the tests run.
+        let spare = tempfile::tempdir().unwrap();
+        // A file of this binary's name in the spare layer does not hide it.
+        let this_path = std::fs::read_link("/proc/self/exe").unwrap();
+        std::fs::write(spare.path().join(this_path.file_name().unwrap()), b"decoy").unwrap();
+        let exe = File::from(read_only_overlay_exe(spare.path()).unwrap());
+        let this = File::open("/proc/self/exe").unwrap();
+        assert!(
+            same_contents(&exe, &this).unwrap(),
+            "the overlay shows another file"
+        );
+        // Neither the fd nor the path /proc/PID/exe would give can be
+        // opened for writing.
+        let reopened = std::fs::OpenOptions::new()
+            .append(true)
+            .open(format!("/proc/self/fd/{}", exe.as_raw_fd()));
+        assert_eq!(reopened.unwrap_err().raw_os_error(), Some(libc::EROFS));
+        // sealed_exe takes the overlay: no sealed copy.
+        let chosen = File::from(sealed_exe(spare.path(), std::iter::empty()).unwrap());
+        assert_eq!(
+            fcntl(chosen.as_raw_fd(), FcntlArg::F_GET_SEALS).unwrap_err(),
+            nix::errno::Errno::EINVAL,
+            "sealed_exe made a memfd copy though overlayfs works"
+        );
+    }
+
+    #[test]
+    fn lower_dirs_escape_the_list_separator() {
+        assert_eq!(lower_dir_escaped(Path::new("/usr/bin")), b"/usr/bin");
+        assert_eq!(lower_dir_escaped(Path::new(r"/a:b\c")), br"/a\:b\\c");
     }
 }

@@ -11,6 +11,7 @@ const LEAF_EXT_FEATURES: u32 = 0x8000_0001;
 const LEAF_AMD_SIZE_IDS: u32 = 0x8000_0008;
 
 const ECX_VMX: u32 = 1 << 5;
+const ECX_TSC_DEADLINE: u32 = 1 << 24;
 const ECX_HYPERVISOR: u32 = 1 << 31;
 const EDX_HTT: u32 = 1 << 28;
 const EXT_ECX_SVM: u32 = 1 << 2;
@@ -28,8 +29,17 @@ fn id_bits(count: u32) -> u32 {
 
 /// Rewrites KVM's supported CPUID for vCPU `vcpu_id` of a VM with
 /// `vcpu_count` single-threaded cores in one socket: APIC ids and core
-/// counts; the hypervisor bit on; nested virtualization and the PMU off.
-pub fn filter_cpuid(entries: &mut [kvm_cpuid_entry2], vcpu_id: u8, vcpu_count: u8) {
+/// counts; the hypervisor bit on; nested virtualization and the PMU off;
+/// the TSC-deadline timer on when KVM's local APIC has one
+/// (`tsc_deadline`, KVM_CAP_TSC_DEADLINE_TIMER, which KVM's supported
+/// CPUID never shows): the guest then programs its timer in TSC cycles and
+/// skips calibrating the APIC timer against another clock at boot.
+pub fn filter_cpuid(
+    entries: &mut [kvm_cpuid_entry2],
+    vcpu_id: u8,
+    vcpu_count: u8,
+    tsc_deadline: bool,
+) {
     let id = u32::from(vcpu_id);
     let count = u32::from(vcpu_count);
     for entry in entries.iter_mut() {
@@ -38,6 +48,11 @@ pub fn filter_cpuid(entries: &mut [kvm_cpuid_entry2], vcpu_id: u8, vcpu_count: u
                 // EBX[31:24] initial APIC id, EBX[23:16] logical processors.
                 entry.ebx = (entry.ebx & 0x0000_ffff) | (id << 24) | (count << 16);
                 entry.ecx = (entry.ecx & !ECX_VMX) | ECX_HYPERVISOR;
+                if tsc_deadline {
+                    entry.ecx |= ECX_TSC_DEADLINE;
+                } else {
+                    entry.ecx &= !ECX_TSC_DEADLINE;
+                }
                 if count > 1 {
                     entry.edx |= EDX_HTT;
                 } else {
@@ -105,18 +120,26 @@ mod tests {
     #[test]
     fn apic_id_and_count_in_leaf_one() {
         let mut entries = [entry(LEAF_FEATURES, 0)];
-        filter_cpuid(&mut entries, 3, 4);
+        filter_cpuid(&mut entries, 3, 4, true);
         assert_eq!(entries[0].ebx >> 24, 3);
         assert_eq!((entries[0].ebx >> 16) & 0xff, 4);
         assert_eq!(entries[0].ecx & ECX_VMX, 0);
         assert_ne!(entries[0].ecx & ECX_HYPERVISOR, 0);
         assert_ne!(entries[0].edx & EDX_HTT, 0);
+        assert_ne!(entries[0].ecx & ECX_TSC_DEADLINE, 0);
+    }
+
+    #[test]
+    fn no_tsc_deadline_timer_unless_kvm_has_one() {
+        let mut entries = [entry(LEAF_FEATURES, 0)];
+        filter_cpuid(&mut entries, 0, 1, false);
+        assert_eq!(entries[0].ecx & ECX_TSC_DEADLINE, 0);
     }
 
     #[test]
     fn single_vcpu_has_no_htt() {
         let mut entries = [entry(LEAF_FEATURES, 0)];
-        filter_cpuid(&mut entries, 0, 1);
+        filter_cpuid(&mut entries, 0, 1, false);
         assert_eq!(entries[0].edx & EDX_HTT, 0);
     }
 
@@ -127,7 +150,7 @@ mod tests {
             entry(LEAF_EXTENDED_TOPOLOGY, 1),
             entry(LEAF_EXTENDED_TOPOLOGY, 2),
         ];
-        filter_cpuid(&mut entries, 2, 3);
+        filter_cpuid(&mut entries, 2, 3, false);
         assert_eq!((entries[0].eax, entries[0].ebx, entries[0].edx), (0, 1, 2));
         assert_eq!((entries[1].eax, entries[1].ebx), (2, 3));
         assert_eq!(entries[1].ecx >> 8, TOPOLOGY_LEVEL_CORE);
@@ -137,7 +160,7 @@ mod tests {
     #[test]
     fn nested_virtualization_and_pmu_hidden() {
         let mut entries = [entry(LEAF_EXT_FEATURES, 0), entry(LEAF_PERF_MONITORING, 0)];
-        filter_cpuid(&mut entries, 0, 1);
+        filter_cpuid(&mut entries, 0, 1, false);
         assert_eq!(entries[0].ecx & EXT_ECX_SVM, 0);
         assert_eq!(entries[1].eax, 0);
     }
