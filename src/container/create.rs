@@ -1,5 +1,6 @@
 //! Creating a container: the CLI half. It starts the monitor (this binary
-//! again, run from a sealed in-memory copy) with the caller's stdio and
+//! again, run from a read-only view of it or a sealed in-memory copy; see
+//! `monitor::sandbox::sealed_exe`) with the caller's stdio and
 //! nothing else open, waits until the monitor reports the container
 //! created (or fails), and only then writes the pid file. On failure the
 //! monitor is killed and the container's directory removed: nothing is
@@ -41,7 +42,7 @@ pub enum CreateError {
     Pipe(#[source] nix::Error),
     #[error("starting the monitor")]
     Spawn(#[source] std::io::Error),
-    #[error("making a sealed copy of the runvm binary for the monitor")]
+    #[error("protecting the runvm binary the monitor runs from")]
     SealedCopy(#[source] std::io::Error),
     #[error("{0}")]
     Monitor(String),
