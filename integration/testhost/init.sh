@@ -99,11 +99,14 @@ unmount_cgroup_v1() {
 	umount /sys/fs/cgroup
 	mount -t cgroup2 cgroup2 /sys/fs/cgroup
 	# The hierarchies go asynchronously; /proc/cgroups shows each
-	# controller's back on cgroup2 (hierarchy 0).
-	tries=100
+	# controller's back on cgroup2 (hierarchy 0). The memory hierarchy
+	# has been seen to outlive 10 s (pages still charged to a removed
+	# cgroup): the caches are dropped again every 5 s, for up to 60 s.
+	tries=600
 	while [ -n "$(bound_to_v1)" ] && [ $tries -gt 0 ]; do
 		sleep 0.1
 		tries=$((tries - 1))
+		[ $((tries % 50)) = 0 ] && sync && echo 3 >/proc/sys/vm/drop_caches
 	done
 	[ -z "$(bound_to_v1)" ] || echo "runvm-testhost: still on cgroup v1: $(bound_to_v1)"
 }

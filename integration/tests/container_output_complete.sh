@@ -33,7 +33,7 @@ late_reader() {
 	make_bundle "$1" "$2; touch /written" || fail "could not make the bundle for $1"
 	sh -c "$2" >"$1.expected"
 	{
-		"$RUNVM" --root "$root" run --bundle "$1" "$1" 2>"$1.err" </dev/null
+		"$RUNVM" --root "$root" --log "$PWD/$1.log" run --bundle "$1" "$1" 2>"$1.err" </dev/null
 		echo $? >"$1.status"
 	} | {
 		# (or runvm's end, if the container never got there)
@@ -44,6 +44,7 @@ late_reader() {
 	echo "$1: run exit $(cat "$1.status"), $(wc -c <"$1.out") of $(wc -c <"$1.expected") bytes on stdout; stderr:"
 	cat "$1.err"
 	if [ "$(cat "$1.status")" != 0 ] || ! check "$1" "$1.out" "$1.expected"; then
+		echo "--- $1: runvm's log:"; cat "$1.log" 2>/dev/null
 		echo "$1: FAILED"
 		failed=$((failed + 1))
 	fi
@@ -74,12 +75,12 @@ sh -c "$stderr_text" >expected.err
 run_container() {
 	if [ $(($1 % 2)) = 0 ]; then
 		{
-			"$RUNVM" --root "$root" run --bundle bundle "c$1" 2>&1 >"out.$1" </dev/null
+			"$RUNVM" --root "$root" --log "$PWD/log.$1" run --bundle bundle "c$1" 2>&1 >"out.$1" </dev/null
 			echo $? >"status.$1"
 		} | tee "err.$1" | sha256sum >"err.$1.pipe"
 	else
 		{
-			"$RUNVM" --root "$root" run --bundle bundle "c$1" 2>"err.$1" </dev/null
+			"$RUNVM" --root "$root" --log "$PWD/log.$1" run --bundle bundle "c$1" 2>"err.$1" </dev/null
 			echo $? >"status.$1"
 		} | tee "out.$1" | sha256sum >"out.$1.pipe"
 	fi
@@ -92,7 +93,7 @@ container_complete() {
 	[ -f "out.$1.pipe" ] && out_pipe=$(cat "out.$1.pipe")
 	[ -f "err.$1.pipe" ] && err_pipe=$(cat "err.$1.pipe")
 	ok=yes
-	[ "$status" = 0 ] || { echo "--- c$1: run exit $status"; ok=no; }
+	[ "$status" = 0 ] || { echo "--- c$1: run exit $status; runvm's log:"; cat "log.$1"; ok=no; }
 	check "c$1 stdout" "out.$1" expected.out "$out_pipe" || ok=no
 	check "c$1 stderr" "err.$1" expected.err "$err_pipe" || ok=no
 	if [ $ok = yes ]; then
