@@ -17,12 +17,14 @@
 
 use std::fs::File;
 use std::io::BufRead;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{umount2, MntFlags};
 use nix::sched::{setns, unshare, CloneFlags};
+use rustix::fs::CWD;
+use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
 
 use super::jail::harden_tree;
 use super::share::Bind;
@@ -50,51 +52,26 @@ pub enum PodError {
     Thread(#[source] std::io::Error),
 }
 
-/// A path as a C string; share paths are runvm's own and hold no NUL.
-fn c_path(path: &Path) -> std::io::Result<std::ffi::CString> {
-    std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
-}
-
 /// A detached clone of the mount tree at `source` (recursive: with the
 /// mounts below it), in no namespace yet.
 fn clone_tree(source: &Path, recursive: bool) -> std::io::Result<OwnedFd> {
-    let path = c_path(source)?;
-    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     if recursive {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
+        flags |= OpenTreeFlags::AT_RECURSIVE;
     }
-    // SAFETY: `path` is a live NUL-terminated string; open_tree returns a
-    // new fd or -1 and touches no memory of ours.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let fd = i32::try_from(fd).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))?;
-    // SAFETY: open_tree just returned this fd; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(open_tree(CWD, source, flags)?)
 }
 
 /// Attaches the detached tree `tree` at `target` (a path in the calling
 /// thread's mount namespace).
 fn attach(tree: &OwnedFd, target: &Path) -> std::io::Result<()> {
-    let target = c_path(target)?;
-    // SAFETY: both paths are live NUL-terminated strings; move_mount only
-    // reads them.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            target.as_ptr(),
-            libc::MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(move_mount(
+        tree,
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )?)
 }
 
 /// Runs `work` on a thread of its own in the mount namespace of process

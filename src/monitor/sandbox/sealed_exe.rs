@@ -23,16 +23,19 @@
 //! MiB), so a new monitor reuses the copy of a running monitor under the
 //! same `--root` when it is sealed and byte for byte this binary.
 
-use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+use rustix::mount::{
+    fsconfig_create, fsconfig_set_string, fsmount, fsopen, FsMountFlags, FsOpenFlags,
+    MountAttrFlags,
+};
 
 /// The seals: no writes, no size change, and no changing the seals.
 const SEALS: SealFlag = SealFlag::F_SEAL_SEAL
@@ -79,16 +82,19 @@ fn read_only_overlay_exe(spare_dir: &Path) -> io::Result<OwnedFd> {
     if this.as_os_str().as_bytes().ends_with(b" (deleted)") {
         return Err(io::Error::from(io::ErrorKind::NotFound));
     }
-    let context = fsopen(c"overlay")?;
+    let context = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
     let lower = [lower_dir_escaped(dir), lower_dir_escaped(spare_dir)].join(&b':');
-    fsconfig_string(&context, c"lowerdir", &CString::new(lower)?)?;
+    fsconfig_set_string(&context, "lowerdir", lower.as_slice())?;
     // Inode number mapping is of no use here, and where the layers are on
     // different file systems the kernel would log about it.
-    let _ = fsconfig_string(&context, c"xino", c"off");
+    let _ = fsconfig_set_string(&context, "xino", "off");
     fsconfig_create(&context)?;
     let mount = fsmount(
         &context,
-        libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+            | MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV,
     )?;
     let exe = std::fs::OpenOptions::new()
         .read(true)
@@ -108,78 +114,6 @@ fn lower_dir_escaped(dir: &Path) -> Vec<u8> {
         escaped.push(byte);
     }
     escaped
-}
-
-/// A new file system context for `fs_type` (close-on-exec).
-fn fsopen(fs_type: &CStr) -> io::Result<OwnedFd> {
-    // SAFETY: `fs_type` is a NUL-terminated string the kernel only reads.
-    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fs_type.as_ptr(), libc::FSOPEN_CLOEXEC) };
-    owned_fd(fd)
-}
-
-/// Sets the string parameter `key` of a file system context.
-fn fsconfig_string(context: &OwnedFd, key: &CStr, value: &CStr) -> io::Result<()> {
-    // SAFETY: both strings are NUL-terminated and only read by the kernel;
-    // the context fd is open for the call's duration.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            context.as_raw_fd(),
-            libc::FSCONFIG_SET_STRING,
-            key.as_ptr(),
-            value.as_ptr(),
-            0,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Creates the superblock of a configured file system context.
-fn fsconfig_create(context: &OwnedFd) -> io::Result<()> {
-    // SAFETY: no pointers are passed; the context fd is open.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            context.as_raw_fd(),
-            libc::FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// A detached mount of a created file system context, with the mount
-/// attributes `attributes` (close-on-exec).
-fn fsmount(context: &OwnedFd, attributes: u64) -> io::Result<OwnedFd> {
-    // SAFETY: no pointers are passed; the context fd is open.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_fsmount,
-            context.as_raw_fd(),
-            libc::FSMOUNT_CLOEXEC,
-            attributes,
-        )
-    };
-    owned_fd(fd)
-}
-
-/// The fd a system call returned, or its error.
-fn owned_fd(rc: libc::c_long) -> io::Result<OwnedFd> {
-    let fd = libc::c_int::try_from(rc).map_err(|_| io::Error::last_os_error())?;
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned `fd`, a new descriptor nobody else
-    // owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The executable of `pid` if it is a fully sealed file with the same
