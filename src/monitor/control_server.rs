@@ -35,13 +35,19 @@ pub(super) struct OwnVm {
     pub(super) pause: Arc<PauseGate>,
 }
 
+/// Whose container a control socket serves.
+pub(super) enum Serves {
+    /// The VM's first container, with the VM its monitor owns.
+    FirstContainer(OwnVm),
+    /// A pod member (its id), whose processes are the member's, in
+    /// another container's VM.
+    Member(String),
+}
+
 /// The control socket's server.
 pub(super) struct Control {
-    /// The VM, or None for a pod member.
-    pub(super) vm: Option<OwnVm>,
-    /// The pod member's id (None: the VM's first container): its
-    /// processes are the member's.
-    pub(super) member: Option<String>,
+    /// Whose container this socket serves.
+    pub(super) serves: Serves,
     pub(super) agent: AgentClient,
     pub(super) lifecycle: Arc<Mutex<Lifecycle>>,
     pub(super) started: Sender<()>,
@@ -64,6 +70,14 @@ fn answer(result: Result<Response, AgentError>) -> Response {
 }
 
 impl Control {
+    /// The VM, which only the first container's monitor owns.
+    fn own_vm(&self) -> Option<&OwnVm> {
+        match &self.serves {
+            Serves::FirstContainer(vm) => Some(vm),
+            Serves::Member(_) => None,
+        }
+    }
+
     /// Accepts framed requests on `path`, one client at a time, each with
     /// as many requests as it likes, on a thread confined by `filter`.
     pub(super) fn serve(mut self, path: &Path, filter: BpfProgram) -> Result<(), MonitorError> {
@@ -93,7 +107,7 @@ impl Control {
     }
 
     fn pause(&mut self) -> Response {
-        let Some(vm) = &self.vm else {
+        let Some(vm) = self.own_vm() else {
             return refused(NOT_FOR_MEMBERS);
         };
         let mut lifecycle = lock(&self.lifecycle);
@@ -111,7 +125,7 @@ impl Control {
     }
 
     fn resume(&mut self) -> Response {
-        let Some(vm) = &self.vm else {
+        let Some(vm) = self.own_vm() else {
             return refused(NOT_FOR_MEMBERS);
         };
         let mut lifecycle = lock(&self.lifecycle);
@@ -139,7 +153,7 @@ impl Control {
     /// lists the processes of the VM's first container, whatever
     /// container it asks.
     fn for_own_process(&self, request: Request) -> Request {
-        let Some(member) = &self.member else {
+        let Serves::Member(member) = &self.serves else {
             return request;
         };
         let own = |exec_id: String| match exec_id == INIT_EXEC_ID {
@@ -225,10 +239,10 @@ impl Control {
                 }
                 response
             }
-            Request::Stats if self.vm.is_none() => refused(NOT_FOR_MEMBERS),
+            Request::Stats if self.own_vm().is_none() => refused(NOT_FOR_MEMBERS),
             Request::Update { resources } => {
                 drop(lifecycle);
-                let Some(vm) = &self.vm else {
+                let Some(vm) = self.own_vm() else {
                     return refused(NOT_FOR_MEMBERS);
                 };
                 if let Err(e) = check_update_fits(&resources, &vm.size) {

@@ -20,7 +20,7 @@ use oci_spec::runtime::{Hooks, Process, Spec};
 use proto::agent::{member_init_exec_id, ExitStatus, SharedNamespaces};
 use vmm::seccomp::BpfProgram;
 
-use super::control_server::Control;
+use super::control_server::{Control, Serves};
 use super::hooks::run_in_guest;
 use super::lifecycle::{lock, Lifecycle};
 use super::session::Session;
@@ -97,8 +97,7 @@ fn run_member(
     let lifecycle = Arc::new(Mutex::new(lifecycle));
     let (started, started_rx) = channel();
     let control = Control {
-        vm: None,
-        member: Some(id),
+        serves: Serves::Member(id),
         agent: session.agent().try_clone()?,
         lifecycle: lifecycle.clone(),
         started,

@@ -43,7 +43,7 @@ use crate::monitor::hooks::{run_in_guest, run_on_host, HookError};
 use crate::monitor::session::{block_forwarded_signals, Session, SessionError};
 use crate::oci::bundle::network::{Network, NetworkNamespace};
 use crate::oci::sizing::VmSize;
-use control_server::{Control, OwnVm};
+use control_server::{Control, OwnVm, Serves};
 use lifecycle::{lock, Lifecycle};
 use rtnl::Rtnl;
 use sandbox::network::{NetworkError, Wiring};
@@ -341,14 +341,13 @@ fn run_container(
     let lifecycle = Arc::new(Mutex::new(lifecycle));
     if let Some(path) = &config.control_socket {
         let control = Control {
-            vm: Some(OwnVm {
+            serves: Serves::FirstContainer(OwnVm {
                 size: VmSize {
                     vcpus: config.vcpus,
                     memory_mib: config.memory_mib,
                 },
                 pause,
             }),
-            member: None,
             agent: session.agent().try_clone()?,
             lifecycle: lifecycle.clone(),
             started: started_tx,
