@@ -34,7 +34,13 @@ fuzz_target!(|data: &[u8]| {
     assert!(bundle.rootfs.is_dir());
     let _ = runvm::oci::sizing::vm_size(&bundle.spec, 2);
     let share = dir.join("share");
-    let (spec, binds) = runvm::monitor::sandbox::share::plan(&bundle.spec, &bundle.dir, &bundle.rootfs, &share);
+    let (spec, binds) = runvm::monitor::sandbox::share::plan(
+        &bundle.spec,
+        &bundle.dir,
+        &bundle.rootfs,
+        &share,
+        std::path::Path::new(""),
+    );
     assert!(spec.root().is_some());
     assert!(binds
         .iter()
