@@ -31,8 +31,6 @@ const CLIENTHOST: &str = "clienthost";
 /// Debian's runc: the conformance cases and the scripts that check what a
 /// spec means run it as well, to show the test itself is right.
 const RUNC: &str = "/usr/sbin/runc";
-/// Fresh test host boots after one that died or was unusable.
-const TESTHOST_RETRIES: usize = 2;
 /// Kill guard for the host-side refusal test, which must end within 1 s.
 const REFUSAL_HANG_GUARD: Duration = Duration::from_secs(10);
 
@@ -111,39 +109,10 @@ impl Shared {
         self.build_testhost_kernel()?;
         let run = cell.get_or_init(|| {
             let payload = payload();
-            let mut run =
-                testhost::run(&self.artifacts, &payload, work_dir).map_err(|e| e.to_string())?;
-            // The test host itself has been seen to fail under TCG: its
-            // kernel crashed (a stack overflow in interrupt context), or its
-            // nested guests could not run at all, which its init detects
-            // with one plain boot and ends the run early. That is the
-            // harness failing, not runvm: a fresh test host runs what the
-            // dead one did not finish (the client host's setup again
-            // first), the dead one's console kept beside. A script that
-            // fails while the test host lives is not retried.
-            for attempt in 1..=TESTHOST_RETRIES {
-                let Some(why) = &run.cut_short else { break };
-                let unfinished: Vec<Script> = payload
-                    .scripts
-                    .iter()
-                    .filter(|s| s.name == clienthost::SETUP_NAME || !run.finished(&s.name))
-                    .cloned()
-                    .collect();
-                eprintln!(
-                    "test host: the run was cut short ({why}); booting a fresh one for the {} scripts not finished",
-                    unfinished.len()
-                );
-                let kept = run.console_file.with_extension(format!("cut-{attempt}.log"));
-                std::fs::rename(&run.console_file, &kept)
-                    .map_err(|e| format!("keeping {}: {e}", run.console_file.display()))?;
-                let rest = Payload {
-                    scripts: unfinished,
-                    ..payload.clone()
-                };
-                let rerun = testhost::run(&self.artifacts, &rest, work_dir)
-                    .map_err(|e| e.to_string())?;
-                run = run.completed_by(rerun);
-            }
+            let run = testhost::run_to_the_end(&self.artifacts, &payload, work_dir, |name| {
+                name == clienthost::SETUP_NAME
+            })
+            .map_err(|e| e.to_string())?;
             print_timings(&run);
             Ok(run)
         });

@@ -41,8 +41,6 @@ const BENCH_SCRIPTS: [&str; 6] = [
 const BASELINE_VAR: &str = "RUNVM_BENCH_BASELINE";
 /// Ten boots of each VMM, nested under TCG, fit well within this.
 const BENCH_TIMEOUT: Duration = Duration::from_secs(900);
-/// Fresh test host boots after one that died or was unusable.
-const TESTHOST_RETRIES: usize = 2;
 const QEMU: &str = "/usr/bin/qemu-system-x86_64";
 /// The reference container runtime (Debian package runc).
 const RUNC: &str = "/usr/sbin/runc";
@@ -138,16 +136,7 @@ fn main() -> Result<()> {
             .concat(),
             extra_env,
         };
-        let mut host_run = testhost::run(&artifacts, &payload, &work_dir)?;
-        // A test host that died or whose nested guests cannot run is the
-        // harness failing, not runvm: a fresh one is booted, as e2e.rs does.
-        for _ in 0..TESTHOST_RETRIES {
-            let Some(why) = &host_run.cut_short else {
-                break;
-            };
-            eprintln!("test host: the run was cut short ({why}); booting a fresh one");
-            host_run = testhost::run(&artifacts, &payload, &work_dir)?;
-        }
+        let host_run = testhost::run_to_the_end(&artifacts, &payload, &work_dir, |_| false)?;
         scripts
             .iter()
             .map(|script| host_run.script_run(&script.name))

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -145,6 +144,55 @@ pub fn run(artifacts: &Artifacts, payload: &Payload, work_dir: &Path) -> Result<
     boot(&artifacts.testhost_kernel, &initramfs, timeout, work_dir)
 }
 
+/// Fresh test host boots after one that died or was unusable.
+pub const RETRIES: usize = 2;
+
+/// Runs `payload` as [`run`] does; when the test host dies before every
+/// script is done, which TCG has been seen to do (its kernel crashed, a
+/// stack overflow in interrupt context, or its nested guests could not run
+/// at all, which its init detects with one plain boot), that is the
+/// harness failing, not runvm: a fresh test host, at most [`RETRIES`] of
+/// them, runs what the dead one did not finish, plus the scripts
+/// `always_again` names (a set-up the others need). Each dead one's console
+/// is kept beside, as `*.cut-N.log`. A script that fails while the test
+/// host lives is not run again.
+pub fn run_to_the_end(
+    artifacts: &Artifacts,
+    payload: &Payload,
+    work_dir: &Path,
+    always_again: impl Fn(&str) -> bool,
+) -> Result<TestHostRun> {
+    let mut host_run = run(artifacts, payload, work_dir)?;
+    for attempt in 1..=RETRIES {
+        let Some(why) = &host_run.cut_short else {
+            break;
+        };
+        let unfinished: Vec<Script> = payload
+            .scripts
+            .iter()
+            .filter(|s| always_again(&s.name) || !host_run.finished(&s.name))
+            .cloned()
+            .collect();
+        eprintln!(
+            "test host: the run was cut short ({why}); booting a fresh one for the {} scripts not finished",
+            unfinished.len()
+        );
+        let kept = host_run
+            .console_file
+            .with_extension(format!("cut-{attempt}.log"));
+        std::fs::rename(&host_run.console_file, &kept).map_err(Error::io(format!(
+            "keeping {}",
+            host_run.console_file.display()
+        )))?;
+        let rest = Payload {
+            scripts: unfinished,
+            ..payload.clone()
+        };
+        host_run = host_run.completed_by(run(artifacts, &rest, work_dir)?);
+    }
+    Ok(host_run)
+}
+
 /// Takes the machine-wide test host lock, waiting if another run holds it:
 /// two TCG test hosts sharing a small machine starve each other's nested
 /// guests, which then stall before printing anything. Released on drop.
@@ -155,16 +203,13 @@ fn lock_machine() -> Result<File> {
         .append(true)
         .open(MACHINE_LOCK)
         .map_err(lock_error())?;
-    // SAFETY: flock(2) on a descriptor this function owns; no memory is
-    // shared with the kernel.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(lock);
+    match lock.try_lock() {
+        Ok(()) => return Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(lock_error()(e)),
     }
     eprintln!("integration: waiting for another test host on this machine ({MACHINE_LOCK})");
-    // SAFETY: as above; this call blocks until the other holder is done.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(lock_error()(std::io::Error::last_os_error()));
-    }
+    lock.lock().map_err(lock_error())?;
     Ok(lock)
 }
 
