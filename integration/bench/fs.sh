@@ -6,7 +6,8 @@
 # vmctl on both sides, each timed by `vmctl time` (the VM's boot is not in
 # the measure). The container reads the file back through a new open,
 # which drops the guest's page cache for it (virtio-fs cache=auto): the
-# read goes to the host.
+# read goes to the host. With BASELINE_RUNVM (another runvm binary) the
+# container's workload runs with it too, right after.
 
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
@@ -34,6 +35,10 @@ EOF
 
 "$RUNVM" --root "$root" run --bundle bundle fsbench >vm.out 2>vm.err </dev/null \
 	|| { cat vm.out vm.err; fail "the workload failed in the container"; }
+if [ -n "${BASELINE_RUNVM:-}" ]; then
+	"$BASELINE_RUNVM" --root "$root" run --bundle bundle fsbench-baseline >baseline.out 2>baseline.err </dev/null \
+		|| { cat baseline.out baseline.err; fail "the workload failed in the baseline's container"; }
+fi
 sh $r/fsbench.sh "$PWD/hostbench" "$VMCTL" "$BUSYBOX" >host.out 2>host.err \
 	|| { cat host.out host.err; fail "the workload failed on the host"; }
 
@@ -53,7 +58,12 @@ for measure in write read create stat unlink; do
 	awk -v label="$label" -v unit="$unit" -v n="$amount" -v vm="$vm" -v host="$host" 'BEGIN {
 		printf "%-36s %10s %10s %10.3f\n", label " (" unit ")", sprintf("%.1f", n / vm), sprintf("%.1f", n / host), host / vm
 	}'
-	row_values fs "virtio-fs: $label (one run)" "$unit" "$(awk -v n="$amount" -v t="$vm" 'BEGIN { printf "%.1f", n / t }')" \
-		"host tmpfs" "$(awk -v n="$amount" -v t="$host" 'BEGIN { printf "%.1f", n / t }')"
+	rate() { awk -v n="$amount" -v t="$1" 'BEGIN { printf "%.1f", n / t }'; }
+	row_values fs "virtio-fs: $label (one run)" "$unit" "$(rate "$vm")" "host tmpfs" "$(rate "$host")"
+	if [ -n "${BASELINE_RUNVM:-}" ]; then
+		baseline=$(seconds baseline.out $measure)
+		[ -n "$baseline" ] || { cat baseline.out; fail "no baseline time for $measure"; }
+		row_values fs "virtio-fs: $label (one run)" "$unit" "$(rate "$vm")" "runvm baseline" "$(rate "$baseline")"
+	fi
 done
 nothing_under "$root"

@@ -386,6 +386,24 @@ mod tests {
     }
 
     #[test]
+    fn requests_are_as_large_as_the_guest_can_send() {
+        let mut ctx = TestContext::new(FsOptions::default());
+        ctx.activate();
+        let large = (fuse_backend_rs::api::filesystem::FsOptions::BIG_WRITES
+            | fuse_backend_rs::api::filesystem::FsOptions::MAX_PAGES)
+            .bits();
+        let out = ctx.init_offering(u32::try_from(large).unwrap());
+        assert_eq!(out.max_write, 1 << 20);
+        assert_eq!(out.max_pages, 256);
+
+        let mut ctx = TestContext::new(FsOptions::default());
+        ctx.activate();
+        let out = ctx.init_offering(0);
+        assert_eq!(out.max_pages, 0);
+        assert!(out.max_write <= 8192, "max_write {}", out.max_write);
+    }
+
+    #[test]
     fn lookup_getattr_open_read_a_host_file() {
         let mut ctx = TestContext::mounted(FsOptions::default());
         std::fs::write(ctx.share.join("hello.txt"), b"hello from the host").unwrap();

@@ -89,6 +89,10 @@ const UNSUPPORTED_INIT_OPTIONS: FuseInitOptions = FuseInitOptions::ZERO_MESSAGE_
     .union(FuseInitOptions::HANDLE_KILLPRIV_V2)
     .union(FuseInitOptions::PERFILE_DAX);
 
+/// FUSE INIT options for requests of up to 1 MiB.
+const LARGE_REQUESTS: FuseInitOptions =
+    FuseInitOptions::BIG_WRITES.union(FuseInitOptions::MAX_PAGES);
+
 /// xattrs the guest may not set on host files.
 const PRIVILEGED_XATTR_NAME: &[u8] = b"security.capability";
 const PRIVILEGED_XATTR_PREFIX: &[u8] = b"trusted.";
@@ -270,7 +274,11 @@ impl FileSystem for SecureFs {
         confine_umask_to_this_thread()?;
         // Only this thread's umask changes.
         umask(Mode::empty());
-        self.inner.init(capable - UNSUPPORTED_INIT_OPTIONS)
+        let wanted = self.inner.init(capable - UNSUPPORTED_INIT_OPTIONS)?;
+        // The server sizes a request from these: 1 MiB (256 pages) each
+        // when the guest can, 4 KiB writes otherwise, which the
+        // passthrough never asks beyond.
+        Ok(wanted | (capable & LARGE_REQUESTS))
     }
 
     fn destroy(&self) {

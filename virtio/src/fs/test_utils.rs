@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use event_manager::{EventManager, MutEventSubscriber, SubscriberOps};
 use fuse_backend_rs::abi::fuse_abi::{
-    AttrOut, CreateIn, EntryOut, GetattrIn, InHeader, InitIn, MkdirIn, MknodIn, Opcode, OpenIn,
-    OpenOut, OutHeader, ReadIn, SetattrIn, WriteIn, WriteOut, KERNEL_MINOR_VERSION, KERNEL_VERSION,
+    AttrOut, CreateIn, EntryOut, GetattrIn, InHeader, InitIn, InitOut, MkdirIn, MknodIn, Opcode,
+    OpenIn, OpenOut, OutHeader, ReadIn, SetattrIn, WriteIn, WriteOut, KERNEL_MINOR_VERSION,
+    KERNEL_VERSION,
 };
 use tempfile::TempDir;
 use virtio_queue::desc::{split::Descriptor as SplitDescriptor, RawDescriptor};
@@ -385,16 +386,21 @@ impl TestContext {
         -self.request(opcode, nodeid, body).error
     }
 
-    /// FUSE INIT, as the Linux driver sends it.
+    /// FUSE INIT, as the Linux driver sends it, offering no options.
     pub(crate) fn init(&mut self) {
+        self.init_offering(0);
+    }
+
+    /// FUSE INIT offering the option bits `flags`; the server's answer.
+    pub(crate) fn init_offering(&mut self, flags: u32) -> InitOut {
         let init = InitIn {
             major: KERNEL_VERSION,
             minor: KERNEL_MINOR_VERSION,
             max_readahead: 0x2_0000,
-            flags: 0,
+            flags,
         };
         let reply = self.request(Opcode::Init, 0, init.as_slice());
-        assert_eq!(reply.error, 0, "INIT failed");
+        self.reply_obj(&reply).expect("INIT failed")
     }
 
     pub(crate) fn lookup(&mut self, parent: u64, name: &[u8]) -> Result<EntryOut, i32> {
