@@ -17,6 +17,7 @@ use crate::monitor::sandbox::netns::{self, NetnsError};
 use crate::monitor::sandbox::{pod, share};
 use crate::monitor::{self, member, session, ContainerSetup, Launch, MonitorConfig};
 use crate::oci::annotations::KERNEL_ANNOTATION;
+use crate::oci::bundle::network::Network;
 use crate::oci::{bundle, sizing};
 
 /// How long a container's guest may take to boot to its agent.
@@ -162,6 +163,29 @@ impl ContainerMonitor<'_> {
         }
     }
 
+    /// Loads the bundle and moves this process to the host side its spec
+    /// names: the network namespace, the host cgroup, for a pod member the
+    /// UTS and IPC namespaces named by path (its first container's), then
+    /// new UTS, IPC and cgroup namespaces as asked (after the cgroup: a
+    /// new cgroup namespace is rooted at it). Call it with one thread: the
+    /// namespaces are then every thread's. Returns the bundle, its network
+    /// and the namespaces left, where the host's hooks run.
+    fn enter_host_side(
+        &self,
+        root: &Path,
+    ) -> Result<(bundle::Bundle, Network, Vec<File>), MonitorSetupError> {
+        vmm::seccomp::report_denials_to(crate::logging::raw_fd(), crate::logging::json())?;
+        let bundle = bundle::load(self.bundle, true)?;
+        let network = bundle::network::network(&bundle.spec)?;
+        let mut left = vec![netns::enter(&network.namespace)?];
+        self.join_host_cgroup(root, &bundle.spec, self.systemd_cgroup)?;
+        if self.pod.is_some() {
+            left.extend(host_namespaces::join_paths(&bundle.spec)?);
+        }
+        left.extend(host_namespaces::enter(&bundle.spec)?);
+        Ok((bundle, network, left))
+    }
+
     /// Sets pod member `self.id` up in the VM of container `owner` and
     /// runs it to its end (see `monitor::member`). Its host process joins
     /// the namespaces its spec names (the first container's network, IPC
@@ -173,13 +197,7 @@ impl ContainerMonitor<'_> {
         ready: File,
         owner: &str,
     ) -> Result<proto::agent::ExitStatus, MonitorSetupError> {
-        vmm::seccomp::report_denials_to(crate::logging::raw_fd(), crate::logging::json())?;
-        let bundle = bundle::load(self.bundle, true)?;
-        let network = bundle::network::network(&bundle.spec)?;
-        let mut runtime_namespaces = vec![netns::enter(&network.namespace)?];
-        self.join_host_cgroup(root, &bundle.spec, self.systemd_cgroup)?;
-        runtime_namespaces.extend(host_namespaces::join_paths(&bundle.spec)?);
-        runtime_namespaces.extend(host_namespaces::enter(&bundle.spec)?);
+        let (bundle, _, runtime_namespaces) = self.enter_host_side(root)?;
         let first = Container::load(root, owner)
             .ok()
             .filter(|c| c.status() != Status::Stopped)
@@ -229,14 +247,7 @@ impl ContainerMonitor<'_> {
         }
         // Before any thread: unshare(CLONE_NEWNS) needs a single thread.
         share::enter_private_mount_namespace()?;
-        vmm::seccomp::report_denials_to(crate::logging::raw_fd(), crate::logging::json())?;
-        let bundle = bundle::load(self.bundle, true)?;
-        // Still one thread: the namespace is then every thread's.
-        let network = bundle::network::network(&bundle.spec)?;
-        let mut runtime_namespaces = vec![netns::enter(&network.namespace)?];
-        self.join_host_cgroup(root, &bundle.spec, self.systemd_cgroup)?;
-        // After the cgroup: a new cgroup namespace is rooted at it.
-        runtime_namespaces.extend(host_namespaces::enter(&bundle.spec)?);
+        let (bundle, network, runtime_namespaces) = self.enter_host_side(root)?;
         let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let size = sizing::vm_size(&bundle.spec, u8::try_from(host_cpus).unwrap_or(u8::MAX))?;
         let kernel_override = bundle
