@@ -36,19 +36,21 @@ timed_run() {
 # VM's boot falls in the sequence changes its time in the nested test
 # host (the same binary ran 1.25x faster in the baseline's slot, third
 # after runc, than in the first).
+baseline_run() {
+	timed_run baseline "$BASELINE_RUNVM" "$PWD/baseline-root" "b$run" "$PWD/baseline-marks.$run"
+	baseline_ms=$ms
+}
 run=1
 while [ "$run" -le "$runs" ]; do
 	if [ -n "${BASELINE_RUNVM:-}" ] && [ $((run % 2)) = 0 ]; then
-		timed_run baseline "$BASELINE_RUNVM" "$PWD/baseline-root" "b$run" "$PWD/baseline-marks.$run"
-		baseline_ms=$ms
+		baseline_run
 	fi
 	timed_run runvm "$RUNVM" "$PWD/runvm-root" "v$run" "$PWD/marks.$run"
 	runvm_ms=$ms
 	timed_run runc "$RUNC" "$PWD/runc-root" "c$run"
 	runc_ms=$ms
 	if [ -n "${BASELINE_RUNVM:-}" ] && [ $((run % 2)) = 1 ]; then
-		timed_run baseline "$BASELINE_RUNVM" "$PWD/baseline-root" "b$run" "$PWD/baseline-marks.$run"
-		baseline_ms=$ms
+		baseline_run
 	fi
 	printf "%-8s %10s %10s" "$run" "$runvm_ms" "$runc_ms"
 	if [ -n "${BASELINE_RUNVM:-}" ]; then

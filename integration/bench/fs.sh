@@ -46,6 +46,10 @@ sh $r/fsbench.sh "$PWD/hostbench" "$VMCTL" "$BUSYBOX" >host.out 2>host.err \
 seconds() {
 	awk -v m="$2" '$1 == m && $2 > 0 { print $2 }' "$1"
 }
+# rate SECONDS: $amount per second.
+rate() {
+	awk -v n="$amount" -v t="$1" 'BEGIN { printf "%.1f", n / t }'
+}
 echo "virtio-fs vs this host's own file system (one run; rates, higher is better)"
 printf "%-36s %10s %10s %10s\n" measure runvm host runvm/host
 for measure in write read create stat unlink; do
@@ -58,7 +62,6 @@ for measure in write read create stat unlink; do
 	awk -v label="$label" -v unit="$unit" -v n="$amount" -v vm="$vm" -v host="$host" 'BEGIN {
 		printf "%-36s %10s %10s %10.3f\n", label " (" unit ")", sprintf("%.1f", n / vm), sprintf("%.1f", n / host), host / vm
 	}'
-	rate() { awk -v n="$amount" -v t="$1" 'BEGIN { printf "%.1f", n / t }'; }
 	row_values fs "virtio-fs: $label (one run)" "$unit" "$(rate "$vm")" "host tmpfs" "$(rate "$host")"
 	if [ -n "${BASELINE_RUNVM:-}" ]; then
 		baseline=$(seconds baseline.out $measure)
