@@ -2,7 +2,7 @@
 # written in the container (size, content and holes on both sides, and
 # sparse on the host), one the host made read in the container, and a
 # directory of 10,000 entries created in the container, listed on both
-# sides. Nested under TCG, each FUSE request costs milliseconds: creating
+# sides, and the share's readahead of 1 MiB. Nested under TCG, each FUSE request costs milliseconds: creating
 # 10,000 files took 138 s there.
 # timeout: 360
 . "$TEST_LIB/guest.sh"
@@ -32,6 +32,8 @@ echo "SEEK_DATA from 0: $(vmctl seek /sparse data 0 2>&1)"
 echo "SEEK_HOLE from 512 MiB: $(vmctl seek /sparse hole 536870912 2>&1)"
 echo "host file size: $(stat -c %s /hostsparse)"
 echo "host file last block: $(dd if=/hostsparse bs=4096 skip=262143 count=1 2>/dev/null | sha256sum)"
+while read -r _ _ dev _ mountpoint _; do [ "$mountpoint" = / ] && root_dev=$dev; done </proc/self/mountinfo
+echo "share readahead: $(cat /sys/class/bdi/$root_dev/read_ahead_kb) KiB"
 mkdir /many
 read s rest </proc/uptime
 vmctl files create /many 10000 && echo "created 10000 files"
@@ -66,6 +68,8 @@ grep -qx "SEEK_DATA from 0: 536870912" out || fail "SEEK_DATA in the container d
 grep -qx "SEEK_HOLE from 512 MiB: 536875008" out || fail "SEEK_HOLE in the container does not find the hole after the first block"
 grep -qx "host file size: $gib" out || fail "the container does not see the host's sparse file as 1 GiB"
 grep -qx "host file last block: $block_sum" out || fail "the container does not read the host's block at 1 GiB - 4 KiB"
+# As large as one FUSE request (1 MiB), not the kernel's 128 KiB.
+grep -qx "share readahead: 1024 KiB" out || fail "the share's readahead is not 1 MiB in the container"
 
 grep -qx "created 10000 files" out || fail "creating 10,000 files failed in the container"
 grep -qx "entries: 10000" out || fail "the container does not list 10,000 entries"
