@@ -6,8 +6,11 @@
 # vmctl on both sides, each timed by `vmctl time` (the VM's boot is not in
 # the measure). The container reads the file back through a new open,
 # which drops the guest's page cache for it (virtio-fs cache=auto): the
-# read goes to the host. With BASELINE_RUNVM (another runvm binary) the
-# container's workload runs with it too, right after.
+# read goes to the host. Then the same in a container whose share the
+# guest caches for a day (io.runvm.share_cache=always), where the read
+# comes from the guest's page cache and a stat from its dentry cache.
+# With BASELINE_RUNVM (another runvm binary) the container's workload runs
+# with it too, right after.
 
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"
@@ -39,6 +42,13 @@ if [ -n "${BASELINE_RUNVM:-}" ]; then
 	"$BASELINE_RUNVM" --root "$root" run --bundle bundle fsbench-baseline >baseline.out 2>baseline.err </dev/null \
 		|| { cat baseline.out baseline.err; fail "the workload failed in the baseline's container"; }
 fi
+# The same workload with the share cached for a day (the annotation
+# io.runvm.share_cache=always), in a copy of the bundle.
+cp -r bundle cached
+sed -i 's|^  "ociVersion": "1.2.0",|&\n  "annotations": {"io.runvm.share_cache": "always"},|' cached/config.json
+grep -q '"io.runvm.share_cache": "always"' cached/config.json || fail "could not annotate the bundle"
+"$RUNVM" --root "$root" run --bundle cached fsbench-cached >cached.out 2>cached.err </dev/null \
+	|| { cat cached.out cached.err; fail "the workload failed in the cached share's container"; }
 sh $r/fsbench.sh "$PWD/hostbench" "$VMCTL" "$BUSYBOX" >host.out 2>host.err \
 	|| { cat host.out host.err; fail "the workload failed on the host"; }
 
@@ -63,6 +73,9 @@ for measure in write read create stat unlink; do
 		printf "%-36s %10s %10s %10.3f\n", label " (" unit ")", sprintf("%.1f", n / vm), sprintf("%.1f", n / host), host / vm
 	}'
 	row_values fs "virtio-fs: $label (one run)" "$unit" "$(rate "$vm")" "host tmpfs" "$(rate "$host")"
+	cached=$(seconds cached.out $measure)
+	[ -n "$cached" ] || { cat cached.out; fail "no time for $measure with the cached share"; }
+	row_values fs "virtio-fs, share_cache=always: $label (one run)" "$unit" "$(rate "$cached")" "host tmpfs" "$(rate "$host")"
 	if [ -n "${BASELINE_RUNVM:-}" ]; then
 		baseline=$(seconds baseline.out $measure)
 		[ -n "$baseline" ] || { cat baseline.out; fail "no baseline time for $measure"; }

@@ -32,6 +32,7 @@ use guest_images::{GuestImages, Image};
 use nix::sys::signal::SigSet;
 use oci_spec::runtime::{Hook, Hooks, Process, Spec};
 use proto::agent::{ExitStatus, INIT_EXEC_ID};
+use virtio::fs::CacheMode;
 use vmm::seccomp::{confine, supervisor_filter, BpfProgram, SeccompError, ThreadCaps};
 use vmm::{BootImages, FsShare, Vm, VmConfig, VmError};
 
@@ -126,6 +127,8 @@ pub struct ContainerSetup {
     pub spec: Spec,
     /// The directory served to the guest as the share.
     pub share_dir: PathBuf,
+    /// How much the guest caches of it.
+    pub share_cache: CacheMode,
     /// The network namespace the monitor is in, and whether its
     /// interfaces become the VM's.
     pub network: Network,
@@ -254,6 +257,7 @@ fn run_container(
         fs_share: config.container.as_ref().map(|c| FsShare {
             tag: proto::agent::SHARE_TAG.to_string(),
             dir: c.share_dir.clone(),
+            cache: c.share_cache,
         }),
         net: wiring
             .as_mut()

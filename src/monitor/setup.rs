@@ -283,6 +283,7 @@ impl ContainerMonitor<'_> {
             container: Some(ContainerSetup {
                 spec: guest_spec,
                 share_dir,
+                share_cache: bundle::share_cache::share_cache(&bundle.spec)?,
                 network,
             }),
             launch: Launch::OnStart {

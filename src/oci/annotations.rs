@@ -11,3 +11,6 @@ pub const KERNEL_ANNOTATION: &str = "io.runvm.kernel";
 pub const NETWORK_ANNOTATION: &str = "io.runvm.network";
 /// The one value [`NETWORK_ANNOTATION`] takes.
 pub const NETWORK_NONE: &str = "none";
+/// `io.runvm.share_cache=auto|always|never`: how long the guest caches
+/// the share's entries, attributes and data (virtio-fs cache modes).
+pub const SHARE_CACHE_ANNOTATION: &str = "io.runvm.share_cache";

@@ -9,6 +9,7 @@ use crate::oci::sizing::SizingError;
 
 pub mod namespaces;
 pub mod network;
+pub mod share_cache;
 pub mod validate;
 
 /// The spec versions runvm understands.

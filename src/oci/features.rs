@@ -12,7 +12,10 @@ use oci_spec::runtime::{
 use proto::features::{mount_options, CAPABILITIES};
 use serde_json::Value;
 
-use crate::oci::annotations::{KERNEL_ANNOTATION, MEMORY_ANNOTATION, VCPUS_ANNOTATION};
+use crate::oci::annotations::{
+    KERNEL_ANNOTATION, MEMORY_ANNOTATION, NETWORK_ANNOTATION, SHARE_CACHE_ANNOTATION,
+    VCPUS_ANNOTATION,
+};
 use crate::oci::OCI_VERSION;
 
 /// The oldest spec version runvm reads.
@@ -138,7 +141,7 @@ pub fn features() -> Features {
         ),
         (
             "io.runvm.config.annotations",
-            &*format!("{MEMORY_ANNOTATION},{VCPUS_ANNOTATION},{KERNEL_ANNOTATION}"),
+            &*format!("{MEMORY_ANNOTATION},{VCPUS_ANNOTATION},{KERNEL_ANNOTATION},{NETWORK_ANNOTATION},{SHARE_CACHE_ANNOTATION}"),
         ),
     ]
     .into_iter()

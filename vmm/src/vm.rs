@@ -11,7 +11,7 @@ use kvm_bindings::{
     kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY,
 };
 use kvm_ioctls::{IoEventAddress, Kvm, VmFd};
-use virtio::fs::{Fs, FsError, FsOptions};
+use virtio::fs::{CacheMode, Fs, FsError, FsOptions};
 use virtio::net::{Net, NetError, Tap};
 use virtio::rng::{Rng, RngError};
 use virtio::vsock::{Vsock, VsockError};
@@ -78,6 +78,8 @@ pub struct FsShare {
     pub tag: String,
     /// The directory.
     pub dir: PathBuf,
+    /// How much the guest caches of it.
+    pub cache: CacheMode,
 }
 
 /// The event loop's view of a device.
@@ -278,8 +280,11 @@ impl Vm {
             event_manager.add_subscriber(vsock);
         }
         if let Some(share) = &config.fs_share {
-            let fs = Fs::new(&share.tag, share.dir.clone(), FsOptions::default())
-                .map_err(VmError::Fs)?;
+            let options = FsOptions {
+                cache: share.cache,
+                ..FsOptions::default()
+            };
+            let fs = Fs::new(&share.tag, share.dir.clone(), options).map_err(VmError::Fs)?;
             let fs = Arc::new(Mutex::new(fs));
             let slot = virtio_mmio::FS_SLOT;
             attach_virtio(&vm, &memory, &mut mmio, &mut cmdline, slot, fs.clone())?;

@@ -7,12 +7,14 @@ use oci_spec::runtime::Spec;
 use super::one_line;
 use super::problem::{has_nul, invalid, Problem};
 use crate::oci::annotations::{
-    KERNEL_ANNOTATION, MEMORY_ANNOTATION, NETWORK_ANNOTATION, VCPUS_ANNOTATION,
+    KERNEL_ANNOTATION, MEMORY_ANNOTATION, NETWORK_ANNOTATION, SHARE_CACHE_ANNOTATION,
+    VCPUS_ANNOTATION,
 };
 use crate::oci::bundle::BundleError;
 
 /// `io.runvm.*` annotations: only the known ones; the kernel a host file.
-/// (The sizing ones are checked by [`crate::oci::sizing::vm_size`].)
+/// (The sizing ones are checked by [`crate::oci::sizing::vm_size`], the
+/// network and share cache ones where they are read.)
 pub(super) fn annotations(spec: &Spec) -> Result<(), BundleError> {
     let mut keys: Vec<(&String, &String)> = spec.annotations().iter().flatten().collect();
     keys.sort();
@@ -26,6 +28,7 @@ pub(super) fn annotations(spec: &Spec) -> Result<(), BundleError> {
             VCPUS_ANNOTATION,
             KERNEL_ANNOTATION,
             NETWORK_ANNOTATION,
+            SHARE_CACHE_ANNOTATION,
         ];
         if !known.contains(&key.as_str()) {
             return Err(invalid(field, Problem::UnknownAnnotation(key.clone())));

@@ -125,6 +125,7 @@ pub fn check(spec: &Spec, dir: &Path, needs_process: bool) -> Result<PathBuf, Bu
     annotations::annotations(spec)?;
     sizing::vm_size(spec, vmm::arch::mptable::MAX_VCPUS)?;
     super::network::network(spec)?;
+    super::share_cache::share_cache(spec)?;
     Ok(rootfs)
 }
 
