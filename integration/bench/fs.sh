@@ -7,8 +7,9 @@
 # the measure). The container reads the file back through a new open,
 # which drops the guest's page cache for it (virtio-fs cache=auto): the
 # read goes to the host. Then the same in a container whose share the
-# guest caches for a day (io.runvm.share_cache=always), where the read
-# comes from the guest's page cache and a stat from its dentry cache.
+# guest caches for a day (io.runvm.share_cache=always), where a stat is
+# answered from the guest's dentry cache (the 256 MiB file does not fit
+# the guest's page cache, so its read still goes to the host).
 # With BASELINE_RUNVM (another runvm binary) the container's workload runs
 # with it too, right after.
 
