@@ -71,13 +71,9 @@ for run in $(seq 1 $runs); do
 	echo "timing marks of run $run:"
 	cat "marks.$run"
 done
-# stage_rows GROUP PREFIX MARKS...: one row per stage (named PREFIX and
-# the stage), in the order of their median time, from the mark files of
-# the runs.
-stage_rows() {
-	group=$1
-	prefix=$2
-	shift 2
+# stage_times MARKS...: stages.tsv, one "stage<TAB>ms since CLI start"
+# line per stage and run.
+stage_times() {
 	: >stages.tsv
 	for marks in "$@"; do
 		awk '
@@ -87,6 +83,15 @@ stage_rows() {
 			END { for (s in at) if (s != "cli start") printf "%s\t%.1f\n", s, (at[s] - start) / 1e6 }
 		' "$marks" >>stages.tsv
 	done
+}
+# stage_rows GROUP PREFIX MARKS...: one row per stage (named PREFIX and
+# the stage), in the order of their median time, from the mark files of
+# the runs.
+stage_rows() {
+	group=$1
+	prefix=$2
+	shift 2
+	stage_times "$@"
 	cut -f1 stages.tsv | sort -u | while read -r stage; do
 		awk -F '\t' -v s="$stage" '$1 == s { print $2 }' stages.tsv >stage.values
 		printf '%s\t%s\n' "$(median stage.values)" "$stage"
@@ -99,6 +104,21 @@ stage_rows stages "" marks.*
 if [ -n "${BASELINE_RUNVM:-}" ]; then
 	stage_rows "baseline stages" "baseline: " baseline-marks.*
 fi
+
+# The first output byte: /bin/true writes none, so the same bundle running
+# /bin/echo marks when the monitor's relay passes the container's first
+# byte on.
+cp -r bundle echo
+sed -i 's|"args": \[.*\]|"args": ["/bin/echo", "first"]|' echo/config.json
+for run in $(seq 1 $runs); do
+	RUNVM_TIMING="$PWD/echo-marks.$run" "$RUNVM" --root "$PWD/runvm-root" run --bundle echo "e$run" \
+		</dev/null >echo.out || fail "runvm run of /bin/echo failed"
+	[ "$(cat echo.out)" = first ] || fail "runvm run of /bin/echo printed $(cat echo.out)"
+done
+stage_times echo-marks.*
+awk -F '\t' '$1 == "first stream byte relayed" { print $2 }' stages.tsv >first-byte.values
+[ "$(wc -l <first-byte.values)" = "$runs" ] || fail "not every run of /bin/echo marked its first output byte"
+row output "first output byte relayed (the bundle running /bin/echo)" "ms since CLI start" first-byte.values
 
 # start_idle RUNTIME ROOT ID: starts an idle container with RUNTIME and prints
 # what it costs the host, as the drop in MemAvailable (processes, guest
