@@ -20,7 +20,7 @@ end=$(cut -d' ' -f1 /proc/uptime)
 echo "--- boot: exit $status after $start..$end s of uptime; stderr:"; cat boot.err
 grep -qi "panick" boot.err && fail "runvm panicked"
 [ "$status" = 0 ] && fail "a guest that triple-faulted cannot have succeeded"
-grep -q "the guest reset" boot.err || fail "runvm should say the guest reset"
+grep -q "the guest reset (triple fault)" boot.err || fail "runvm should say the guest reset with a triple fault"
 
 make_bundle bundle 'true' || fail "could not make the bundle"
 sed -i "s|\"ociVersion\": \"1.2.0\",|\"ociVersion\": \"1.2.0\", \"annotations\": {\"io.runvm.kernel\": \"$HOSTILE_KERNEL\"},|" \

@@ -89,8 +89,8 @@ pub enum BootError {
     Console(#[source] std::io::Error),
     #[error("starting the VM")]
     Vm(#[from] VmError),
-    #[error("the guest reset without reporting an exit status")]
-    Reset,
+    #[error("the guest reset without reporting an exit status ({0})")]
+    Reset(vmm::ResetCause),
     #[error("vCPU {vcpu} stopped: {error}")]
     Vcpu { vcpu: u8, error: vmm::VcpuError },
     #[error("building the process spec")]
@@ -207,7 +207,7 @@ fn boot_to_power_off(
     };
     match Vm::new(&config, console)?.run()? {
         VmExit::PoweredOff(status) => Ok(ExitStatus::Code(i32::from(status))),
-        VmExit::Reset => Err(BootError::Reset),
+        VmExit::Reset(cause) => Err(BootError::Reset(cause)),
         VmExit::VcpuFailed { vcpu, error } => Err(BootError::Vcpu { vcpu, error }),
     }
 }

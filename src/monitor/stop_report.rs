@@ -29,7 +29,7 @@ pub(super) fn report_guest_stop(
 ) {
     let reason = match result {
         Ok(VmExit::PoweredOff(status)) => format!("the guest powered off with status {status}"),
-        Ok(VmExit::Reset) => "the guest reset".to_string(),
+        Ok(VmExit::Reset(cause)) => format!("the guest reset ({cause})"),
         Ok(VmExit::VcpuFailed { vcpu, error }) => format!("vCPU {vcpu} stopped: {error}"),
         Err(e) => format!("running the VM: {e}"),
     };

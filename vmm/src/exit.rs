@@ -10,11 +10,28 @@ use vmm_sys_util::eventfd::EventFd;
 pub enum VmExit {
     /// The guest init wrote this status to the exit port.
     PoweredOff(u8),
-    /// The guest reset or triple-faulted (reboot, or a kernel panic with
-    /// `panic=-1`) without reporting a status.
-    Reset,
+    /// The guest reset without reporting a status.
+    Reset(ResetCause),
     /// A vCPU could not go on running the guest.
     VcpuFailed { vcpu: u8, error: VcpuError },
+}
+
+/// Why the guest reset: what tells a kernel that gave up (a panic with
+/// `panic=-1` reboots) from one that crashed before it could say so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResetCause {
+    /// The guest asked for it: the keyboard controller's reset line
+    /// (`reboot=k`) or a KVM reset or shutdown event.
+    #[error("it asked to reboot: a kernel panic or a reboot")]
+    Requested,
+    /// A triple fault (KVM_EXIT_SHUTDOWN): an exception the kernel could
+    /// not handle. (Where is lost: on AMD, KVM puts the vCPU back at its
+    /// reset vector before it exits.)
+    #[error("triple fault")]
+    TripleFault,
+    /// A vCPU halted with nothing that could wake it.
+    #[error("a vCPU halted for good")]
+    Halted,
 }
 
 /// Why a vCPU stopped running the guest.
@@ -83,7 +100,7 @@ mod tests {
             std::thread::spawn(move || event.wait().unwrap())
         };
         event.signal(VmExit::PoweredOff(3));
-        event.signal(VmExit::Reset);
+        event.signal(VmExit::Reset(ResetCause::Requested));
         assert_eq!(waiter.join().unwrap(), VmExit::PoweredOff(3));
     }
 }

@@ -13,7 +13,7 @@ pub mod vcpu;
 pub mod vm;
 
 pub use arch::boot::BootImages;
-pub use exit::{VcpuError, VmExit};
+pub use exit::{ResetCause, VcpuError, VmExit};
 pub use pause::{PauseError, PauseGate};
 /// The host side of a [`NetDevice`], so that callers need not name the
 /// virtio crate.

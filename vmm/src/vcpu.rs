@@ -9,7 +9,7 @@ use kvm_bindings::{
 use kvm_ioctls::{VcpuExit, VcpuFd};
 
 use crate::devices::bus::Bus;
-use crate::exit::{ExitEvent, VcpuError, VmExit};
+use crate::exit::{ExitEvent, ResetCause, VcpuError, VmExit};
 use crate::pause::PauseGate;
 
 /// The parts of the VM a vCPU thread touches.
@@ -92,13 +92,12 @@ impl Vcpu {
                 Step::Continue
             }
             // A triple fault: what `reboot=t` and a crashed kernel do.
-            VcpuExit::Shutdown => Step::Stop(VmExit::Reset),
-            VcpuExit::Hlt => Step::Stop(VmExit::Reset),
-            VcpuExit::SystemEvent(kind, _) if kind == KVM_SYSTEM_EVENT_SHUTDOWN => {
-                Step::Stop(VmExit::Reset)
-            }
-            VcpuExit::SystemEvent(kind, _) if kind == KVM_SYSTEM_EVENT_RESET => {
-                Step::Stop(VmExit::Reset)
+            VcpuExit::Shutdown => Step::Stop(VmExit::Reset(ResetCause::TripleFault)),
+            VcpuExit::Hlt => Step::Stop(VmExit::Reset(ResetCause::Halted)),
+            VcpuExit::SystemEvent(kind, _)
+                if kind == KVM_SYSTEM_EVENT_SHUTDOWN || kind == KVM_SYSTEM_EVENT_RESET =>
+            {
+                Step::Stop(VmExit::Reset(ResetCause::Requested))
             }
             VcpuExit::FailEntry(reason, _) => failed(VcpuError::FailEntry(reason)),
             VcpuExit::InternalError => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use vm_superio::{I8042Device, Trigger};
 
 use super::bus::BusDevice;
-use crate::exit::{ExitEvent, VmExit};
+use crate::exit::{ExitEvent, ResetCause, VmExit};
 
 /// Port of the data register, the controller's base.
 pub const DATA_PORT: u64 = 0x60;
@@ -20,7 +20,7 @@ impl Trigger for ResetTrigger {
     type E = std::convert::Infallible;
 
     fn trigger(&self) -> Result<(), Self::E> {
-        self.0.signal(VmExit::Reset);
+        self.0.signal(VmExit::Reset(ResetCause::Requested));
         Ok(())
     }
 }
@@ -55,7 +55,7 @@ mod tests {
         let exits = Arc::new(ExitEvent::new().unwrap());
         let mut dev = i8042(exits.clone());
         BusDevice::write(&mut dev, COMMAND_OFFSET, &[CMD_RESET_CPU]);
-        assert_eq!(exits.wait().unwrap(), VmExit::Reset);
+        assert_eq!(exits.wait().unwrap(), VmExit::Reset(ResetCause::Requested));
     }
 
     #[test]
