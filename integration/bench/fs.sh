@@ -46,8 +46,7 @@ fi
 # The same workload with the share cached for a day (the annotation
 # io.runvm.share_cache=always), in a copy of the bundle.
 cp -r bundle cached
-sed -i 's|^  "ociVersion": "1.2.0",|&\n  "annotations": {"io.runvm.share_cache": "always"},|' cached/config.json
-grep -q '"io.runvm.share_cache": "always"' cached/config.json || fail "could not annotate the bundle"
+annotate cached io.runvm.share_cache always || fail "could not annotate the bundle"
 "$RUNVM" --root "$root" run --bundle cached fsbench-cached >cached.out 2>cached.err </dev/null \
 	|| { cat cached.out cached.err; fail "the workload failed in the cached share's container"; }
 sh $r/fsbench.sh "$PWD/hostbench" "$VMCTL" "$BUSYBOX" >host.out 2>host.err \

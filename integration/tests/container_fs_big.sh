@@ -2,8 +2,8 @@
 # written in the container (size, content and holes on both sides, and
 # sparse on the host), one the host made read in the container, and a
 # directory of 10,000 entries created in the container, listed on both
-# sides, and the share's readahead of 1 MiB. Nested under TCG, each FUSE request costs milliseconds: creating
-# 10,000 files took 138 s there.
+# sides, and the share's readahead of 1 MiB. Nested under TCG, each FUSE
+# request costs milliseconds: creating 10,000 files took 138 s there.
 # timeout: 360
 . "$TEST_LIB/guest.sh"
 . "$TEST_LIB/bundle.sh"

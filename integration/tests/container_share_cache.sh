@@ -10,15 +10,10 @@
 root=$PWD/root
 
 script='echo "before: $(cat /f)"; touch /ready; while [ ! -e /go ]; do sleep 0.1; done; sleep 2; echo "after: $(cat /f), $(stat -c %s /f) bytes"'
-# annotate BUNDLE VALUE: gives BUNDLE's spec io.runvm.share_cache=VALUE.
-annotate() {
-	sed -i "s|^  \"ociVersion\": \"1.2.0\",|&\n  \"annotations\": {\"io.runvm.share_cache\": \"$2\"},|" "$1/config.json"
-	grep -q "\"io.runvm.share_cache\": \"$2\"" "$1/config.json" || fail "could not annotate $1"
-}
 
 for mode in auto always never; do
 	make_bundle "$mode" "$script" || fail "could not make the bundle"
-	annotate "$mode" "$mode"
+	annotate "$mode" io.runvm.share_cache "$mode" || fail "could not annotate the bundle"
 	r=$mode/rootfs
 	echo old >$r/f
 	"$RUNVM" --root "$root" run --bundle "$mode" "c-$mode" >"$mode.out" 2>"$mode.err" </dev/null &
@@ -42,7 +37,7 @@ for mode in auto always never; do
 done
 
 make_bundle bad 'true' || fail "could not make the bundle"
-annotate bad sometimes
+annotate bad io.runvm.share_cache sometimes || fail "could not annotate the bundle"
 "$RUNVM" --root "$root" run --bundle bad c-bad >bad.out 2>bad.err </dev/null && fail "an unknown share_cache value was accepted"
 cat bad.err
 grep -q 'annotations.io.runvm.share_cache: "sometimes" is not "auto", "always" or "never"' bad.err \

@@ -23,9 +23,7 @@ grep -qi "panick" boot.err && fail "runvm panicked"
 grep -q "the guest reset (triple fault)" boot.err || fail "runvm should say the guest reset with a triple fault"
 
 make_bundle bundle 'true' || fail "could not make the bundle"
-sed -i "s|\"ociVersion\": \"1.2.0\",|\"ociVersion\": \"1.2.0\", \"annotations\": {\"io.runvm.kernel\": \"$HOSTILE_KERNEL\"},|" \
-	bundle/config.json
-grep -q io.runvm.kernel bundle/config.json || fail "could not set the kernel annotation"
+annotate bundle io.runvm.kernel "$HOSTILE_KERNEL" || fail "could not set the kernel annotation"
 "$RUNVM" --root "$root" create --bundle bundle evil >out 2>err </dev/null
 status=$?
 echo "--- create: exit $status; stderr:"; cat err

@@ -19,7 +19,7 @@ grep -q "a VM cannot share the host's network stack" err || fail "the refusal do
 [ "$(wc -l <err)" = 1 ] || fail "the refusal is not one line"
 nothing_under "$root"
 
-sed -i 's|"hostname":|"annotations": {"io.runvm.network": "none"}, "hostname":|' host/config.json
+annotate host io.runvm.network none || fail "could not set the network annotation"
 rv run --bundle host h2 </dev/null >out 2>err || { cat err; fail "run with io.runvm.network=none failed"; }
 echo "--- io.runvm.network=none:"; cat out
 # Loopback only: no Ethernet card (an IPv6 kernel's sit0 tunnel is in every

@@ -58,6 +58,13 @@ busybox_rootfs() {
 	done
 }
 
+# annotate BUNDLE KEY VALUE: gives the spec of a bundle make_bundle wrote
+# (which has no annotations) the annotation KEY=VALUE.
+annotate() {
+	sed -i "s|^  \"ociVersion\": \"1.2.0\",|&\n  \"annotations\": {\"$2\": \"$3\"},|" "$1/config.json" &&
+		grep -q "\"$2\": \"$3\"" "$1/config.json"
+}
+
 # nothing_under DIR: fails the test if DIR holds anything.
 nothing_under() {
 	left=$(ls -A "$1" 2>/dev/null)
