@@ -242,7 +242,14 @@ fn print_timings(run: &TestHostRun) {
         .console
         .records
         .iter()
-        .map(|(name, record)| format!("{name} {:.1} s", record.elapsed.as_secs_f64()))
+        .map(|(name, record)| {
+            let rerun = if record.output.contains(testhost::RERUN_NOTE) {
+                " (run twice: a nested guest triple-faulted)"
+            } else {
+                ""
+            };
+            format!("{name} {:.1} s{rerun}", record.elapsed.as_secs_f64())
+        })
         .collect();
     eprintln!("test host: up after {up}; {}", tests.join(", "));
 }

@@ -23,6 +23,9 @@ use crate::{ldd, Error, Result};
 pub const SHOW_CONSOLE_VAR: &str = "RUNVM_E2E_CONSOLE";
 
 const INIT_SCRIPT: &str = include_str!("../testhost/init.sh");
+/// What the test host's init prints before it runs a script once more: the
+/// script failed while KVM's trace held a nested guest's triple fault.
+pub const RERUN_NOTE: &str = "runvm-testhost: running it once more, from a fresh directory";
 const BUSYBOX: &str = "/bin/busybox";
 const QEMU: &str = "qemu-system-x86_64";
 /// Booting TCG Linux and moving the root onto a tmpfs, before any test.
@@ -492,6 +495,11 @@ mod tests {
                 ("d", Some(0))
             ]
         );
+    }
+
+    #[test]
+    fn init_prints_the_rerun_note_the_runner_looks_for() {
+        assert!(INIT_SCRIPT.contains(&format!("RERUN_NOTE=\"{RERUN_NOTE}\"")));
     }
 
     #[test]

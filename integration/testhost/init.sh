@@ -87,7 +87,7 @@ unmount_cgroup_v1() {
 	# to it (the files its processes wrote, what they read), and so does its
 	# hierarchy after the unmount, keeping the controllers from cgroup2:
 	# the v1 scripts' files go first, then the caches.
-	for name in $v1_scripts; do rm -rf "/tmp/$name"; done
+	for name in $v1_scripts; do rm -rf "/tmp/$name" "/tmp/$name.again"; done
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
 	for hierarchy in /sys/fs/cgroup/*; do
@@ -117,20 +117,53 @@ cgroup_of() {
 	sed -n '/^[^#]/q; s/^# cgroup: *//p' "/tests/$1.sh"
 }
 
+# A nested guest here triple-faults now and then (about one boot in 50
+# with 20 at once; README, status: nested test host): its kernel jumps into
+# padding or faults in free_reserved_area, at times before the VMM has
+# written any guest memory, after a storm of instruction-fetch page faults
+# that this test host's KVM injected because its walk of the guest's page
+# tables disagrees with what the emulated CPU runs. KVM traces each
+# shutdown exit (SVM_EXIT_SHUTDOWN, 127: where, delivering what); a
+# script that failed with one in the trace runs once more, and says so.
+# A second failure stands.
+TRACE=/sys/kernel/tracing
+if mount -t tracefs nodev $TRACE 2>/dev/null; then
+	echo 'exit_reason == 127' >$TRACE/events/kvm/kvm_exit/filter &&
+		echo 1 >$TRACE/events/kvm/kvm_exit/enable ||
+		echo "runvm-testhost: cannot trace KVM's shutdown exits"
+fi
+# What the runner looks for in a script's output (testhost.rs, RERUN_NOTE).
+RERUN_NOTE="runvm-testhost: running it once more, from a fresh directory"
+# run_script DIR NAME TIMEOUT ARGS...: runs the script from DIR, a fresh
+# working directory, stdin closed so it cannot eat the plan; its exit
+# status goes to $status.
+run_script() {
+	dir=$1 name=$2 timeout_secs=$3
+	shift 3
+	mkdir -p "$dir" && cd "$dir" || exit 1
+	echo >$TRACE/trace 2>/dev/null
+	# args: plain words (a client case's runtime), split on purpose.
+	timeout -s KILL "$timeout_secs" sh "/tests/$name.sh" "$@" </dev/null 2>&1
+	status=$?
+	[ "$status" = 137 ] && echo "runvm-testhost: $name was killed (its timeout is ${timeout_secs}s)"
+	cd /
+}
 # run_plan CGROUP: runs the scripts of /tests/plan that want CGROUP
 # (v1, or nothing for cgroup2).
 run_plan() {
 	while read -r name timeout_secs args; do
 		[ "$(cgroup_of "$name")" = "$1" ] || continue
 		echo "@@RUNVM-TEST-BEGIN $name"
-		# Each test from a fresh working directory, stdin closed so it
-		# cannot eat the plan.
-		mkdir -p "/tmp/$name" && cd "/tmp/$name" || exit 1
-		# args: plain words (a client case's runtime), split on purpose.
-		timeout -s KILL "$timeout_secs" sh "/tests/$name.sh" $args </dev/null 2>&1
-		status=$?
-		[ "$status" = 137 ] && echo "runvm-testhost: $name was killed (its timeout is ${timeout_secs}s)"
-		cd /
+		run_script "/tmp/$name" "$name" "$timeout_secs" $args
+		shutdowns=$(grep "reason shutdown" $TRACE/trace 2>/dev/null)
+		if [ "$status" != 0 ] && [ -n "$shutdowns" ]; then
+			echo "runvm-testhost: a nested guest triple-faulted during $name; KVM's shutdown exits:"
+			echo "$shutdowns"
+			echo "$RERUN_NOTE"
+			export RUNVM_TEST_RERUN=1
+			run_script "/tmp/$name.again" "$name" "$timeout_secs" $args
+			unset RUNVM_TEST_RERUN
+		fi
 		echo "@@RUNVM-TEST-END $name $status"
 	done </tests/plan
 }

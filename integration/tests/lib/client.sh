@@ -34,6 +34,23 @@ client_case() {
 	fi
 	argv_lines_before=$(wc -l <"$RUNVM_ARGV_LOG")
 	echo "runtime: $RUNTIME"
+	[ -n "${RUNVM_TEST_RERUN:-}" ] && remove_every_container
+}
+
+# remove_every_container: what a case's first run left, gone before its
+# rerun (testhost/init.sh reruns a case whose nested guest triple-faulted),
+# so that the names it gives are free again: every docker container, podman
+# pod and container, and containerd task and container.
+remove_every_container() {
+	echo "--- a rerun: removing the containers the first run left"
+	docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1
+	podman pod rm -af >/dev/null 2>&1
+	podman rm -af >/dev/null 2>&1
+	for task in $(ctr tasks ls -q 2>/dev/null); do
+		ctr tasks kill -s SIGKILL "$task" >/dev/null 2>&1
+		ctr tasks rm -f "$task" >/dev/null 2>&1
+	done
+	ctr containers ls -q 2>/dev/null | xargs -r ctr containers rm >/dev/null 2>&1
 }
 
 # fail MESSAGE: as guest.sh's, and with runvm the argv of each runvm call
