@@ -55,7 +55,10 @@ fi
 # a file) shows it: reboot at once, and the runner reruns, on a fresh test
 # host, the scripts this one did not finish.
 watch_own_kernel() {
-	while sleep 2; do
+	# (not `while sleep 2`: a rerun kills the sleep it meets; see
+	# remove_leftovers)
+	while true; do
+		sleep 2
 		failure=$(dmesg | grep -m1 -e ': 0000 \[#[0-9]*\]' -e 'WARNING: CPU: [0-9]' -e 'BUG: ')
 		[ -n "$failure" ] || continue
 		echo "runvm-testhost: its own kernel failed ($failure); rebooting"
@@ -134,6 +137,32 @@ if mount -t tracefs nodev $TRACE 2>/dev/null; then
 fi
 # What the runner looks for in a script's output (testhost.rs, RERUN_NOTE).
 RERUN_NOTE="runvm-testhost: running it once more, from a fresh directory"
+# iproute2, which the network tests bring (busybox's ip has no netns).
+IPROUTE=/usr/bin/ip
+# snapshot: the processes, network namespaces and links there are now,
+# for remove_leftovers.
+snapshot() {
+	ls /proc | grep -E '^[0-9]+$' >/tmp/pids.before
+	ls /run/netns >/tmp/netns.before 2>/dev/null
+	[ -x $IPROUTE ] && $IPROUTE -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' >/tmp/links.before
+}
+# remove_leftovers: what a failed script left since the snapshot, gone
+# before its rerun: its processes (monitors, servers) are killed, and the
+# network namespaces and links it made are deleted, so that the rerun
+# finds the names it uses free.
+remove_leftovers() {
+	for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+		[ "$pid" = $$ ] || grep -qx "$pid" /tmp/pids.before || kill -9 "$pid" 2>/dev/null
+	done
+	sleep 1
+	[ -x $IPROUTE ] || return 0
+	for ns in $(ls /run/netns 2>/dev/null); do
+		grep -qx "$ns" /tmp/netns.before || $IPROUTE netns delete "$ns"
+	done
+	for link in $($IPROUTE -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+		grep -qx "$link" /tmp/links.before || $IPROUTE link delete "$link" 2>/dev/null
+	done
+}
 # run_script DIR NAME TIMEOUT ARGS...: runs the script from DIR, a fresh
 # working directory, stdin closed so it cannot eat the plan; its exit
 # status goes to $status.
@@ -154,12 +183,14 @@ run_plan() {
 	while read -r name timeout_secs args; do
 		[ "$(cgroup_of "$name")" = "$1" ] || continue
 		echo "@@RUNVM-TEST-BEGIN $name"
+		snapshot
 		run_script "/tmp/$name" "$name" "$timeout_secs" $args
 		shutdowns=$(grep "reason shutdown" $TRACE/trace 2>/dev/null)
 		if [ "$status" != 0 ] && [ -n "$shutdowns" ]; then
 			echo "runvm-testhost: a nested guest triple-faulted during $name; KVM's shutdown exits:"
 			echo "$shutdowns"
 			echo "$RERUN_NOTE"
+			remove_leftovers
 			export RUNVM_TEST_RERUN=1
 			run_script "/tmp/$name.again" "$name" "$timeout_secs" $args
 			unset RUNVM_TEST_RERUN

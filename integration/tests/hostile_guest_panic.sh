@@ -25,7 +25,12 @@ pid=$(monitor_pid "$root" p1)
 wait_for armed out 60
 tries=1800
 while alive "$pid" && [ $tries -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
-alive "$pid" && fail "the monitor outlived its guest's kernel panic"
+if alive "$pid"; then
+	echo "--- the container's stdout:"; cat out
+	echo "--- the guest's console, last lines:"; tail -20 "$root/p1/console.log"
+	echo "--- the monitor's log:"; tail -20 "$root/p1/monitor.log"
+	fail "the monitor outlived its guest's kernel panic (or the guest never panicked) in 180 s"
+fi
 echo "--- the container's stdout:"; cat out
 echo "--- the container's stderr:"; cat err
 grep -q survived out && fail "the memory hog survived: the kernel did not panic"
