@@ -139,19 +139,27 @@ fi
 RERUN_NOTE="runvm-testhost: running it once more, from a fresh directory"
 # iproute2, which the network tests bring (busybox's ip has no netns).
 IPROUTE=/usr/bin/ip
+# pids, links: the processes, the links of the test host's own network
+# namespace, one per line.
+pids() {
+	ls /proc | grep -E '^[0-9]+$'
+}
+links() {
+	$IPROUTE -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'
+}
 # snapshot: the processes, network namespaces and links there are now,
 # for remove_leftovers.
 snapshot() {
-	ls /proc | grep -E '^[0-9]+$' >/tmp/pids.before
+	pids >/tmp/pids.before
 	ls /run/netns >/tmp/netns.before 2>/dev/null
-	[ -x $IPROUTE ] && $IPROUTE -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' >/tmp/links.before
+	[ -x $IPROUTE ] && links >/tmp/links.before
 }
 # remove_leftovers: what a failed script left since the snapshot, gone
 # before its rerun: its processes (monitors, servers) are killed, and the
 # network namespaces and links it made are deleted, so that the rerun
 # finds the names it uses free.
 remove_leftovers() {
-	for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+	for pid in $(pids); do
 		[ "$pid" = $$ ] || grep -qx "$pid" /tmp/pids.before || kill -9 "$pid" 2>/dev/null
 	done
 	sleep 1
@@ -159,7 +167,7 @@ remove_leftovers() {
 	for ns in $(ls /run/netns 2>/dev/null); do
 		grep -qx "$ns" /tmp/netns.before || $IPROUTE netns delete "$ns"
 	done
-	for link in $($IPROUTE -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+	for link in $(links); do
 		grep -qx "$link" /tmp/links.before || $IPROUTE link delete "$link" 2>/dev/null
 	done
 }
